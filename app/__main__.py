@@ -1,0 +1,59 @@
+"""The `stock-tracker` command line (also `python -m app`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.config import SettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stock-tracker", description="Stock Tracker: stock alerts for WB and Ozon sellers")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run everything locally: embedded PostgreSQL and Redis, API, worker, sandbox")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--data-dir", default="./var")
+
+    api = sub.add_parser("api", help="serve the HTTP API with uvicorn")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+    api.add_argument("--workers", type=int, default=None)
+
+    sub.add_parser("worker", help="run the arq worker")
+
+    mig = sub.add_parser("migrate", help="apply database migrations (as the table owner)")
+    mig.add_argument("revision", nargs="?", default="head")
+    mig.add_argument("--downgrade", action="store_true", help="downgrade to REVISION instead")
+
+    keys = sub.add_parser("keys", help="print a new JWT signing key and Fernet encryption key")
+    keys.add_argument("action", nargs="?", choices=["new", "rotate"], default="new",
+                      help="rotate: re-encrypt stored credentials under the first key of ENCRYPTION_KEYS")
+
+    sb = sub.add_parser("sandbox", help="serve the sandbox marketplace alone")
+    sb.add_argument("--host", default="127.0.0.1")
+    sb.add_argument("--port", type=int, default=8100)
+    sb.add_argument("--no-rate-limits", action="store_true")
+
+    demo = sub.add_parser("demo", help="create a demo organization and user")
+    demo.add_argument("--email", default="demo@stock-tracker.local")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        from app.cli import commands
+
+        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+    except SettingsError as exc:
+        print(f"stock-tracker: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

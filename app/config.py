@@ -1,0 +1,167 @@
+"""Typed settings, read from ``STOCK_TRACKER_*`` environment variables once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+PREFIX = "STOCK_TRACKER_"
+MIN_SECRET_LENGTH = 32
+
+Environment = Literal["development", "production", "test"]
+
+
+class SettingsError(Exception):
+    """Raised when the settings are missing, malformed or unsafe for the environment."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Every setting the API and the worker read. Field ``x`` comes from ``STOCK_TRACKER_X``."""
+
+    env: Environment = "development"
+    database_url: str = ""
+    # Owner connection used only by `migrate` (creates tables, roles and policies).
+    migration_database_url: str = ""
+    redis_url: str = ""
+    # Password of the application role the migrations create (`stock_tracker_app`).
+    app_db_password: str = ""
+    jwt_secret: str = ""
+    jwt_issuer: str = "stock-tracker"
+    jwt_audience: str = "stock-tracker-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    encryption_keys: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_workers: int = 1
+    worker_metrics_port: int = 9100
+    public_url: str = ""
+    cors_origins: str = ""
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    request_max_body_bytes: int = 1024 * 1024
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    health_timeout_seconds: float = 1.0
+    outbox_sweep_seconds: int = 30
+    worker_max_jobs: int = 50
+    worker_poll_delay: float = 0.1
+    worker_health_check_interval: int = 30
+    # Mount the sandbox marketplace at /sandbox (what `stock-tracker dev` does).
+    sandbox_enabled: bool = False
+    wb_base_url: str = ""
+    ozon_base_url: str = ""
+    telegram_bot_token: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_webhook_secret: str = ""
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""
+    billing_default_plan: str = "self_hosted"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def billing_enabled(self) -> bool:
+        return bool(self.stripe_secret_key)
+
+    @property
+    def encryption_key_list(self) -> list[str]:
+        return [k.strip() for k in self.encryption_keys.split(",") if k.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+def _read_env(environ: Mapping[str, str]) -> dict[str, str]:
+    fields = set(Settings.__struct_fields__)
+    out: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith(PREFIX):
+            name = key[len(PREFIX) :].lower()
+            if name in fields:
+                out[name] = value
+    return out
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    dotenv_path: Path | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Build and validate settings from the environment (and ``.env`` in development)."""
+    env = dict(os.environ if environ is None else environ)
+    if env.get(PREFIX + "ENV", "development") == "development":
+        path = dotenv_path or Path.cwd() / ".env"
+        if path.is_file():
+            from dotenv import dotenv_values
+
+            for key, value in dotenv_values(path).items():
+                if value is not None:
+                    env.setdefault(key, value)
+    raw: dict[str, object] = dict(_read_env(env))
+    if overrides:
+        raw.update(overrides)
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting: {exc}") from exc
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Refuse unsafe settings: production needs real secrets and servers."""
+    problems: list[str] = []
+    if settings.is_production:
+        if not settings.database_url:
+            problems.append(f"{PREFIX}DATABASE_URL is required in production")
+        if not settings.redis_url:
+            problems.append(f"{PREFIX}REDIS_URL is required in production")
+        if len(settings.jwt_secret) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"{PREFIX}JWT_SECRET is missing or shorter than {MIN_SECRET_LENGTH} characters "
+                "(generate one with `stock-tracker keys`)"
+            )
+        if not settings.encryption_key_list:
+            problems.append(
+                f"{PREFIX}ENCRYPTION_KEYS is missing (generate one with `stock-tracker keys`)"
+            )
+        if settings.telegram_bot_token and not settings.telegram_webhook_secret:
+            problems.append(f"{PREFIX}TELEGRAM_WEBHOOK_SECRET is required when a bot token is set")
+    if settings.encryption_key_list:
+        from cryptography.fernet import Fernet
+
+        for i, key in enumerate(settings.encryption_key_list):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                problems.append(f"{PREFIX}ENCRYPTION_KEYS entry {i + 1} is not a valid Fernet key")
+    if settings.jwt_secret and len(settings.jwt_secret) < MIN_SECRET_LENGTH:
+        problems.append(f"{PREFIX}JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+def require_runtime(settings: Settings) -> None:
+    """Settings the long-running processes need in every mode (api, worker)."""
+    missing = [
+        name
+        for name, value in (
+            ("DATABASE_URL", settings.database_url),
+            ("REDIS_URL", settings.redis_url),
+            ("JWT_SECRET", settings.jwt_secret),
+            ("ENCRYPTION_KEYS", settings.encryption_keys),
+        )
+        if not value
+    ]
+    if missing:
+        raise SettingsError("missing settings: " + ", ".join(PREFIX + m for m in missing))

@@ -1,0 +1,1 @@
+"""Database layer: models, engine/session factories, tenant-scoped repositories, the outbox writer."""

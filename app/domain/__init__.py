@@ -1,0 +1,1 @@
+"""Bounded areas of the product."""

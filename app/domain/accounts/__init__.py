@@ -1,0 +1,1 @@
+"""Sign-up, login, tokens, and the members of an organization."""

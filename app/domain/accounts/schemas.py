@@ -1,0 +1,89 @@
+"""Request and response bodies of the accounts area."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
+OrgName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+RoleName = Literal["owner", "admin", "member"]
+
+
+class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+    organization_name: OrgName
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(max_length=320)]
+    password: Annotated[str, msgspec.Meta(max_length=1024)]
+    tenant_id: uuid.UUID | None = None
+
+
+class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(max_length=512)]
+
+
+class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(max_length=512)]
+
+
+class TokenPair(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"
+
+
+class UserOut(msgspec.Struct):
+    id: uuid.UUID
+    email: str
+    created_at: datetime
+
+
+class TenantOut(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    plan: str
+    timezone: str
+    created_at: datetime
+
+
+class RegisterResponse(msgspec.Struct):
+    user: UserOut
+    tenant: TenantOut
+    role: RoleName
+    tokens: TokenPair
+
+
+class Me(msgspec.Struct):
+    user: UserOut
+    tenant: TenantOut
+    role: RoleName
+
+
+class Member(msgspec.Struct):
+    user_id: uuid.UUID
+    email: str
+    role: RoleName
+    joined_at: datetime
+
+
+class MemberPage(msgspec.Struct):
+    items: list[Member]
+    next_cursor: str | None = None
+
+
+class MemberCreate(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    role: RoleName = "member"
+
+
+class MemberUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    role: RoleName

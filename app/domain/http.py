@@ -1,0 +1,108 @@
+"""Edge helpers every controller shares: the problem schema, declared error responses, guards, cursors."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+
+from app.lib.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from app.lib.tokens import Principal
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(msgspec.Struct):
+    field: str
+    message: str
+    source: str = "body"
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed for this role or key",
+    404: "Not found (including another organization's ids)",
+    409: "Conflicts with the current state",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Validation failed; `errors` lists the fields",
+    429: "Rate limited; see Retry-After",
+    503: "A dependency is unavailable",
+}
+
+
+def errors_for(*statuses: int) -> dict[int, ResponseSpec]:
+    """Declare problem+json responses for an operation (400, 413, 415 and 429 apply to every one)."""
+    codes = sorted({*statuses, 400, 429})
+    return {
+        code: ResponseSpec(data_container=Problem, description=_DESCRIPTIONS.get(code, "Error"),
+                           media_type=PROBLEM_MEDIA_TYPE)
+        for code in codes
+    }
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise AuthenticationError()
+    return user
+
+
+def write_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Members (and read-only API keys) can read but not change anything."""
+    if not principal_of(connection).can_write:
+        raise PermissionDeniedError("Your role is read-only in this organization.")
+
+
+def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if not principal_of(connection).is_admin:
+        raise PermissionDeniedError("Only the organization's owner or an admin can do this.")
+
+
+def encode_cursor(*parts: Any) -> str:
+    raw = "|".join(p.isoformat() if isinstance(p, datetime) else str(p) for p in parts)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
+    """Decode an opaque cursor into typed parts; anything malformed is a 422, never a 500."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        parts = raw.split("|")
+        if len(parts) != len(types):
+            raise ValueError("wrong arity")
+        out: list[Any] = []
+        for part, typ in zip(parts, types, strict=True):
+            if typ is datetime:
+                out.append(datetime.fromisoformat(part))
+            elif typ is uuid.UUID:
+                out.append(uuid.UUID(part))
+            else:
+                out.append(typ(part))
+        return tuple(out)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(
+            "The cursor is invalid.", errors=[FieldError(field="cursor", message="invalid cursor", source="query")]
+        ) from exc

@@ -1,0 +1,1 @@
+"""Helpers that import neither Litestar nor arq."""

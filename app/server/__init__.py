@@ -1,0 +1,1 @@
+"""Litestar wiring only: app factory, routes, auth, dependencies, errors, middleware."""

@@ -1,0 +1,132 @@
+"""One renderer for every error: RFC 9457 problem documents with a stable ``code``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from app.domain.http import PROBLEM_MEDIA_TYPE, FieldError, Problem
+from app.lib.errors import AppError
+from app.observability.metrics import instruments
+
+log = structlog.get_logger(__name__)
+
+
+_STATUS_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("validation_error", "Validation failed"),
+    429: ("quota_exceeded", "Too many requests"),
+    500: ("internal_error", "Internal server error"),
+    503: ("service_unavailable", "Service unavailable"),
+}
+_FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
+_PATH_IN_MESSAGE = re.compile(r"at `\$\.([^`]+)`")
+
+
+def problem_response(
+    request: Request[Any, Any, Any] | None,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    request_id = None
+    instance = None
+    if request is not None:
+        request_id = request.scope.get("state", {}).get("request_id")
+        instance = request.url.path
+    instruments().errors.add(1, {"code": code})
+    body = Problem(
+        type=f"https://stock-tracker.dev/problems/{code.replace('_', '-')}",
+        title=title,
+        status=status,
+        code=code,
+        detail=detail,
+        instance=instance,
+        request_id=request_id,
+        errors=errors,
+    )
+    out_headers = dict(headers or {})
+    if request_id:
+        out_headers["X-Request-ID"] = request_id
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=out_headers)
+
+
+def _validation_errors(extra: Any) -> list[FieldError]:
+    out: list[FieldError] = []
+    for item in extra if isinstance(extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid value"))
+        key = str(item.get("key") or "")
+        match = _FIELD_IN_MESSAGE.search(message) or _PATH_IN_MESSAGE.search(message)
+        if key in ("", "data") and match:
+            key = match.group(1)
+        out.append(FieldError(field=key or "body", message=message, source=str(item.get("source") or "body")))
+    return out
+
+
+def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
+    errors = exc.extra.get("errors")
+    return problem_response(
+        request, exc.status_code, exc.code, exc.title, exc.detail, errors=errors, headers=exc.headers
+    )
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    code, title = _STATUS_CODES.get(status, ("http_error", "HTTP error"))
+    detail: str | None = exc.detail
+    errors = None
+    if isinstance(exc, ValidationException):
+        status, (code, title) = 422, _STATUS_CODES[422]
+        errors = _validation_errors(exc.extra)
+        detail = "The request does not match the schema; see `errors`."
+    elif isinstance(exc, ClientException) and status == 400 and "JSON is malformed" in (exc.detail or ""):
+        code, title, detail = "malformed_json", "Malformed JSON", "The request body is not valid JSON."
+    elif isinstance(exc, NotFoundException):
+        detail = "No such resource."
+    elif isinstance(exc, MethodNotAllowedException | NotAuthorizedException | PermissionDeniedException):
+        detail = exc.detail
+    if status >= 500:
+        detail = None
+    return problem_response(request, status, code, title, detail, errors=errors, headers=exc.headers)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    # Never leak internals: the log (with the request id) has the traceback, the response has neither.
+    log.error("http.unhandled_error", path=request.url.path, exc_info=exc)
+    code, title = _STATUS_CODES[500]
+    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, code, title, None)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    AppError: app_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: internal_error_handler,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_MEDIA_TYPE", "FieldError", "MediaType", "Problem", "problem_response"]

@@ -1,0 +1,103 @@
+"""Per-request context (request id, log binding), the HTTP duration metric, security headers, 415."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.lib.errors import AppError
+from app.lib.ids import uuid7
+from app.observability import logging as logctx
+from app.observability.metrics import instruments
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": "geolocation=(), camera=(), microphone=()",
+}
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class UnsupportedMediaTypeError(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def add_response_headers(message: Message, scope: Scope) -> None:
+    """App-level before-send hook: applies to every response, error pages and unmatched routes included."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    request_id = scope.get("state", {}).get("request_id")  # type: ignore[union-attr]
+    if request_id:
+        headers["x-request-id"] = request_id
+    for key, value in SECURITY_HEADERS.items():
+        if key not in headers:
+            headers[key] = value
+    if scope.get("path", "").startswith("/api/") and "cache-control" not in headers:
+        headers["cache-control"] = "no-store"
+
+
+class RequestContextMiddleware(ASGIMiddleware):
+    """Runs around every routed HTTP request (unmatched routes are answered by the error handlers)."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid7().hex
+        scope.setdefault("state", {})["request_id"] = request_id  # type: ignore[typeddict-item]
+        logctx.clear()
+        logctx.bind(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            method = scope.get("method", "GET")
+            if method in _BODY_METHODS and scope["path"].startswith("/api/"):
+                ctype = _header(scope, b"content-type").split(";")[0].strip().lower()
+                has_body = _header(scope, b"content-length") not in ("", "0") or bool(
+                    _header(scope, b"transfer-encoding")
+                )
+                if has_body and not (ctype == "application/json" or ctype.endswith("+json")):
+                    raise UnsupportedMediaTypeError("Send the request body as `application/json`.")
+            await next_app(scope, receive, send_wrapper)
+        except Exception as exc:
+            status = getattr(exc, "status_code", 500)
+            raise
+        finally:
+            route: Any = scope.get("path_template") or "unmatched"
+            instruments().http_duration.record(
+                time.perf_counter() - started,
+                {
+                    "http.route": route,
+                    "http.request.method": scope.get("method", "GET"),
+                    "http.response.status_code": status,
+                },
+            )
+            tenant = scope.get("state", {}).get("tenant_id")  # type: ignore[union-attr]
+            if tenant:
+                logctx.bind(tenant_id=tenant)
