@@ -29,8 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     mig.add_argument("--downgrade", action="store_true", help="downgrade to REVISION instead")
 
     keys = sub.add_parser("keys", help="print a new JWT signing key and Fernet encryption key")
-    keys.add_argument("action", nargs="?", choices=["new", "rotate"], default="new",
-                      help="rotate: re-encrypt stored credentials under the first key of ENCRYPTION_KEYS")
+    keys.add_argument(
+        "action",
+        nargs="?",
+        choices=["new", "rotate"],
+        default="new",
+        help="rotate: re-encrypt stored credentials under the first key of ENCRYPTION_KEYS",
+    )
 
     sb = sub.add_parser("sandbox", help="serve the sandbox marketplace alone")
     sb.add_argument("--host", default="127.0.0.1")

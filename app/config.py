@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_workers: int = 1
+    # Proxies whose X-Forwarded-For / -Proto uvicorn trusts (comma-separated IPs or CIDRs, or "*").
+    forwarded_allow_ips: str = "127.0.0.1"
     worker_metrics_port: int = 9100
     public_url: str = ""
     cors_origins: str = ""
@@ -132,9 +134,7 @@ def validate(settings: Settings) -> None:
                 "(generate one with `stock-tracker keys`)"
             )
         if not settings.encryption_key_list:
-            problems.append(
-                f"{PREFIX}ENCRYPTION_KEYS is missing (generate one with `stock-tracker keys`)"
-            )
+            problems.append(f"{PREFIX}ENCRYPTION_KEYS is missing (generate one with `stock-tracker keys`)")
         if settings.telegram_bot_token and not settings.telegram_webhook_secret:
             problems.append(f"{PREFIX}TELEGRAM_WEBHOOK_SECRET is required when a bot token is set")
     if settings.encryption_key_list:

@@ -19,6 +19,8 @@ def run_migrations(url: str, revision: str = "head", *, downgrade: bool = False)
     from alembic.config import Config
 
     root = Path(__file__).resolve().parents[2]
+    if not (root / "alembic.ini").exists():  # installed as a package: run from the project directory
+        root = Path.cwd()
     cfg = Config(str(root / "alembic.ini"))
     cfg.set_main_option("script_location", str(root / "migrations"))
     cfg.attributes["database_url"] = url
@@ -46,7 +48,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         port=args.port or settings.api_port,
         workers=args.workers or settings.api_workers,
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         access_log=False,
         server_header=False,
         log_config=None,

@@ -21,7 +21,7 @@ async def rotate_credentials(settings: Settings) -> int:
         await engine.dispose()
 
 
-def _credential_rotator():  # type: ignore[no-untyped-def]
+def _credential_rotator():
     try:
         from app.domain.connections.services import rotate_all_credentials
     except ImportError:  # no credential store in this build yet

@@ -47,7 +47,7 @@ class TenantMixin:
 def tenant_tables() -> list[str]:
     """Names of every table that carries tenant data (row-level security applies to each)."""
     return sorted(
-        mapper.local_table.name  # type: ignore[union-attr]
+        str(mapper.local_table.name)  # type: ignore[attr-defined]
         for mapper in Base.registry.mappers
         if getattr(mapper.class_, "__tenant_scoped__", False)
     )

@@ -36,8 +36,7 @@ def add_job(
 ) -> OutboxMessage:
     """Record a job in the caller's transaction; it is enqueued only if that transaction commits."""
     msg = OutboxMessage(
-        id=uuid7(),
-        job_name=job_name, job_id=job_id, tenant_id=tenant_id, args=args, defer_until=defer_until
+        id=uuid7(), job_name=job_name, job_id=job_id, tenant_id=tenant_id, args=args, defer_until=defer_until
     )
     session.add(msg)
     session.info.setdefault(PENDING_KEY, []).append(msg.id)
@@ -86,14 +85,10 @@ async def relay(
             except Exception as exc:  # Redis unreachable: the sweep retries
                 log.warning("outbox.enqueue_failed", job_id=msg.job_id, error=type(exc).__name__)
                 await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == msg.id)
-                    .values(attempts=OutboxMessage.attempts + 1)
+                    update(OutboxMessage).where(OutboxMessage.id == msg.id).values(attempts=OutboxMessage.attempts + 1)
                 )
                 break
             done.append(msg.id)
         if done:
-            await session.execute(
-                update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(enqueued_at=utcnow())
-            )
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(enqueued_at=utcnow()))
         return len(done)

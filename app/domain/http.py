@@ -47,16 +47,20 @@ _DESCRIPTIONS = {
     415: "Unsupported media type",
     422: "Validation failed; `errors` lists the fields",
     429: "Rate limited; see Retry-After",
+    500: "Internal error (details are logged, never returned)",
     503: "A dependency is unavailable",
 }
 
 
-def errors_for(*statuses: int) -> dict[int, ResponseSpec]:
-    """Declare problem+json responses for an operation (400, 413, 415 and 429 apply to every one)."""
-    codes = sorted({*statuses, 400, 429})
+def errors_for(*statuses: int, api: bool = True) -> dict[int, ResponseSpec]:
+    """Declare problem+json responses for an operation (every API one may also answer 400, 429 and 500)."""
+    codes = sorted({*statuses, 500, *((400, 429) if api else ())})
     return {
-        code: ResponseSpec(data_container=Problem, description=_DESCRIPTIONS.get(code, "Error"),
-                           media_type=PROBLEM_MEDIA_TYPE)
+        code: ResponseSpec(
+            data_container=Problem,
+            description=_DESCRIPTIONS.get(code, "Error"),
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
         for code in codes
     }
 
@@ -104,5 +108,6 @@ def decode_cursor(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
         return tuple(out)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(
-            "The cursor is invalid.", errors=[FieldError(field="cursor", message="invalid cursor", source="query")]
+            "The cursor is invalid.",
+            errors=[FieldError(field="cursor", message="invalid cursor", source="query")],
         ) from exc

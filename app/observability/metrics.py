@@ -53,7 +53,9 @@ class Instruments:
         )
         self.cache_requests = meter.create_counter("stock_tracker.cache_requests", description="Cache hits and misses.")
         self.jobs = meter.create_counter("stock_tracker.jobs", description="Background jobs by outcome.")
-        self.outbox_enqueued = meter.create_counter("stock_tracker.outbox_enqueued", description="Outbox rows enqueued.")
+        self.outbox_enqueued = meter.create_counter(
+            "stock_tracker.outbox_enqueued", description="Outbox rows enqueued."
+        )
         self.sync_runs = meter.create_counter("stock_tracker.sync_runs", description="Sync runs by outcome.")
         self.sync_duration = meter.create_histogram(
             "stock_tracker.sync.duration", unit="s", description="Sync run duration."
@@ -64,7 +66,9 @@ class Instruments:
         self.marketplace_429 = meter.create_counter(
             "stock_tracker.marketplace_rate_limited", description="Marketplace 429 answers."
         )
-        self.rows_upserted = meter.create_counter("stock_tracker.stock_rows_upserted", description="Stock rows written.")
+        self.rows_upserted = meter.create_counter(
+            "stock_tracker.stock_rows_upserted", description="Stock rows written."
+        )
         self.history_points = meter.create_counter(
             "stock_tracker.history_points", description="Stock history points written."
         )

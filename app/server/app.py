@@ -36,7 +36,7 @@ TAGS = [
 ]
 
 
-def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = create_engine(settings)
@@ -68,12 +68,14 @@ def _sandbox_mount() -> Any:
 
 
 def create_app(settings: Settings, *, mount_sandbox: bool = False) -> Litestar:
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, cache=settings.env != "test")
     configure_metrics("stock-tracker-api")
     handlers: list[Any] = list(ROUTES)
     if mount_sandbox:
         handlers.append(_sandbox_mount())
-    cors = CORSConfig(allow_origins=settings.cors_origin_list, allow_credentials=False) if settings.cors_origins else None
+    cors = (
+        CORSConfig(allow_origins=settings.cors_origin_list, allow_credentials=False) if settings.cors_origins else None
+    )
     return Litestar(
         route_handlers=handlers,
         dependencies=DEPENDENCIES,
@@ -88,7 +90,9 @@ def create_app(settings: Settings, *, mount_sandbox: bool = False) -> Litestar:
             {
                 "settings": settings,
                 "token_codec": AccessTokenCodec(
-                    settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience,
+                    settings.jwt_secret,
+                    settings.jwt_issuer,
+                    settings.jwt_audience,
                     settings.access_token_ttl_seconds,
                 ),
             }

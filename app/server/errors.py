@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
@@ -20,6 +21,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.domain.http import PROBLEM_MEDIA_TYPE, FieldError, Problem
 from app.lib.errors import AppError
+from app.lib.ids import uuid7
 from app.observability.metrics import instruments
 
 log = structlog.get_logger(__name__)
@@ -56,7 +58,9 @@ def problem_response(
     request_id = None
     instance = None
     if request is not None:
-        request_id = request.scope.get("state", {}).get("request_id")
+        state = request.scope.setdefault("state", {})
+        # Unmatched routes never pass the request-context middleware: give them an id here.
+        request_id = state.setdefault("request_id", uuid7().hex)
         instance = request.url.path
     instruments().errors.add(1, {"code": code})
     body = Problem(
@@ -89,6 +93,16 @@ def _validation_errors(extra: Any) -> list[FieldError]:
     return out
 
 
+def _is_decode_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, msgspec.DecodeError) or "JSON is malformed" in str(getattr(seen, "detail", "")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    detail = str(getattr(exc, "detail", ""))
+    return "truncated" in detail or "malformed" in detail
+
+
 def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
     errors = exc.extra.get("errors")
     return problem_response(
@@ -105,7 +119,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         status, (code, title) = 422, _STATUS_CODES[422]
         errors = _validation_errors(exc.extra)
         detail = "The request does not match the schema; see `errors`."
-    elif isinstance(exc, ClientException) and status == 400 and "JSON is malformed" in (exc.detail or ""):
+    elif isinstance(exc, ClientException) and status == 400 and _is_decode_error(exc):
         code, title, detail = "malformed_json", "Malformed JSON", "The request body is not valid JSON."
     elif isinstance(exc, NotFoundException):
         detail = "No such resource."
@@ -118,7 +132,12 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     # Never leak internals: the log (with the request id) has the traceback, the response has neither.
-    log.error("http.unhandled_error", path=request.url.path, exc_info=exc)
+    log.error(
+        "http.unhandled_error",
+        path=request.url.path,
+        request_id=request.scope.get("state", {}).get("request_id"),
+        exc_info=exc,
+    )
     code, title = _STATUS_CODES[500]
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, code, title, None)
 
@@ -129,4 +148,11 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Exception: internal_error_handler,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_MEDIA_TYPE", "FieldError", "MediaType", "Problem", "problem_response"]
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "PROBLEM_MEDIA_TYPE",
+    "FieldError",
+    "MediaType",
+    "Problem",
+    "problem_response",
+]

@@ -45,7 +45,7 @@ async def add_response_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     headers = MutableScopeHeaders.from_message(message)
-    request_id = scope.get("state", {}).get("request_id")  # type: ignore[union-attr]
+    request_id = scope.get("state", {}).get("request_id")
     if request_id:
         headers["x-request-id"] = request_id
     for key, value in SECURITY_HEADERS.items():
@@ -63,7 +63,7 @@ class RequestContextMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid7().hex
-        scope.setdefault("state", {})["request_id"] = request_id  # type: ignore[typeddict-item]
+        scope.setdefault("state", {})["request_id"] = request_id
         logctx.clear()
         logctx.bind(request_id=request_id)
         started = time.perf_counter()
@@ -94,10 +94,10 @@ class RequestContextMiddleware(ASGIMiddleware):
                 time.perf_counter() - started,
                 {
                     "http.route": route,
-                    "http.request.method": scope.get("method", "GET"),
+                    "http.request.method": str(scope.get("method", "GET")),
                     "http.response.status_code": status,
                 },
             )
-            tenant = scope.get("state", {}).get("tenant_id")  # type: ignore[union-attr]
+            tenant = scope.get("state", {}).get("tenant_id")
             if tenant:
                 logctx.bind(tenant_id=tenant)

@@ -62,7 +62,7 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
     return {
         "functions": functions,
         "cron_jobs": [
-            cron(outbox_sweep, name="cron:outbox-sweep", second=every_30s, run_at_startup=True, unique=True),  # type: ignore[arg-type]
+            cron(outbox_sweep, name="cron:outbox-sweep", second=every_30s, run_at_startup=True, unique=True),
         ],
         "redis_settings": arq_settings(settings.redis_url),
         "on_startup": on_startup,

@@ -5,12 +5,11 @@ Revises:
 Create Date: 2026-11-26 11:27:58.650747+00:00
 """
 
+import os
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import os
-
 from sqlalchemy.dialects import postgresql
 
 from app.db import rls
@@ -147,7 +146,7 @@ def upgrade() -> None:
         op.execute(stmt)
     # Login must find a user's tenants before any tenant context exists: one narrow, audited path.
     op.execute(
-        f"""CREATE FUNCTION st_user_memberships(p_user_id uuid)
+        """CREATE FUNCTION st_user_memberships(p_user_id uuid)
         RETURNS TABLE (tenant_id uuid, role membership_role, created_at timestamptz)
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
             SELECT m.tenant_id, m.role, m.created_at FROM memberships m

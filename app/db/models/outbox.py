@@ -20,9 +20,7 @@ class OutboxMessage(IdMixin, TimestampMixin, Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (
-        Index("ix_outbox_pending", "created_at", postgresql_where=text("enqueued_at IS NULL")),
-    )
+    __table_args__ = (Index("ix_outbox_pending", "created_at", postgresql_where=text("enqueued_at IS NULL")),)
 
     job_name: Mapped[str] = mapped_column(String(100))
     job_id: Mapped[str] = mapped_column(String(200), unique=True)

@@ -39,32 +39,54 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/register", operation_id="register", summary="Create an organization and its owner",
-          responses=errors_for(409, 422))
+    @post(
+        "/register",
+        operation_id="register",
+        summary="Create an organization and its owner",
+        responses=errors_for(409, 422),
+    )
     async def register(self, request: Request, data: RegisterRequest, db_session: AsyncSession) -> RegisterResponse:
         reg = await _service(request, db_session).register(data.email, data.password, data.organization_name)
         return RegisterResponse(
             user=UserOut(id=reg.user.id, email=reg.user.email, created_at=reg.user.created_at),
             tenant=TenantOut(
-                id=reg.tenant.id, name=reg.tenant.name, plan=reg.tenant.plan,
-                timezone=reg.tenant.timezone, created_at=reg.tenant.created_at,
+                id=reg.tenant.id,
+                name=reg.tenant.name,
+                plan=reg.tenant.plan,
+                timezone=reg.tenant.timezone,
+                created_at=reg.tenant.created_at,
             ),
             role="owner",
             tokens=reg.tokens,
         )
 
-    @post("/login", operation_id="login", summary="Exchange email and password for tokens", status_code=200,
-          responses=errors_for(401, 422))
+    @post(
+        "/login",
+        operation_id="login",
+        summary="Exchange email and password for tokens",
+        status_code=200,
+        responses=errors_for(401, 422),
+    )
     async def login(self, request: Request, data: LoginRequest, db_session: AsyncSession) -> TokenPair:
         return await _service(request, db_session).login(data.email, data.password, data.tenant_id)
 
-    @post("/refresh", operation_id="refreshTokens", summary="Rotate a refresh token", status_code=200,
-          responses=errors_for(401, 422))
+    @post(
+        "/refresh",
+        operation_id="refreshTokens",
+        summary="Rotate a refresh token",
+        status_code=200,
+        responses=errors_for(401, 422),
+    )
     async def refresh(self, request: Request, data: RefreshRequest, db_session: AsyncSession) -> TokenPair:
         return await _service(request, db_session).refresh(data.refresh_token)
 
-    @post("/logout", operation_id="logout", summary="Revoke a refresh token and its family", status_code=204,
-          responses=errors_for(422))
+    @post(
+        "/logout",
+        operation_id="logout",
+        summary="Revoke a refresh token and its family",
+        status_code=204,
+        responses=errors_for(422),
+    )
     async def logout(self, request: Request, data: LogoutRequest, db_session: AsyncSession) -> None:
         await _service(request, db_session).logout(data.refresh_token)
 
@@ -73,13 +95,21 @@ class MeController(Controller):
     path = "/api/v1/me"
     tags = ["auth"]
 
-    @get("/", operation_id="getMe", summary="The signed-in user, organization and role", responses=errors_for(401))
+    @get(
+        "/",
+        operation_id="getMe",
+        summary="The signed-in user, organization and role",
+        responses=errors_for(401),
+    )
     async def me(self, db_session: AsyncSession, principal: Principal) -> Me:
         user, tenant, role = await MemberService(db_session, principal).me()
         return Me(
             user=UserOut(id=user.id, email=user.email, created_at=user.created_at),
             tenant=TenantOut(
-                id=tenant.id, name=tenant.name, plan=tenant.plan, timezone=tenant.timezone,
+                id=tenant.id,
+                name=tenant.name,
+                plan=tenant.plan,
+                timezone=tenant.timezone,
                 created_at=tenant.created_at,
             ),
             role=role,  # type: ignore[arg-type]
@@ -99,7 +129,7 @@ class MembersController(Controller):
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> MemberPage:
         after = decode_cursor(cursor, datetime, uuid.UUID)
-        rows = await MemberService(db_session, principal).list(after, limit + 1)  # type: ignore[arg-type]
+        rows = await MemberService(db_session, principal).list(after, limit + 1)
         items = [Member(user_id=u.id, email=u.email, role=m.role.value, joined_at=m.created_at) for m, u in rows]
         next_cursor = None
         if len(rows) > limit:
@@ -108,21 +138,36 @@ class MembersController(Controller):
             next_cursor = encode_cursor(last.created_at, last.id)
         return MemberPage(items=items, next_cursor=next_cursor)
 
-    @post("/", operation_id="addMember", summary="Add a registered user to the organization",
-          guards=[admin_guard], responses=errors_for(401, 403, 404, 409, 422))
+    @post(
+        "/",
+        operation_id="addMember",
+        summary="Add a registered user to the organization",
+        guards=[admin_guard],
+        responses=errors_for(401, 403, 404, 409, 422),
+    )
     async def add_member(self, data: MemberCreate, db_session: AsyncSession, principal: Principal) -> Member:
         m, u = await MemberService(db_session, principal).add(data.email, data.role)
         return Member(user_id=u.id, email=u.email, role=m.role.value, joined_at=m.created_at)
 
-    @patch("/{user_id:uuid}", operation_id="updateMemberRole", summary="Change a member's role",
-           guards=[admin_guard], responses=errors_for(401, 403, 404, 409, 422))
+    @patch(
+        "/{user_id:uuid}",
+        operation_id="updateMemberRole",
+        summary="Change a member's role",
+        guards=[admin_guard],
+        responses=errors_for(401, 403, 404, 409, 422),
+    )
     async def update_member(
         self, user_id: uuid.UUID, data: MemberUpdate, db_session: AsyncSession, principal: Principal
     ) -> Member:
         m, u = await MemberService(db_session, principal).change_role(user_id, data.role)
         return Member(user_id=u.id, email=u.email, role=m.role.value, joined_at=m.created_at)
 
-    @delete("/{user_id:uuid}", operation_id="removeMember", summary="Remove a member",
-            guards=[admin_guard], responses=errors_for(401, 403, 404, 409))
+    @delete(
+        "/{user_id:uuid}",
+        operation_id="removeMember",
+        summary="Remove a member",
+        guards=[admin_guard],
+        responses=errors_for(401, 403, 404, 409),
+    )
     async def remove_member(self, user_id: uuid.UUID, db_session: AsyncSession, principal: Principal) -> None:
         await MemberService(db_session, principal).remove(user_id)

@@ -179,9 +179,7 @@ class MemberService:
     async def me(self) -> tuple[User, Tenant, str]:
         user = await UserRepository(self.session).get(self.principal.user_id) if self.principal.user_id else None
         tenant = await TenantSelfRepository(self.session, self.principal.tenant_id).get()
-        membership = (
-            await self.members.get_for_user(self.principal.user_id) if self.principal.user_id else None
-        )
+        membership = await self.members.get_for_user(self.principal.user_id) if self.principal.user_id else None
         if user is None or tenant is None or membership is None:
             raise AuthenticationError("This account no longer belongs to the organization.")
         return user, tenant, membership.role.value

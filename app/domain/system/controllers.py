@@ -32,12 +32,16 @@ class HealthController(Controller):
     path = "/health"
     tags = ["system"]
 
-    @get("/live", operation_id="healthLive", summary="The process is up", cache=False)
+    @get("/live", operation_id="healthLive", summary="The process is up", responses=errors_for(api=False))
     async def live(self) -> HealthStatus:
         return HealthStatus(status="ok")
 
-    @get("/ready", operation_id="healthReady", summary="The database and Redis answer",
-         responses=errors_for(503))
+    @get(
+        "/ready",
+        operation_id="healthReady",
+        summary="The database and Redis answer",
+        responses=errors_for(503, api=False),
+    )
     async def ready(self, request: Request[Any, Any, Any]) -> HealthStatus:
         timeout = request.app.state.settings.health_timeout_seconds
         checks: dict[str, str] = {}
