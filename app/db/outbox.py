@@ -35,6 +35,8 @@ def add_job(
     **args: Any,
 ) -> OutboxMessage:
     """Record a job in the caller's transaction; it is enqueued only if that transaction commits."""
+    if tenant_id is not None:
+        args["tenant_id"] = str(tenant_id)
     msg = OutboxMessage(
         id=uuid7(), job_name=job_name, job_id=job_id, tenant_id=tenant_id, args=args, defer_until=defer_until
     )
@@ -52,7 +54,8 @@ async def _enqueue(queue: JobQueue, msg: OutboxMessage) -> None:
     kwargs: dict[str, Any] = {"_job_id": msg.job_id}
     if msg.defer_until is not None:
         kwargs["_defer_until"] = msg.defer_until
-    await queue.enqueue_job(msg.job_name, str(msg.id), **kwargs)
+    # Arguments are primitives (JSON): the job reloads whatever state it needs.
+    await queue.enqueue_job(msg.job_name, **msg.args, **kwargs)
 
 
 async def relay(

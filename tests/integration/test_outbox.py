@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app.db.engine import create_engine, create_sessionmaker, session_scope
 from app.db.models import AuditEvent, OutboxMessage
 from app.db.outbox import add_job, relay, take_pending
+from app.domain.accounts.jobs import source_id_for
 from app.worker.settings import build_worker_settings, outbox_sweep
 from tests.conftest import unique_email
 
@@ -31,9 +32,9 @@ async def _run_worker(settings) -> None:
         await worker.close()
 
 
-async def _audit_count(sm, tenant_id: uuid.UUID, source_id: uuid.UUID) -> int:
+async def _audit_count(sm, tenant_id: uuid.UUID, job_id: str) -> int:
     async with session_scope(sm, tenant_id) as s:
-        stmt = select(func.count()).select_from(AuditEvent).where(AuditEvent.source_id == source_id)
+        stmt = select(func.count()).select_from(AuditEvent).where(AuditEvent.source_id == source_id_for(job_id))
         return int((await s.execute(stmt)).scalar_one())
 
 
@@ -54,7 +55,7 @@ async def test_registration_job_runs_once_via_relay(client, settings, redis):
         msg = await _outbox_row(sm, f"audit:tenant.registered:{tid}")
         assert msg.enqueued_at is not None  # relayed right after commit
         await _run_worker(settings)
-        assert await _audit_count(sm, tid, msg.id) == 1
+        assert await _audit_count(sm, tid, msg.job_id) == 1
     finally:
         await engine.dispose()
 
@@ -79,7 +80,7 @@ async def test_first_enqueue_fails_then_sweep_delivers_once(settings, redis):
         assert await outbox_sweep(ctx) == 0  # a second sweep finds nothing
         await _run_worker(settings)
         await _run_worker(settings)
-        assert await _audit_count(sm, tid, msg.id) == 1
+        assert await _audit_count(sm, tid, msg.job_id) == 1
         await live.aclose()
     finally:
         await dead.aclose()
@@ -120,7 +121,7 @@ async def test_process_killed_between_commit_and_enqueue(settings, database, red
         finally:
             await live.aclose()
         await _run_worker(settings)
-        assert await _audit_count(sm, tid, msg.id) == 1
+        assert await _audit_count(sm, tid, msg.job_id) == 1
     finally:
         await engine.dispose()
 

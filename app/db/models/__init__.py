@@ -1,6 +1,40 @@
 """Every table, imported here so alembic and the mappers see them all."""
 
 from app.db.models.accounts import AuditEvent, Membership, RefreshToken, Role, Tenant, User
+from app.db.models.marketplace import (
+    Connection,
+    ConnectionStatus,
+    Marketplace,
+    OrderLine,
+    Product,
+    StockHistory,
+    StockLevel,
+    SyncRun,
+    SyncStatus,
+    Variant,
+    Warehouse,
+    WarehouseKind,
+)
 from app.db.models.outbox import OutboxMessage
 
-__all__ = ["AuditEvent", "Membership", "OutboxMessage", "RefreshToken", "Role", "Tenant", "User"]
+__all__ = [
+    "AuditEvent",
+    "Connection",
+    "ConnectionStatus",
+    "Marketplace",
+    "Membership",
+    "OrderLine",
+    "OutboxMessage",
+    "Product",
+    "RefreshToken",
+    "Role",
+    "StockHistory",
+    "StockLevel",
+    "SyncRun",
+    "SyncStatus",
+    "Tenant",
+    "User",
+    "Variant",
+    "Warehouse",
+    "WarehouseKind",
+]
