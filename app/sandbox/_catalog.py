@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,6 +71,7 @@ class Catalog:
         self._row_cache: dict[str, array[int]] = {}
         self._row_cache_version = 0
         self._offer_index: dict[str, int] | None = None
+        self._update_order: list[int] | None = None
 
     # ---- sizes -------------------------------------------------------------------------------------------
 
@@ -109,6 +110,24 @@ class Catalog:
             self._offer_index = {self.offer_id(i): i for i in range(self.n_products)}
         return self._offer_index.get(offer_id)
 
+    # ---- products ordered by (updatedAt, id): the WB content cursor -----------------------------------------
+
+    def update_key(self, product: int) -> tuple[int, int]:
+        return self.updated_us[product], self.product_ids[product]
+
+    def update_order(self) -> list[int]:
+        if self._update_order is None:
+            self._update_order = sorted(range(self.n_products), key=self.update_key)
+        return self._update_order
+
+    def touch(self, product: int, when_us: int) -> int:
+        """Mark a product as edited at `when_us` (never earlier than its last edit); returns the new stamp."""
+        order = self.update_order()
+        del order[bisect_left(order, self.update_key(product), key=self.update_key)]
+        self.updated_us[product] = max(when_us, self.updated_us[product] + 1)
+        insort(order, product, key=self.update_key)
+        return self.updated_us[product]
+
     # ---- rows ----------------------------------------------------------------------------------------------
 
     def warehouses_of_kind(self, *kinds: WarehouseKind) -> list[Warehouse]:
@@ -140,9 +159,7 @@ class Catalog:
         return created
 
 
-def build_catalog(
-    rng: random.Random, marketplace: Marketplace, products: int, seller_warehouses: int
-) -> Catalog:
+def build_catalog(rng: random.Random, marketplace: Marketplace, products: int, seller_warehouses: int) -> Catalog:
     """Generate a seller's catalogue and stock; the same arguments always give the same result."""
     cat = Catalog(marketplace)
     brands = rng.sample(range(len(BRANDS)), k=1 + rng.randrange(4))
@@ -168,7 +185,9 @@ def _build_warehouses(cat: Catalog, rng: random.Random, count: int) -> None:
         return
     fbo = 3 if count < 3 else len(OZON_FBO_WAREHOUSES)
     for i, (wid, name, cluster, cluster_name) in enumerate(OZON_FBO_WAREHOUSES[:fbo]):
-        cat.warehouses.append(Warehouse(i, wid, name, "fbo", cluster_name, cluster_id=cluster, cluster_name=cluster_name))
+        cat.warehouses.append(
+            Warehouse(i, wid, name, "fbo", cluster_name, cluster_id=cluster, cluster_name=cluster_name)
+        )
     next_id = 23_000_000_000_000 + rng.randrange(10**12)
     for i in range(count):
         name = numbered(OZON_FBS_WAREHOUSES, i)

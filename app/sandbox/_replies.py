@@ -92,7 +92,11 @@ def wb_too_many(family: WbFamily, limiter_id: str, retry: int, reset: int, burst
 
 def wb_base_forbidden(family: WbFamily) -> Reply:
     return wb_problem(
-        403, "forbidden", "base token is not allowed", WB_AUTH_ORIGIN[family], "base token is not allowed for this path"
+        403,
+        "forbidden",
+        "base token is not allowed",
+        WB_AUTH_ORIGIN[family],
+        "base token is not allowed for this path",
     )
 
 
@@ -154,10 +158,15 @@ def ozon_error(status: int, message: str, code: int | None = None) -> Reply:
 
 
 OZON_RATE_LIMITED = "You have reached request rate limit per second"
+OZON_INVALID_KEY = "Invalid Api-Key, please check the key and try again"
 
 
 def ozon_fault(status: int) -> Reply:
-    messages = {429: OZON_RATE_LIMITED, 401: "Invalid Api-Key, please check the key and try again", 404: "Not Found"}
+    messages = {
+        429: OZON_RATE_LIMITED,
+        401: "Invalid Api-Key, please check the key and try again",
+        404: "Not Found",
+    }
     return ozon_error(status, messages.get(status, "Internal error" if status >= 500 else phrase(status)))
 
 
@@ -165,7 +174,12 @@ def ozon_fault(status: int) -> Reply:
 
 
 def problem(status: int, detail: str, *, errors: list[dict[str, str]] | None = None) -> Reply:
-    body: dict[str, Any] = {"type": "about:blank", "title": phrase(status), "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": phrase(status),
+        "status": status,
+        "detail": detail,
+    }
     if errors:
         body["errors"] = errors
     return Reply(status, _encoder.encode(body), PROBLEM)

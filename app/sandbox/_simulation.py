@@ -74,8 +74,9 @@ class AdvanceResult:
     lost_sales: int = 0
     cancelled: int = 0
     delivered: int = 0
-    returned: int = 0
+    returned: int = 0  # units back on stock after a cancellation
     restocks: int = 0
+    restocked_units: int = 0
 
 
 class Simulator:
@@ -202,6 +203,7 @@ class Simulator:
                 if cat.quantity[b][a] != NO_ROW:
                     cat.quantity[b][a] += c
                     result.restocks += 1
+                    result.restocked_units += c
                 continue
             v, w = book.variant[a], book.warehouse[a]
             pending = cat.pending[w]
@@ -220,12 +222,13 @@ class Simulator:
                     returning[v] += 1
                 elif not replay and cat.quantity[w][v] != NO_ROW:
                     cat.quantity[w][v] += 1
+                    result.returned += 1
             elif kind == RETURN:
                 if returning is not None:
                     returning[v] -= 1
                 if not replay and cat.quantity[w][v] != NO_ROW:
                     cat.quantity[w][v] += 1
-                result.returned += 1
+                    result.returned += 1
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

@@ -1,0 +1,9 @@
+"""The sandbox marketplace: Wildberries and Ozon seller APIs simulated in memory, plus a control API.
+
+Mount `create_sandbox_app()` at `/sandbox` or serve `create_standalone_sandbox_app()`; both give
+`/sandbox/control/…`, `/sandbox/wb/…` (every WB host under one base) and `/sandbox/ozon/…`.
+"""
+
+from app.sandbox._app import create_sandbox_app, create_standalone_sandbox_app
+
+__all__ = ["create_sandbox_app", "create_standalone_sandbox_app"]
