@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the arq worker")
 
     mig = sub.add_parser("migrate", help="apply database migrations (as the table owner)")
-    mig.add_argument("revision", nargs="?", default="head")
+    mig.add_argument("revision", nargs="?", default="heads")
     mig.add_argument("--downgrade", action="store_true", help="downgrade to REVISION instead")
 
     keys = sub.add_parser("keys", help="print a new JWT signing key and Fernet encryption key")

@@ -53,10 +53,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     worker_max_jobs: int = 50
     worker_poll_delay: float = 0.1
     worker_health_check_interval: int = 30
+    # Until alert rules exist for a tenant, a product below this many units counts as "low".
+    low_stock_units: int = 5
     # Mount the sandbox marketplace at /sandbox (what `stock-tracker dev` does).
     sandbox_enabled: bool = False
     wb_base_url: str = ""
     ozon_base_url: str = ""
+    # Outgoing webhooks may target these networks even though they are private (CIDR list; development
+    # mode also allows 127.0.0.0/8). Everything loopback/private/link-local/metadata is refused otherwise.
+    webhook_allowed_networks: str = ""
+    # Inbound rate limiting: what to do when Redis cannot be reached ("open" admits and counts it).
+    rate_limit_fail_open: bool = True
+    rate_limit_enabled: bool = True
+    # Key for the keyed hashes of API keys (defaults to one derived from JWT_SECRET).
+    api_key_secret: str = ""
     telegram_bot_token: str = ""
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_secret: str = ""

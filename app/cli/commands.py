@@ -11,7 +11,7 @@ from app.config import Settings, load_settings, require_runtime
 from app.lib.crypto import new_fernet_key
 
 
-def run_migrations(url: str, revision: str = "head", *, downgrade: bool = False) -> None:
+def run_migrations(url: str, revision: str = "heads", *, downgrade: bool = False) -> None:
     """Apply (or roll back) migrations with the owner's connection URL."""
     from pathlib import Path
 

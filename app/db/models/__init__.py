@@ -17,6 +17,10 @@ from app.db.models.marketplace import (
 )
 from app.db.models.outbox import OutboxMessage
 
+# Table groups registered for their side effect (mappers, alembic autogenerate).
+from app.db.models import apikeys as _apikeys  # noqa: E402,F401
+from app.db.models import notifications as _notifications  # noqa: E402,F401
+
 __all__ = [
     "AuditEvent",
     "Connection",

@@ -1,0 +1,1 @@
+"""API keys (filled in by the API-platform work)."""

@@ -1,0 +1,1 @@
+"""Alerts, events, webhooks and notification channels (filled in by the alerts work)."""
