@@ -110,8 +110,19 @@ def redis_url(servers: TestServers) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(database: dict[str, str], redis_url: str) -> Settings:
-    return make_settings(database, redis_url)
+def marketplace_sandbox() -> Iterator[str]:
+    """The sandbox marketplace on a real loopback port (the sync engine talks to it over HTTP)."""
+    from tests.sandbox_server import serve_sandbox
+
+    with serve_sandbox() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database: dict[str, str], redis_url: str, marketplace_sandbox: str) -> Settings:
+    return make_settings(
+        database, redis_url, wb_base_url=f"{marketplace_sandbox}/wb", ozon_base_url=f"{marketplace_sandbox}/ozon"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Read side: products, variants, warehouses, stock, history, summary."""

@@ -1,0 +1,228 @@
+"""Every read query of the catalogue (Core selects on the hot paths, all scoped by tenant)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Connection, Product, StockHistory, StockLevel, Variant, Warehouse
+
+HISTORY_LIMIT = 10_000
+
+
+def stock_totals(tenant_id: uuid.UUID) -> Any:
+    """Per product: totals derived from exactly the rows the breakdown shows (rule 7)."""
+    return (
+        select(
+            StockLevel.product_id.label("product_id"),
+            func.coalesce(func.sum(StockLevel.quantity), 0).label("total"),
+            func.sum(StockLevel.in_way_to_client).label("to_client"),
+            func.sum(StockLevel.in_way_from_client).label("from_client"),
+            func.count(func.distinct(StockLevel.warehouse_id)).filter(StockLevel.quantity > 0).label("warehouses"),
+        )
+        .where(StockLevel.tenant_id == tenant_id)
+        .group_by(StockLevel.product_id)
+        .subquery("totals")
+    )
+
+
+class CatalogRepository:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    def _products(self) -> tuple[Select[Any], Any]:
+        totals = stock_totals(self.tenant_id)
+        stmt = (
+            select(
+                Product.id,
+                Product.connection_id,
+                Product.marketplace,
+                Product.external_id,
+                Product.vendor_code,
+                Product.title,
+                Product.brand,
+                Product.subject,
+                Product.photo_url,
+                func.coalesce(totals.c.total, 0).label("total"),
+                totals.c.to_client,
+                totals.c.from_client,
+                func.coalesce(totals.c.warehouses, 0).label("warehouses"),
+            )
+            .select_from(Product)
+            .outerjoin(totals, totals.c.product_id == Product.id)
+            .where(Product.tenant_id == self.tenant_id)
+        )
+        return stmt, totals
+
+    async def list_products(
+        self,
+        *,
+        limit: int,
+        after: uuid.UUID | None,
+        connection_id: uuid.UUID | None,
+        marketplace: str | None,
+        search: str | None,
+        stock_status: str | None,
+        low_units: int,
+    ) -> list[Any]:
+        stmt, totals = self._products()
+        total = func.coalesce(totals.c.total, 0)
+        if connection_id is not None:
+            stmt = stmt.where(Product.connection_id == connection_id)
+        if marketplace is not None:
+            stmt = stmt.where(Product.marketplace == marketplace)
+        if search:
+            term = search.strip().lower()
+            stmt = stmt.where(
+                or_(
+                    Product.external_id == search.strip(),
+                    Product.search_text.contains(term, autoescape=True),
+                )
+            )
+        if stock_status == "out":
+            stmt = stmt.where(total <= 0)
+        elif stock_status == "low":
+            stmt = stmt.where(and_(total > 0, total < low_units))
+        elif stock_status == "in_stock":
+            stmt = stmt.where(total >= low_units)
+        if after is not None:
+            stmt = stmt.where(Product.id > after)
+        stmt = stmt.order_by(Product.id).limit(limit)
+        return list((await self.session.execute(stmt)).all())
+
+    async def get_product(self, product_id: uuid.UUID) -> Any | None:
+        stmt, _ = self._products()
+        stmt = stmt.add_columns(Connection.last_success_at).join(Connection, Connection.id == Product.connection_id)
+        return (await self.session.execute(stmt.where(Product.id == product_id))).first()
+
+    async def variants_with_stock(self, product_id: uuid.UUID) -> tuple[list[Any], list[Any]]:
+        variants = (
+            await self.session.execute(
+                select(Variant.id, Variant.external_id, Variant.size, Variant.marketplace_size, Variant.barcodes)
+                .where(Variant.tenant_id == self.tenant_id, Variant.product_id == product_id)
+                .order_by(Variant.external_id)
+            )
+        ).all()
+        cells = (
+            await self.session.execute(
+                select(
+                    StockLevel.variant_id,
+                    StockLevel.warehouse_id,
+                    Warehouse.external_id,
+                    Warehouse.name,
+                    Warehouse.kind,
+                    StockLevel.quantity,
+                    StockLevel.in_way_to_client,
+                    StockLevel.in_way_from_client,
+                    StockLevel.reserved,
+                    StockLevel.changed_at,
+                )
+                .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+                .where(StockLevel.tenant_id == self.tenant_id, StockLevel.product_id == product_id)
+                .order_by(Warehouse.kind, Warehouse.name)
+            )
+        ).all()
+        return list(variants), list(cells)
+
+    async def history(
+        self,
+        product_id: uuid.UUID,
+        start: datetime | None,
+        end: datetime | None,
+        warehouse_id: uuid.UUID | None,
+        variant_id: uuid.UUID | None,
+    ) -> list[Any]:
+        stmt = select(
+            StockHistory.at,
+            StockHistory.quantity,
+            StockHistory.variant_id,
+            StockHistory.warehouse_id,
+            StockHistory.in_way_to_client,
+            StockHistory.in_way_from_client,
+        ).where(StockHistory.tenant_id == self.tenant_id, StockHistory.product_id == product_id)
+        if start is not None:
+            stmt = stmt.where(StockHistory.at >= start)
+        if end is not None:
+            stmt = stmt.where(StockHistory.at <= end)
+        if warehouse_id is not None:
+            stmt = stmt.where(StockHistory.warehouse_id == warehouse_id)
+        if variant_id is not None:
+            stmt = stmt.where(StockHistory.variant_id == variant_id)
+        stmt = stmt.order_by(StockHistory.at, StockHistory.id).limit(HISTORY_LIMIT + 1)
+        return list((await self.session.execute(stmt)).all())
+
+    async def warehouses(self, connection_id: uuid.UUID | None) -> list[Any]:
+        agg = (
+            select(
+                StockLevel.warehouse_id,
+                func.coalesce(func.sum(StockLevel.quantity), 0).label("total"),
+                func.count().filter(StockLevel.quantity > 0).label("in_stock"),
+            )
+            .where(StockLevel.tenant_id == self.tenant_id)
+            .group_by(StockLevel.warehouse_id)
+            .subquery()
+        )
+        stmt = (
+            select(
+                Warehouse.id,
+                Warehouse.connection_id,
+                Warehouse.external_id,
+                Warehouse.name,
+                Warehouse.kind,
+                Warehouse.region,
+                func.coalesce(agg.c.total, 0),
+                func.coalesce(agg.c.in_stock, 0),
+            )
+            .outerjoin(agg, agg.c.warehouse_id == Warehouse.id)
+            .where(Warehouse.tenant_id == self.tenant_id)
+            .order_by(Warehouse.kind, Warehouse.name, Warehouse.id)
+        )
+        if connection_id is not None:
+            stmt = stmt.where(Warehouse.connection_id == connection_id)
+        return list((await self.session.execute(stmt)).all())
+
+    async def summary_by_marketplace(self, low_units: int) -> list[Any]:
+        totals = stock_totals(self.tenant_id)
+        total = func.coalesce(totals.c.total, 0)
+        stmt = (
+            select(
+                Product.marketplace,
+                func.count(Product.id),
+                func.coalesce(func.sum(totals.c.total), 0),
+                func.coalesce(func.sum(totals.c.to_client), 0),
+                func.coalesce(func.sum(totals.c.from_client), 0),
+                func.count(Product.id).filter(total <= 0),
+                func.count(Product.id).filter(and_(total > 0, total < low_units)),
+            )
+            .outerjoin(totals, totals.c.product_id == Product.id)
+            .where(Product.tenant_id == self.tenant_id)
+            .group_by(Product.marketplace)
+            .order_by(Product.marketplace)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def summary_by_warehouse(self) -> list[Any]:
+        stmt = (
+            select(
+                Warehouse.id,
+                Warehouse.name,
+                Warehouse.kind,
+                Connection.marketplace,
+                func.coalesce(func.sum(StockLevel.quantity), 0),
+                func.count(StockLevel.variant_id).filter(StockLevel.quantity > 0),
+            )
+            .join(Connection, Connection.id == Warehouse.connection_id)
+            .outerjoin(StockLevel, StockLevel.warehouse_id == Warehouse.id)
+            .where(Warehouse.tenant_id == self.tenant_id)
+            .group_by(Warehouse.id, Warehouse.name, Warehouse.kind, Connection.marketplace)
+            .order_by(Connection.marketplace, Warehouse.kind, Warehouse.name)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+
+__all__ = ["HISTORY_LIMIT", "CatalogRepository"]

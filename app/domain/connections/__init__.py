@@ -1,0 +1,1 @@
+"""Marketplace connections: credentials (encrypted), validation, status."""

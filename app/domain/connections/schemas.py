@@ -1,0 +1,61 @@
+"""Bodies of the connections API. Credentials go in, never come out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+MarketplaceName = Literal["wildberries", "ozon"]
+
+
+class WildberriesCredentials(msgspec.Struct, forbid_unknown_fields=True):
+    token: Annotated[str, msgspec.Meta(min_length=10, max_length=4096)]
+
+
+class OzonCredentials(msgspec.Struct, forbid_unknown_fields=True):
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    api_key: Annotated[str, msgspec.Meta(min_length=8, max_length=512)]
+
+
+class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    marketplace: MarketplaceName
+    name: Name
+    credentials: dict[str, str]
+
+
+class ConnectionUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+
+
+class CredentialsReplace(msgspec.Struct, forbid_unknown_fields=True):
+    credentials: dict[str, str]
+
+
+class TokenInfoOut(msgspec.Struct):
+    type: str | None
+    expires_at: datetime | None
+    categories: list[str]
+    missing_categories: list[str]
+
+
+class ConnectionOut(msgspec.Struct):
+    id: uuid.UUID
+    marketplace: MarketplaceName
+    name: str
+    status: Literal["active", "invalid", "rate_limited", "disabled"]
+    status_reason: str | None
+    token: TokenInfoOut | None
+    last_checked_at: datetime | None
+    last_sync_at: datetime | None
+    last_success_at: datetime | None
+    last_sync_status: str | None
+    created_at: datetime
+
+
+class ConnectionPage(msgspec.Struct):
+    items: list[ConnectionOut]
+    next_cursor: str | None = None

@@ -1,0 +1,1 @@
+"""Derived figures: days of cover, the stock report."""

@@ -1,0 +1,154 @@
+"""Fetch one Wildberries seller into a neutral snapshot, stage by stage (SPEC §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import msgspec
+import structlog
+
+from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow, VariantItem, WarehouseItem
+from app.domain.sync.normalize import is_pseudo_warehouse, warehouse_key
+from app.integrations.http import MarketplaceUnavailable
+from app.integrations.wildberries.client import WildberriesClient
+from app.integrations.wildberries.schemas import Cursor
+
+log = structlog.get_logger(__name__)
+MSK = timezone(timedelta(hours=3))
+ORDER_DAYS = 30
+FBS_CHUNK = 1000
+
+
+def _photo(card: Any) -> str | None:
+    photos = getattr(card, "photos", None) or []
+    if not photos:
+        return None
+    first = photos[0]
+    if isinstance(first, dict):
+        return first.get("big") or first.get("c516x688") or next(iter(first.values()), None)
+    return getattr(first, "big", None) or getattr(first, "c516x688", None)
+
+
+def _moscow(value: str | datetime | None) -> datetime | None:
+    """WB statistics dates are Moscow local time without an offset."""
+    if value is None or value == "":
+        return None
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=MSK)
+    if dt.year < 2000:  # "0001-01-01T00:00:00" means "not cancelled"
+        return None
+    return dt
+
+
+async def fetch_catalog(
+    client: WildberriesClient, cursor: dict[str, Any] | None, snapshot: Snapshot
+) -> None:
+    """Cards from the saved cursor on; the new cursor is kept only if every page arrived."""
+    after = msgspec.convert(cursor, Cursor) if cursor else None
+    last: Cursor | None = None
+    async for cards, page_cursor in client.iter_cards(after):
+        for card in cards:
+            snapshot.catalog.append(
+                CatalogItem(
+                    external_id=str(card.nmID),
+                    vendor_code=card.vendorCode,
+                    title=card.title,
+                    brand=card.brand,
+                    subject=card.subjectName,
+                    photo_url=_photo(card),
+                    variants=[
+                        VariantItem(
+                            external_id=str(size.chrtID),
+                            size=size.techSize,
+                            marketplace_size=size.wbSize,
+                            barcodes=list(size.skus or []),
+                        )
+                        for size in card.sizes
+                    ],
+                )
+            )
+        if cards:
+            last = page_cursor
+    snapshot.catalogue_complete = True
+    if last is not None and last.updatedAt:
+        snapshot.catalogue_cursor = {"updatedAt": last.updatedAt, "nmID": last.nmID}
+    else:
+        snapshot.catalogue_cursor = cursor
+
+
+async def fetch_fbo(client: WildberriesClient, snapshot: Snapshot) -> None:
+    """Stock on WB warehouses (FBW) with in-transit to / from customers."""
+    rows = await client.wb_warehouse_stock()
+    for r in rows:
+        if is_pseudo_warehouse(r.warehouseName):
+            continue
+        key = warehouse_key(r.warehouseId, r.warehouseName)
+        snapshot.warehouses.append(WarehouseItem(key, r.warehouseName.strip(), "fbo", r.regionName))
+        snapshot.stock.append(
+            StockRow(
+                product_external_id=str(r.nmId),
+                variant_external_id=str(r.chrtId),
+                warehouse_external_id=key,
+                quantity=int(r.quantity),
+                in_way_to_client=r.inWayToClient,
+                in_way_from_client=r.inWayFromClient,
+            )
+        )
+    snapshot.covered_fbo = True
+
+
+async def fetch_fbs(
+    client: WildberriesClient, snapshot: Snapshot, variants: Sequence[tuple[str, str]]
+) -> None:
+    """Rule 1: every seller warehouse × every variant, including variants with no FBW stock at all."""
+    warehouses = await client.seller_warehouses()
+    product_of = {v: p for p, v in variants}
+    chrt_ids = sorted({int(v) for _, v in variants if v.lstrip("-").isdigit()})
+    for wh in warehouses:
+        key = warehouse_key(wh.id, wh.name)
+        snapshot.warehouses.append(WarehouseItem(key, wh.name.strip(), "fbs", None))
+        try:
+            amounts = await client.fbs_stocks(wh.id, chrt_ids) if chrt_ids else []
+        except MarketplaceUnavailable as exc:
+            snapshot.errors.append(f"fbs warehouse {wh.id}: {exc}")
+            continue
+        for a in amounts:
+            variant = str(a.chrtId)
+            if variant not in product_of:
+                continue
+            snapshot.stock.append(StockRow(product_of[variant], variant, key, int(a.amount)))
+        snapshot.covered_fbs.add(key)
+
+
+async def fetch_orders(client: WildberriesClient, snapshot: Snapshot, now: datetime) -> None:
+    """Order lines of the last 30 days (whole days, Moscow time); one line = one srid."""
+    since = (now.astimezone(MSK) - timedelta(days=ORDER_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    lines = await client.orders(since)
+    orders: list[OrderItem] = []
+    for line in lines:
+        ordered_at = _moscow(line.date)
+        if ordered_at is None or not line.srid:
+            continue
+        raw = msgspec.to_builtins(line)
+        warehouse_type = (line.warehouseType or "").strip()
+        kind = "fbo" if warehouse_type == "Склад WB" else "fbs" if warehouse_type == "Склад продавца" else None
+        orders.append(
+            OrderItem(
+                external_id=line.srid,
+                basket_id=line.gNumber,
+                product_external_id=str(line.nmId),
+                variant_external_id=None,
+                barcode=line.barcode or None,
+                warehouse_name=(line.warehouseName or "").strip() or None,
+                warehouse_kind=kind,
+                ordered_at=ordered_at.astimezone(UTC),
+                order_date=ordered_at.astimezone(MSK).date(),
+                is_cancel=bool(line.isCancel),
+                cancelled_at=_moscow(line.cancelDate),
+                raw=raw,
+            )
+        )
+    snapshot.orders = orders

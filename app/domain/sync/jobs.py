@@ -1,0 +1,62 @@
+"""arq jobs of the sync area: one sync per connection (never two at once), and the per-minute fan-out."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+import structlog
+from arq import Retry
+
+from app.domain.sync.scheduler import fan_out
+from app.domain.sync.service import SyncRescheduled, SyncService, run_id_for
+from app.integrations.http import MarketplaceUnavailable
+
+log = structlog.get_logger(__name__)
+LOCK_TTL_MS = 15 * 60 * 1000
+MAX_TRIES = 6
+_RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
+
+
+def _service(ctx: dict[str, Any]) -> SyncService:
+    return SyncService(ctx["sessionmaker"], ctx["gateway"], ctx["cipher"])
+
+
+async def sync_connection(
+    ctx: dict[str, Any],
+    *,
+    tenant_id: str,
+    connection_id: str,
+    trigger: str = "scheduled",
+    run_id: str | None = None,
+) -> str | None:
+    """Sync one connection. A second job for the same connection waits its turn (Redis lock)."""
+    job_id = ctx.get("job_id") or f"sync:{connection_id}:adhoc"
+    rid = uuid.UUID(run_id) if run_id else run_id_for(job_id)
+    redis = ctx["redis"]
+    lock_key = f"lock:sync:{connection_id}"
+    token = secrets.token_hex(8)
+    if not await redis.set(lock_key, token, nx=True, px=LOCK_TTL_MS):
+        raise Retry(defer=15)
+    service = _service(ctx)
+    try:
+        status = await service.run(uuid.UUID(tenant_id), uuid.UUID(connection_id), rid, trigger, job_id)
+        return status.value if status else None
+    except SyncRescheduled as exc:
+        log.info("sync.rescheduled", reason=exc.reason, defer=exc.defer)
+        raise Retry(defer=max(1.0, exc.defer)) from exc
+    except MarketplaceUnavailable as exc:
+        tries = int(ctx.get("job_try", 1))
+        if tries < MAX_TRIES:
+            await service._requeue(uuid.UUID(tenant_id), rid, {}, f"marketplace unavailable: {exc}")
+            raise Retry(defer=min(600, 15 * 2 ** (tries - 1))) from exc
+        await service.fail(uuid.UUID(tenant_id), rid, "marketplace_unavailable", str(exc))
+        return "failed"
+    finally:
+        await redis.eval(_RELEASE, 1, lock_key, token)
+
+
+async def sync_fanout(ctx: dict[str, Any]) -> int:
+    """Cron, every minute: enqueue a sync for each connection whose interval has elapsed."""
+    return await fan_out(ctx["sessionmaker"], ctx["redis"], ctx["settings"])

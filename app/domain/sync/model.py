@@ -1,0 +1,79 @@
+"""Marketplace-neutral shapes the fetchers produce and the writer consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class VariantItem:
+    external_id: str
+    size: str | None = None
+    marketplace_size: str | None = None
+    barcodes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CatalogItem:
+    external_id: str
+    vendor_code: str | None
+    title: str | None
+    brand: str | None = None
+    subject: str | None = None
+    photo_url: str | None = None
+    variants: list[VariantItem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WarehouseItem:
+    external_id: str
+    name: str
+    kind: str  # "fbo" | "fbs", from API fields (the endpoint or a type field), never from the name
+    region: str | None = None
+
+
+@dataclass(slots=True)
+class StockRow:
+    product_external_id: str
+    variant_external_id: str
+    warehouse_external_id: str
+    quantity: int
+    in_way_to_client: int | None = None
+    in_way_from_client: int | None = None
+    reserved: int | None = None
+
+
+@dataclass(slots=True)
+class OrderItem:
+    external_id: str  # WB srid: one order line (never gNumber, which is a basket)
+    basket_id: str | None
+    product_external_id: str
+    variant_external_id: str | None
+    barcode: str | None
+    warehouse_name: str | None
+    warehouse_kind: str | None  # from the API's own type field
+    ordered_at: datetime
+    order_date: date
+    is_cancel: bool
+    cancelled_at: datetime | None
+    raw: dict[str, Any]
+    warehouse_external_id: str | None = None  # resolved by exact trimmed name (orders carry no warehouse id)
+
+
+@dataclass
+class Snapshot:
+    """What one sync fetched. ``covered`` names the stock sources that answered completely: only warehouses
+    of a covered source take part in "absent now → zero now" (a failed source never zeroes anything)."""
+
+    catalog: list[CatalogItem] = field(default_factory=list)
+    warehouses: list[WarehouseItem] = field(default_factory=list)
+    stock: list[StockRow] = field(default_factory=list)
+    orders: list[OrderItem] | None = None  # None = the orders stage failed or was skipped
+    covered_fbo: bool = False  # every marketplace-operated warehouse was reported
+    covered_fbs: set[str] = field(default_factory=set)  # seller warehouses fully read
+    catalogue_cursor: dict[str, Any] | None = None
+    catalogue_complete: bool = False
+    errors: list[str] = field(default_factory=list)
+    calls: int = 0

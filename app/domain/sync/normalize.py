@@ -1,0 +1,63 @@
+"""The data-correctness rules of SPEC §5, applied to a fetched snapshot before anything is written."""
+
+from __future__ import annotations
+
+import structlog
+
+from app.domain.sync.model import Snapshot, StockRow, WarehouseItem
+
+log = structlog.get_logger(__name__)
+
+# Rule 2: report rows that are not warehouses. Their figures are exposed under their own names
+# (in_way_to_client / in_way_from_client), never as a warehouse or inside a total.
+PSEUDO_WAREHOUSES = frozenset(
+    name.casefold()
+    for name in (
+        "В пути до получателей",
+        "В пути возвраты на склад WB",
+        "Всего находится на складах",
+        "Остальные",
+        "Итого",
+    )
+)
+
+
+def is_pseudo_warehouse(name: str | None) -> bool:
+    return name is not None and name.strip().casefold() in PSEUDO_WAREHOUSES
+
+
+def warehouse_key(external_id: str | int | None, name: str | None) -> str:
+    """Rule 4: the marketplace's id, or the exact trimmed name where no id exists — never a fuzzy match."""
+    if external_id is not None and str(external_id).strip() != "":
+        return str(external_id).strip()
+    if not name or not name.strip():
+        raise ValueError("a warehouse needs an id or a name")
+    return "name:" + name.strip()
+
+
+def normalize(snapshot: Snapshot) -> Snapshot:
+    """Drop pseudo-warehouses (2), deduplicate warehouses by id (4), keep one row per variant × warehouse
+    by id (6), and never invent values (5): rows are kept exactly as reported."""
+    warehouses: dict[str, WarehouseItem] = {}
+    pseudo_ids: set[str] = set()
+    for wh in snapshot.warehouses:
+        if is_pseudo_warehouse(wh.name):
+            pseudo_ids.add(wh.external_id)
+            continue
+        existing = warehouses.get(wh.external_id)
+        if existing is None or (existing.name != wh.name and wh.name):
+            warehouses[wh.external_id] = wh
+    rows: dict[tuple[str, str], StockRow] = {}
+    duplicates = 0
+    for row in snapshot.stock:
+        if row.warehouse_external_id in pseudo_ids or row.warehouse_external_id not in warehouses:
+            continue
+        key = (row.variant_external_id, row.warehouse_external_id)
+        if key in rows:
+            duplicates += 1
+        rows[key] = row
+    if duplicates:
+        log.warning("sync.duplicate_stock_rows", count=duplicates)
+    snapshot.warehouses = list(warehouses.values())
+    snapshot.stock = [rows[k] for k in sorted(rows)]
+    return snapshot

@@ -1,0 +1,59 @@
+"""The fan-out: each due connection gets one sync job whose id names its time slot.
+
+A slot is ``floor((now + offset) / interval)`` where the offset is derived from the connection id, so
+connections spread over the interval instead of all firing on the same minute. The job id
+``sync:<connection>:<slot>`` makes a second tick (or a second worker) enqueue nothing twice, and
+``last_scheduled_slot`` (written through an audited SECURITY DEFINER function) stops a slot from being
+enqueued again after arq has forgotten the job.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db.engine import session_scope
+from app.domain.billing.plans import MIN_SYNC_INTERVAL_MINUTES, effective_plan
+
+
+def slot_for(connection_id: uuid.UUID, interval_s: int, now: float) -> int:
+    offset = connection_id.int % interval_s
+    return int((now + offset) // interval_s)
+
+
+async def fan_out(
+    sessionmaker: async_sessionmaker[AsyncSession], queue: Any, settings: Settings, now: float | None = None
+) -> int:
+    now = time.time() if now is None else now
+    async with session_scope(sessionmaker) as s:
+        rows = (await s.execute(text("SELECT id, tenant_id, plan, last_scheduled_slot FROM st_schedulable_connections()"))).all()
+    due: list[tuple[uuid.UUID, uuid.UUID, int]] = []
+    for conn_id, tenant_id, plan, last_slot in rows:
+        minutes = max(MIN_SYNC_INTERVAL_MINUTES, effective_plan(plan, billing_enabled=settings.billing_enabled).sync_interval_minutes)
+        slot = slot_for(conn_id, minutes * 60, now)
+        if slot > last_slot:
+            due.append((conn_id, tenant_id, slot))
+    enqueued = 0
+    marked_ids: list[uuid.UUID] = []
+    marked_slots: list[int] = []
+    for conn_id, tenant_id, slot in due:
+        job = await queue.enqueue_job(
+            "sync.connection",
+            tenant_id=str(tenant_id),
+            connection_id=str(conn_id),
+            trigger="scheduled",
+            _job_id=f"sync:{conn_id}:{slot}",
+        )
+        if job is not None:
+            enqueued += 1
+        marked_ids.append(conn_id)
+        marked_slots.append(slot)
+    if marked_ids:
+        async with session_scope(sessionmaker) as s:
+            await s.execute(text("SELECT st_mark_scheduled(:ids, :slots)"), {"ids": marked_ids, "slots": marked_slots})
+    return enqueued

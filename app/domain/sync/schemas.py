@@ -1,0 +1,37 @@
+"""Bodies of the sync API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+SyncStatusName = Literal["queued", "running", "succeeded", "partially_failed", "failed"]
+
+
+class SyncAccepted(msgspec.Struct):
+    id: uuid.UUID
+    status: SyncStatusName
+
+
+class SyncRunOut(msgspec.Struct):
+    id: uuid.UUID
+    connection_id: uuid.UUID
+    trigger: str
+    status: SyncStatusName
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    attempts: int
+    counts: dict[str, Any]
+    stages: dict[str, Any]
+    error_code: str | None
+    error: str | None
+
+
+class SyncRunPage(msgspec.Struct):
+    items: list[SyncRunOut]
+    next_cursor: str | None = None
