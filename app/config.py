@@ -50,11 +50,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_max_overflow: int = 10
     health_timeout_seconds: float = 1.0
     outbox_sweep_seconds: int = 30
+    # The arq queue (separate deployments or test sessions sharing one Redis use different names).
+    queue_name: str = "arq:queue"
     worker_max_jobs: int = 50
     worker_poll_delay: float = 0.1
     worker_health_check_interval: int = 30
     # Until alert rules exist for a tenant, a product below this many units counts as "low".
     low_stock_units: int = 5
+    # Keep outbound marketplace calls under the documented limits (off only for load tests against a sandbox
+    # whose own limits are off).
+    marketplace_rate_limits: bool = True
     # Mount the sandbox marketplace at /sandbox (what `stock-tracker dev` does).
     sandbox_enabled: bool = False
     wb_base_url: str = ""

@@ -21,6 +21,7 @@ from app.config import Settings
 from tests.servers import TestServers, provide_servers
 
 APP_ROLE_PASSWORD = "app-" + secrets.token_hex(8)
+SESSION_TAG = secrets.token_hex(4)
 
 
 def _dsn(url: str, database: str | None = None, user: str | None = None, password: str | None = None) -> str:
@@ -96,6 +97,10 @@ def make_settings(database: dict[str, str], redis_url: str, **overrides: Any) ->
         "log_level": "WARNING",
         "db_pool_size": 5,
         "sandbox_enabled": True,
+        # Sandbox sellers here run with their limits off; the limit tests turn both on explicitly.
+        "marketplace_rate_limits": False,
+        # A queue of this session's own: parallel runs sharing one Redis never take each other's jobs.
+        "queue_name": f"arq:test:{SESSION_TAG}",
     }
     values.update(overrides)
     return Settings(**values)

@@ -13,11 +13,16 @@ from prometheus_client import start_http_server
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.outbox import relay
+from app.domain.events.context import close_notification_context, open_notification_context
+from app.domain.connections.gateway import MarketplaceGateway
+from app.lib.httpclient import marketplace_http_client
+from app.lib.crypto import CredentialCipher
+from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_settings
 from app.observability import logging as logctx
 from app.observability.logging import configure_logging
 from app.observability.metrics import configure_metrics, instruments
-from app.worker.jobs import JOBS
+from app.worker.jobs import CRONS, JOBS
 
 log = structlog.get_logger(__name__)
 SWEEP_AGE = timedelta(seconds=5)
@@ -43,9 +48,18 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
         ctx["settings"] = settings
         ctx["engine"] = engine
         ctx["sessionmaker"] = create_sessionmaker(engine)
+        ctx["cipher"] = CredentialCipher(settings.encryption_key_list)
+        ctx["http"] = marketplace_http_client()
+        ctx["limiter"] = RateLimiter(ctx["redis"])
+        ctx["gateway"] = MarketplaceGateway(settings, ctx["http"], ctx["limiter"])
+        await open_notification_context(ctx, settings)
         log.info("worker.started", jobs=[j.name for j in functions])
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        await close_notification_context(ctx)
+        http = ctx.get("http")
+        if http is not None:
+            await http.aclose()
         engine = ctx.get("engine")
         if engine is not None:
             await engine.dispose()
@@ -57,14 +71,16 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
     async def after_job_end(ctx: dict[str, Any]) -> None:
         logctx.clear()
 
-    functions: list[Function] = [func(fn, name=name, max_tries=5) for name, fn in JOBS.items()]  # type: ignore[arg-type]
+    functions: list[Function] = [func(fn, name=name, max_tries=8) for name, fn in JOBS.items()]  # type: ignore[arg-type]
     every_30s = set(range(0, 60, max(1, min(settings.outbox_sweep_seconds, 60))))
     return {
         "functions": functions,
         "cron_jobs": [
             cron(outbox_sweep, name="cron:outbox-sweep", second=every_30s, run_at_startup=True, unique=True),
+            *(cron(fn, name=name, second=0, unique=True) for name, fn in CRONS.items()),
         ],
         "redis_settings": arq_settings(settings.redis_url),
+        "queue_name": settings.queue_name,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "on_job_start": on_job_start,

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from app.db.engine import create_engine, create_sessionmaker, session_scope
 from app.db.models import AuditEvent, OutboxMessage
+from app.lib.redis import arq_client
 from app.db.outbox import add_job, relay, take_pending
 from app.domain.accounts.jobs import source_id_for
 from app.worker.settings import build_worker_settings, outbox_sweep
@@ -74,7 +75,7 @@ async def test_first_enqueue_fails_then_sweep_delivers_once(settings, redis):
         msg = await _outbox_row(sm, job_id)
         assert msg.enqueued_at is None and msg.attempts == 1
         await _age(sm, msg.id)
-        live = ArqRedis.from_url(settings.redis_url)
+        live = arq_client(settings.redis_url, settings.queue_name)
         ctx = {"sessionmaker": sm, "redis": live}
         assert await outbox_sweep(ctx) >= 1
         assert await outbox_sweep(ctx) == 0  # a second sweep finds nothing
@@ -115,7 +116,7 @@ async def test_process_killed_between_commit_and_enqueue(settings, database, red
         msg = await _outbox_row(sm, job_id)
         assert msg.enqueued_at is None
         await _age(sm, msg.id)
-        live = ArqRedis.from_url(settings.redis_url)
+        live = arq_client(settings.redis_url, settings.queue_name)
         try:
             assert await outbox_sweep({"sessionmaker": sm, "redis": live}) >= 1
         finally:

@@ -68,6 +68,7 @@ class MarketplaceGateway:
             http=self.http,
             limiter=self.limiter,
             limiter_key=f"wb:{connection_id}",
+            limits_enabled=self.settings.marketplace_rate_limits,
             **kw,  # type: ignore[arg-type]
         )
 
@@ -79,6 +80,7 @@ class MarketplaceGateway:
             http=self.http,
             limiter=self.limiter,
             limiter_key=f"ozon:{credentials['client_id']}",
+            limits_enabled=self.settings.marketplace_rate_limits,
             **kw,  # type: ignore[arg-type]
         )
 
