@@ -53,6 +53,10 @@ async def sync_connection(
             raise Retry(defer=min(600, 15 * 2 ** (tries - 1))) from exc
         await service.fail(uuid.UUID(tenant_id), rid, "marketplace_unavailable", str(exc))
         return "failed"
+    except Exception as exc:
+        # Never leave a run "running": record the failure (no internals), then let arq log the traceback.
+        await service.fail(uuid.UUID(tenant_id), rid, "internal_error", type(exc).__name__)
+        raise
     finally:
         await redis.eval(_RELEASE, 1, lock_key, token)
 

@@ -21,7 +21,12 @@ from app.domain.sync import fetch_ozon, fetch_wildberries
 from app.domain.sync.model import Snapshot, WarehouseItem
 from app.domain.sync.normalize import normalize
 from app.domain.sync.writer import SnapshotWriter, WriteCounts
-from app.integrations.http import MarketplaceAuthError, MarketplaceRateLimited, MarketplaceUnavailable
+from app.integrations.http import (
+    MarketplaceAuthError,
+    MarketplaceBadResponse,
+    MarketplaceRateLimited,
+    MarketplaceUnavailable,
+)
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher
 from app.observability.metrics import instruments
@@ -172,7 +177,7 @@ class SyncService:
             try:
                 await coro
                 stages[name] = round(time.perf_counter() - t0, 3)
-            except MarketplaceUnavailable as exc:
+            except (MarketplaceUnavailable, MarketplaceBadResponse) as exc:
                 stages[name] = f"failed: {exc}"
                 snapshot.errors.append(f"{name}: {exc}")
                 if essential:
@@ -195,7 +200,9 @@ class SyncService:
             await stage("fbs_stock", fetch_ozon.fetch_fbs(oz, snapshot))
         if len(snapshot.errors) == len([k for k in stages if k != "write"]) and snapshot.errors:
             # Nothing at all answered: this is an outage, not a partial result — retry later.
-            raise MarketplaceUnavailable("every stage failed: " + "; ".join(snapshot.errors))
+            raise MarketplaceUnavailable(
+                "every stage failed: " + "; ".join(snapshot.errors), marketplace=marketplace, endpoint="sync"
+            )
 
     async def _requeue(self, tenant_id: uuid.UUID, run_id: uuid.UUID, stages: dict[str, Any], reason: str) -> None:
         async with session_scope(self.sessionmaker, tenant_id) as s:

@@ -1,0 +1,158 @@
+"""Data-correctness rules at the writer (real PostgreSQL): full snapshots, covered sources, identities."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from app.db.engine import create_engine, create_sessionmaker, session_scope, set_tenant
+from app.db.models import Connection, Marketplace, StockHistory, StockLevel, SyncRun, Tenant, Warehouse
+from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow, VariantItem, WarehouseItem
+from app.domain.sync.normalize import normalize
+from app.domain.sync.service import _resolve_order_warehouses
+from app.domain.sync.writer import SnapshotWriter, WriteCounts
+from app.lib.ids import uuid7
+
+
+@pytest.fixture
+async def scope(settings):
+    engine = create_engine(settings, pool_size=2, max_overflow=0)
+    sm = create_sessionmaker(engine)
+    tid, cid = uuid7(), uuid7()
+    async with session_scope(sm) as s:
+        await set_tenant(s, tid)
+        s.add(Tenant(id=tid, name="Rules"))
+        await s.flush()
+        s.add(Connection(id=cid, tenant_id=tid, marketplace=Marketplace.WILDBERRIES, name="c", credentials_encrypted=b"x"))
+    yield sm, tid, cid
+    await engine.dispose()
+
+
+def catalog() -> list[CatalogItem]:
+    return [
+        CatalogItem("100", "TS-1", "Shirt", variants=[VariantItem("1001", "M"), VariantItem("1002", "L")]),
+        CatalogItem("200", "TS-1-XL", "Shirt XL", variants=[VariantItem("2001", "XL")]),
+    ]
+
+
+async def write(sm, tid, cid, snap: Snapshot) -> WriteCounts:
+    normalize(snap)
+    _resolve_order_warehouses(snap, {})
+    counts = WriteCounts()
+    run_id = uuid7()
+    async with session_scope(sm, tid) as s:
+        s.add(SyncRun(id=run_id, tenant_id=tid, connection_id=cid, trigger="manual", counts={}, stages={}))
+        await s.flush()
+        w = SnapshotWriter(s, tid, cid, "wildberries")
+        await w.write_catalog(snap.catalog)
+        await w.ensure_stub_variants(snap.stock)
+        await w.write_warehouses(snap)
+        await w.write_stock(snap, run_id, datetime.now(UTC), counts)
+        if snap.orders is not None:
+            await w.write_orders(snap.orders, counts)
+    return counts
+
+
+async def levels(sm, tid) -> dict[tuple[str, str], int]:
+    from app.db.models import Variant
+
+    async with session_scope(sm, tid) as s:
+        rows = (
+            await s.execute(
+                select(Variant.external_id, Warehouse.external_id, StockLevel.quantity)
+                .join(Variant, Variant.id == StockLevel.variant_id)
+                .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+            )
+        ).all()
+    return {(v, w): q for v, w, q in rows}
+
+
+def base_snapshot(fbs_rows: list[StockRow], *, covered_fbo=True, covered_fbs=("77",)) -> Snapshot:
+    return Snapshot(
+        catalog=catalog(),
+        warehouses=[WarehouseItem("-999999", "Склад WB", "fbo"), WarehouseItem("77", "Мой склад", "fbs")],
+        stock=[StockRow("100", "1001", "-999999", 10, 2, 1), *fbs_rows],
+        covered_fbo=covered_fbo,
+        covered_fbs=set(covered_fbs),
+    )
+
+
+async def test_absent_now_is_zero_now_only_for_covered_sources(scope):
+    sm, tid, cid = scope
+    await write(sm, tid, cid, base_snapshot([StockRow("100", "1002", "77", 5), StockRow("200", "2001", "77", 3)]))
+    assert await levels(sm, tid) == {("1001", "-999999"): 10, ("1002", "77"): 5, ("2001", "77"): 3}
+    # Next sync: the FBS warehouse was read completely and no longer lists 2001 → 0 now (rule 3) ...
+    counts = await write(sm, tid, cid, base_snapshot([StockRow("100", "1002", "77", 5)]))
+    assert (await levels(sm, tid))[("2001", "77")] == 0
+    assert counts.zeroed == 1 and counts.changes == 0
+    # ... but a source that failed zeroes nothing: FBO not covered, its row keeps its last value.
+    snap = base_snapshot([StockRow("100", "1002", "77", 5)], covered_fbo=False)
+    snap.stock = [r for r in snap.stock if r.warehouse_external_id != "-999999"]
+    counts = await write(sm, tid, cid, snap)
+    assert (await levels(sm, tid))[("1001", "-999999")] == 10 and counts.zeroed == 0
+
+
+async def test_pseudo_rows_never_become_warehouses_or_totals(scope):
+    sm, tid, cid = scope
+    snap = base_snapshot([StockRow("100", "1002", "77", 5)])
+    snap.warehouses.append(WarehouseItem("name:В пути до получателей", "В пути до получателей", "fbo"))
+    snap.warehouses.append(WarehouseItem("name:Всего находится на складах", " Всего находится на складах ", "fbo"))
+    snap.stock.append(StockRow("100", "1001", "name:В пути до получателей", 99))
+    snap.stock.append(StockRow("100", "1001", "name:Всего находится на складах", 15))
+    await write(sm, tid, cid, snap)
+    async with session_scope(sm, tid) as s:
+        names = set((await s.execute(select(Warehouse.name))).scalars())
+    assert names == {"Склад WB", "Мой склад"}
+    assert sum((await levels(sm, tid)).values()) == 15  # 10 FBW + 5 FBS; 99 and 15 were not warehouses
+
+
+async def test_identity_is_ids_not_names_or_vendor_codes(scope):
+    """Rules 4 and 6: two warehouses with one name stay two; a vendor-code prefix merges nothing;
+    an order's warehouse is found by its exact trimmed name, never fuzzily."""
+    sm, tid, cid = scope
+    snap = base_snapshot([StockRow("100", "1002", "77", 5)], covered_fbs=("77", "78"))
+    snap.warehouses.append(WarehouseItem("78", "Мой склад", "fbs"))
+    snap.stock.append(StockRow("200", "2001", "78", 4))
+    snap.orders = [
+        _order("s1", "100", "Мой склад ", "fbs"),   # trailing space: exact trimmed match → first of the name
+        _order("s2", "100", "Коледино", "fbo"),      # not a stock warehouse: added by name, kind from the API
+        _order("s3", "100", "коледино", "fbo"),      # a different name: not merged with the one above
+    ]
+    await write(sm, tid, cid, snap)
+    async with session_scope(sm, tid) as s:
+        whs = {(w.external_id, w.name, w.kind.value) for w in (await s.execute(select(Warehouse))).scalars()}
+    assert ("77", "Мой склад", "fbs") in whs and ("78", "Мой склад", "fbs") in whs
+    assert ("name:Коледино", "Коледино", "fbo") in whs and ("name:коледино", "коледино", "fbo") in whs
+    lv = await levels(sm, tid)
+    assert lv[("1002", "77")] == 5 and lv[("2001", "78")] == 4  # TS-1 and TS-1-XL stay separate products
+
+
+async def test_history_is_written_only_for_changes(scope):
+    sm, tid, cid = scope
+    snap = lambda q: base_snapshot([StockRow("100", "1002", "77", q)])  # noqa: E731
+    first = await write(sm, tid, cid, snap(5))
+    again = await write(sm, tid, cid, snap(5))
+    changed = await write(sm, tid, cid, snap(4))
+    assert first.history_points == 2 and again.history_points == 0 and changed.history_points == 1
+    async with session_scope(sm, tid) as s:
+        assert len((await s.execute(select(StockHistory))).scalars().all()) == 3
+
+
+def _order(srid: str, nm: str, wh: str, kind: str) -> OrderItem:
+    now = datetime.now(UTC)
+    return OrderItem(srid, "g1", nm, None, None, wh.strip(), kind, now, date.today(), False, None,
+                     {"srid": srid, "warehouseName": wh}, None)
+
+
+def test_normalize_drops_pseudo_rows_and_duplicates():
+    snap = Snapshot(
+        warehouses=[WarehouseItem("1", "A", "fbs"), WarehouseItem("x", "Остальные", "fbo")],
+        stock=[StockRow("p", "v", "1", 1), StockRow("p", "v", "1", 2), StockRow("p", "v", "x", 7)],
+    )
+    normalize(snap)
+    assert [w.external_id for w in snap.warehouses] == ["1"]
+    assert [(r.warehouse_external_id, r.quantity) for r in snap.stock] == [("1", 2)]
+
+
