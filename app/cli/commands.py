@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
+import sys
 from typing import Any
 
 from app.config import Settings, load_settings, require_runtime
@@ -85,8 +86,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
         settings = load_settings()
         require_runtime(settings)
-        count = asyncio.run(rotate_credentials(settings))
+        count, failed = asyncio.run(rotate_credentials(settings))
         print(f"re-encrypted {count} credential(s) under the primary key")
+        if failed:
+            print(f"{len(failed)} credential(s) could not be decrypted with any configured key: "
+                  + ", ".join(map(str, failed)), file=sys.stderr)
+            return 1
         return 0
     print(f"STOCK_TRACKER_JWT_SECRET={secrets.token_urlsafe(48)}")
     print(f"STOCK_TRACKER_ENCRYPTION_KEYS={new_fernet_key()}")

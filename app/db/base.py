@@ -44,6 +44,20 @@ class TenantMixin:
         return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
 
 
+class TenantRowMixin:
+    """A high-volume tenant row (stock, history, order lines): ``tenant_id`` without a foreign key.
+
+    The row is removed with its parent through the parent's cascading key; skipping per-row FK checks
+    matters at 100k+ rows per sync. Repositories and row-level security treat it like any tenant row.
+    """
+
+    __tenant_scoped__ = True
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(index=True)
+
+
 def tenant_tables() -> list[str]:
     """Names of every table that carries tenant data (row-level security applies to each)."""
     return sorted(

@@ -200,21 +200,6 @@ def upgrade() -> None:
             name=op.f("fk_order_lines_connection_id_connections"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_order_lines_product_id_products"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_order_lines_tenant_id_tenants"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["variant_id"], ["variants.id"], name=op.f("fk_order_lines_variant_id_variants"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["warehouse_id"],
-            ["warehouses.id"],
-            name=op.f("fk_order_lines_warehouse_id_warehouses"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("connection_id", "external_id", name=op.f("pk_order_lines")),
     )
     op.create_index("ix_order_lines_connection_date", "order_lines", ["connection_id", "order_date"], unique=False)
@@ -233,22 +218,7 @@ def upgrade() -> None:
         sa.Column("in_way_from_client", sa.Integer(), nullable=True),
         sa.Column("tenant_id", sa.UUID(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_stock_history_product_id_products"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["sync_run_id"], ["sync_runs.id"], name=op.f("fk_stock_history_sync_run_id_sync_runs"), ondelete="SET NULL"
-        ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_stock_history_tenant_id_tenants"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
             ["variant_id"], ["variants.id"], name=op.f("fk_stock_history_variant_id_variants"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["warehouse_id"],
-            ["warehouses.id"],
-            name=op.f("fk_stock_history_warehouse_id_warehouses"),
-            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stock_history")),
         sa.UniqueConstraint(
@@ -275,18 +245,6 @@ def upgrade() -> None:
         sa.Column("reserved", sa.Integer(), nullable=True),
         sa.Column("changed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("tenant_id", sa.UUID(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["connection_id"],
-            ["connections.id"],
-            name=op.f("fk_stock_levels_connection_id_connections"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_stock_levels_product_id_products"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_stock_levels_tenant_id_tenants"), ondelete="CASCADE"
-        ),
         sa.ForeignKeyConstraint(
             ["variant_id"], ["variants.id"], name=op.f("fk_stock_levels_variant_id_variants"), ondelete="CASCADE"
         ),

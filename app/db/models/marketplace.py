@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, TenantMixin, TimestampMixin
+from app.db.base import Base, IdMixin, TenantMixin, TenantRowMixin, TimestampMixin
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -118,7 +118,7 @@ class Variant(IdMixin, TimestampMixin, TenantMixin, Base):
     barcodes: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
 
 
-class StockLevel(TenantMixin, Base):
+class StockLevel(TenantRowMixin, Base):
     """Current quantity per variant × warehouse. Unknown is NULL, never 0 (rule 5)."""
 
     __tablename__ = "stock_levels"
@@ -128,8 +128,9 @@ class StockLevel(TenantMixin, Base):
     warehouse_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("warehouses.id", ondelete="CASCADE"), primary_key=True
     )
-    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    # Denormalised for reads; the variant's cascading key removes the row with its connection or product.
+    connection_id: Mapped[uuid.UUID]
+    product_id: Mapped[uuid.UUID] = mapped_column(index=True)
     quantity: Mapped[int]
     in_way_to_client: Mapped[int | None]
     in_way_from_client: Mapped[int | None]
@@ -137,7 +138,7 @@ class StockLevel(TenantMixin, Base):
     changed_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
 
-class StockHistory(TenantMixin, Base):
+class StockHistory(TenantRowMixin, Base):
     """A point per change (and per day), unique per sync run so a rerun writes nothing twice."""
 
     __tablename__ = "stock_history"
@@ -148,17 +149,19 @@ class StockHistory(TenantMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # Append-only: only the variant key cascades (it goes with its product and connection); the other ids
+    # are references the writer resolved itself, checked there rather than per row.
     variant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
-    warehouse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("warehouses.id", ondelete="CASCADE"))
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
-    sync_run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sync_runs.id", ondelete="SET NULL"))
+    warehouse_id: Mapped[uuid.UUID]
+    product_id: Mapped[uuid.UUID]
+    sync_run_id: Mapped[uuid.UUID | None]
     at: Mapped[datetime]
     quantity: Mapped[int]
     in_way_to_client: Mapped[int | None]
     in_way_from_client: Mapped[int | None]
 
 
-class OrderLine(TenantMixin, Base):
+class OrderLine(TenantRowMixin, Base):
     """One marketplace order line (WB: one ``srid``), stored raw so any figure can be recomputed."""
 
     __tablename__ = "order_lines"
@@ -172,9 +175,10 @@ class OrderLine(TenantMixin, Base):
     )
     external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     basket_id: Mapped[str | None] = mapped_column(String(200))
-    product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
-    variant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
-    warehouse_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("warehouses.id", ondelete="SET NULL"))
+    # Resolved by the writer (the connection's key cascades the rows away); no per-row FK checks.
+    product_id: Mapped[uuid.UUID | None]
+    variant_id: Mapped[uuid.UUID | None]
+    warehouse_id: Mapped[uuid.UUID | None]
     warehouse_name: Mapped[str | None] = mapped_column(String(300))
     ordered_at: Mapped[datetime]
     order_date: Mapped[date]  # the order's calendar day in Moscow time (how the cabinet counts)

@@ -13,7 +13,7 @@ from app.db.models import Connection, ConnectionStatus, Marketplace
 from app.domain.connections.gateway import CredentialCheck, MarketplaceGateway, decode_credentials
 from app.domain.connections.repositories import ConnectionRepository
 from app.lib.clock import utcnow
-from app.lib.crypto import CredentialCipher
+from app.lib.crypto import CredentialCipher, InvalidToken
 from app.lib.errors import NotFoundError
 from app.lib.ids import uuid7
 
@@ -117,7 +117,9 @@ class ConnectionService:
         return decrypt_credentials(self.cipher, conn.credentials_encrypted)
 
 
-async def rotate_all_credentials(sessionmaker: async_sessionmaker[AsyncSession], cipher: CredentialCipher) -> int:
+async def rotate_all_credentials(
+    sessionmaker: async_sessionmaker[AsyncSession], cipher: CredentialCipher
+) -> tuple[int, list[uuid.UUID]]:
     """Re-encrypt every connection's credentials under the primary key (`stock-tracker keys rotate`).
 
     Runs per tenant (row-level security applies to this path too); the tenant list comes from the audited
@@ -130,17 +132,23 @@ async def rotate_all_credentials(sessionmaker: async_sessionmaker[AsyncSession],
     async with session_scope(sessionmaker) as s:
         tenants = [r[0] for r in (await s.execute(text("SELECT id FROM st_tenant_ids()"))).all()]
     total = 0
+    failed: list[uuid.UUID] = []
     for tenant_id in tenants:
         async with session_scope(sessionmaker, tenant_id) as s:
             rows = (await s.execute(select(Connection.id, Connection.credentials_encrypted))).all()
             for conn_id, blob in rows:
+                try:
+                    rotated = cipher.rotate(blob)
+                except InvalidToken:  # no configured key opens it: report it, never drop it
+                    failed.append(conn_id)
+                    continue
                 await s.execute(
                     update(Connection)
                     .where(Connection.tenant_id == tenant_id, Connection.id == conn_id)
-                    .values(credentials_encrypted=cipher.rotate(blob))
+                    .values(credentials_encrypted=rotated)
                 )
                 total += 1
-    return total
+    return total, failed
 
 
 def connection_summary(conn: Connection) -> dict[str, Any]:

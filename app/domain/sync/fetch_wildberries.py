@@ -43,9 +43,7 @@ def _moscow(value: str | datetime | None) -> datetime | None:
     return dt
 
 
-async def fetch_catalog(
-    client: WildberriesClient, cursor: dict[str, Any] | None, snapshot: Snapshot
-) -> None:
+async def fetch_catalog(client: WildberriesClient, cursor: dict[str, Any] | None, snapshot: Snapshot) -> None:
     """Cards from the saved cursor on; the new cursor is kept only if every page arrived."""
     after = msgspec.convert(cursor, Cursor) if cursor else None
     last: Cursor | None = None
@@ -123,10 +121,17 @@ async def fetch_fbs(
         snapshot.covered_fbs.add(key)
 
 
-async def fetch_orders(client: WildberriesClient, snapshot: Snapshot, now: datetime) -> None:
-    """Order lines of the last 30 days (whole days, Moscow time); one line = one srid."""
-    since = (now.astimezone(MSK) - timedelta(days=ORDER_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+async def fetch_orders(client: WildberriesClient, snapshot: Snapshot, now: datetime, changed_since: str | None) -> None:
+    """Order lines (one line = one srid): the last 30 days (whole days, Moscow time) on the first sync, then
+    only lines changed since the newest change we hold (with an hour's overlap), as WB's flag=0 intends."""
+    floor = (now.astimezone(MSK) - timedelta(days=ORDER_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    since = floor
+    last = _moscow(changed_since)
+    if last is not None:
+        since = max(floor, last - timedelta(hours=1))
     lines = await client.orders(since)
+    newest = max((line.lastChangeDate for line in lines), default=None)
+    snapshot.orders_cursor = max(filter(None, (newest, changed_since)), default=None)
     orders: list[OrderItem] = []
     for line in lines:
         ordered_at = _moscow(line.date)

@@ -74,6 +74,7 @@ class Snapshot:
     covered_fbo: bool = False  # every marketplace-operated warehouse was reported
     covered_fbs: set[str] = field(default_factory=set)  # seller warehouses fully read
     catalogue_cursor: dict[str, Any] | None = None
+    orders_cursor: str | None = None  # WB: the newest lastChangeDate seen (Moscow time, as WB prints it)
     catalogue_complete: bool = False
     errors: list[str] = field(default_factory=list)
     calls: int = 0

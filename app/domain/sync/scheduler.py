@@ -9,6 +9,7 @@ enqueued again after arq has forgotten the job.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db.engine import session_scope
 from app.domain.billing.plans import MIN_SYNC_INTERVAL_MINUTES, effective_plan
+
+BATCH = 200
 
 
 def slot_for(connection_id: uuid.UUID, interval_s: int, now: float) -> int:
@@ -39,21 +42,25 @@ async def fan_out(
         if slot > last_slot:
             due.append((conn_id, tenant_id, slot))
     enqueued = 0
-    marked_ids: list[uuid.UUID] = []
-    marked_slots: list[int] = []
-    for conn_id, tenant_id, slot in due:
-        job = await queue.enqueue_job(
-            "sync.connection",
-            tenant_id=str(tenant_id),
-            connection_id=str(conn_id),
-            trigger="scheduled",
-            _job_id=f"sync:{conn_id}:{slot}",
+    for start in range(0, len(due), BATCH):
+        batch = due[start : start + BATCH]
+        # Concurrent enqueues overlap Redis round trips; the job id still makes each one idempotent.
+        jobs = await asyncio.gather(
+            *(
+                queue.enqueue_job(
+                    "sync.connection",
+                    tenant_id=str(tenant_id),
+                    connection_id=str(conn_id),
+                    trigger="scheduled",
+                    _job_id=f"sync:{conn_id}:{slot}",
+                )
+                for conn_id, tenant_id, slot in batch
+            )
         )
-        if job is not None:
-            enqueued += 1
-        marked_ids.append(conn_id)
-        marked_slots.append(slot)
-    if marked_ids:
+        enqueued += sum(job is not None for job in jobs)
         async with session_scope(sessionmaker) as s:
-            await s.execute(text("SELECT st_mark_scheduled(:ids, :slots)"), {"ids": marked_ids, "slots": marked_slots})
+            await s.execute(
+                text("SELECT st_mark_scheduled(:ids, :slots)"),
+                {"ids": [c for c, _, _ in batch], "slots": [slot for _, _, slot in batch]},
+            )
     return enqueued

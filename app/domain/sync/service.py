@@ -85,7 +85,7 @@ class SyncService:
             )
             marketplace = conn.marketplace.value
             credentials = decrypt_credentials(self.cipher, conn.credentials_encrypted)
-            cursor = conn.sync_cursor
+            cursor = dict(conn.sync_cursor or {})
             variants = [
                 (p, v)
                 for p, v in (
@@ -136,12 +136,22 @@ class SyncService:
             await writer.ensure_stub_variants(snapshot.stock)
             await writer.write_warehouses(snapshot)
             counts.warehouses = len(snapshot.warehouses)
+            stages["write_catalog"] = round(time.perf_counter() - t0, 3)
+            t1 = time.perf_counter()
             await writer.write_stock(snapshot, run_id, now, counts)
+            stages["write_stock"] = round(time.perf_counter() - t1, 3)
             if snapshot.orders is not None:
+                t1 = time.perf_counter()
                 await writer.write_orders(snapshot.orders, counts)
+                stages["write_orders"] = round(time.perf_counter() - t1, 3)
             values: dict[str, Any] = {"last_sync_at": utcnow(), "last_success_at": now}
-            if snapshot.catalogue_complete:
-                values["sync_cursor"] = snapshot.catalogue_cursor
+            # Each cursor advances only when its whole stage succeeded; a failed one keeps its old position.
+            new_cursor = dict(cursor)
+            if snapshot.catalogue_complete and snapshot.catalogue_cursor:
+                new_cursor["cards"] = snapshot.catalogue_cursor
+            if snapshot.orders is not None and snapshot.orders_cursor:
+                new_cursor["orders_since"] = snapshot.orders_cursor
+            values["sync_cursor"] = new_cursor or None
             failed = bool(snapshot.errors)
             status = SyncStatus.PARTIALLY_FAILED if failed else SyncStatus.SUCCEEDED
             values["last_sync_status"] = status.value
@@ -166,7 +176,7 @@ class SyncService:
         marketplace: str,
         connection_id: uuid.UUID,
         credentials: dict[str, str],
-        cursor: dict[str, Any] | None,
+        cursor: dict[str, Any],
         variants: list[tuple[str, str]],
         snapshot: Snapshot,
         stages: dict[str, Any],
@@ -185,14 +195,14 @@ class SyncService:
 
         if marketplace == "wildberries":
             wb = self.gateway.wildberries(connection_id, credentials)
-            await stage("catalogue", fetch_wildberries.fetch_catalog(wb, cursor, snapshot))
+            await stage("catalogue", fetch_wildberries.fetch_catalog(wb, cursor.get("cards"), snapshot))
             known = {v for _, v in variants}
             all_variants = variants + [
                 (c.external_id, v.external_id) for c in snapshot.catalog for v in c.variants if v.external_id not in known
             ]
             await stage("fbo_stock", fetch_wildberries.fetch_fbo(wb, snapshot))
             await stage("fbs_stock", fetch_wildberries.fetch_fbs(wb, snapshot, all_variants))
-            await stage("orders", fetch_wildberries.fetch_orders(wb, snapshot, now))
+            await stage("orders", fetch_wildberries.fetch_orders(wb, snapshot, now, cursor.get("orders_since")))
         else:
             oz = self.gateway.ozon(connection_id, credentials)
             await stage("catalogue", fetch_ozon.fetch_catalog(oz, snapshot))

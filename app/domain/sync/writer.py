@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow
@@ -42,6 +43,8 @@ async def _raw(session: AsyncSession) -> Any:
 async def _copy(raw: Any, table: str, columns: list[str], records: list[tuple[Any, ...]]) -> None:
     if records:
         await raw.copy_records_to_table(table, records=records, columns=columns)
+    # Temporary tables have no statistics until analysed: without them the planner picks nested loops.
+    await raw.execute(f"ANALYZE {table}")
 
 
 class SnapshotWriter:
@@ -293,8 +296,15 @@ class SnapshotWriter:
         if covered_ids:
             zeroed = await raw.fetchval(
                 """
-                WITH seen AS (
-                    SELECT v.id AS variant_id, w.id AS warehouse_id FROM tmp_stock t
+                WITH missing AS (
+                    -- Rows we hold for the covered warehouses, minus the rows this snapshot reported (a hashed
+                    -- set difference, not a probe per row).
+                    SELECT s.variant_id, s.warehouse_id FROM stock_levels s
+                    WHERE s.connection_id = $2 AND s.warehouse_id = ANY($5::uuid[])
+                      AND (s.quantity <> 0 OR coalesce(s.in_way_to_client, 0) <> 0
+                           OR coalesce(s.in_way_from_client, 0) <> 0 OR coalesce(s.reserved, 0) <> 0)
+                    EXCEPT
+                    SELECT v.id, w.id FROM tmp_stock t
                     JOIN variants v ON v.connection_id = $2 AND v.external_id = t.variant_external_id
                     JOIN warehouses w ON w.connection_id = $2 AND w.external_id = t.warehouse_external_id
                 ), gone AS (
@@ -303,11 +313,8 @@ class SnapshotWriter:
                         in_way_from_client = CASE WHEN s.in_way_from_client IS NULL THEN NULL ELSE 0 END,
                         reserved = CASE WHEN s.reserved IS NULL THEN NULL ELSE 0 END,
                         changed_at = $4
-                    WHERE s.connection_id = $2 AND s.warehouse_id = ANY($5::uuid[])
-                      AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.variant_id = s.variant_id
-                                      AND seen.warehouse_id = s.warehouse_id)
-                      AND (s.quantity <> 0 OR coalesce(s.in_way_to_client, 0) <> 0
-                           OR coalesce(s.in_way_from_client, 0) <> 0 OR coalesce(s.reserved, 0) <> 0)
+                    FROM missing m
+                    WHERE s.variant_id = m.variant_id AND s.warehouse_id = m.warehouse_id
                     RETURNING s.variant_id, s.warehouse_id, s.product_id
                 ), hist AS (
                     INSERT INTO stock_history (tenant_id, variant_id, warehouse_id, product_id, sync_run_id, at,
@@ -328,8 +335,6 @@ class SnapshotWriter:
 
     async def write_orders(self, orders: list[OrderItem], counts: WriteCounts) -> None:
         """Upsert raw order lines by their line id (WB srid); cancellations update the stored line."""
-        import json
-
         raw = await _raw(self.session)
         await raw.execute(
             "CREATE TEMP TABLE tmp_orders (external_id text, basket_id text, product_external_id text, "
@@ -345,25 +350,30 @@ class SnapshotWriter:
             [
                 (o.external_id, o.basket_id, o.product_external_id, o.variant_external_id, o.barcode,
                  o.warehouse_name, o.warehouse_external_id, o.ordered_at, o.order_date, o.is_cancel, o.cancelled_at,
-                 json.dumps(o.raw, ensure_ascii=False, default=str))
+                 msgspec.json.encode(o.raw).decode())
                 for o in (unique[k] for k in sorted(unique))
             ],
         )
         counts.orders = len(unique)
         written = await raw.fetchval(
             """
-            WITH src AS (
-                SELECT t.*, p.id AS product_id,
-                       coalesce(v1.id, v2.id, v3.id) AS variant_id,
-                       w.id AS warehouse_id
+            WITH by_barcode AS (
+                SELECT DISTINCT ON (b.barcode) b.barcode, b.id FROM (
+                    SELECT v.id, unnest(v.barcodes) AS barcode FROM variants v WHERE v.connection_id = $2
+                ) b ORDER BY b.barcode, b.id
+            ), by_size AS (
+                SELECT DISTINCT ON (v.product_id, v.size) v.product_id, v.size, v.id
+                FROM variants v WHERE v.connection_id = $2 AND v.size IS NOT NULL
+                ORDER BY v.product_id, v.size, v.id
+            ), src AS (
+                -- An order line names its size by barcode (and tech size), not by variant id: resolve it by
+                -- hash joins over the connection's variants, never a scan per line.
+                SELECT t.*, p.id AS product_id, coalesce(v1.id, bb.id, bs.id) AS variant_id, w.id AS warehouse_id
                 FROM tmp_orders t
                 LEFT JOIN products p ON p.connection_id = $2 AND p.external_id = t.product_external_id
                 LEFT JOIN variants v1 ON v1.connection_id = $2 AND v1.external_id = t.variant_external_id
-                LEFT JOIN LATERAL (SELECT v.id FROM variants v WHERE v.product_id = p.id
-                                   AND t.barcode IS NOT NULL AND t.barcode = ANY(v.barcodes) LIMIT 1) v2 ON true
-                LEFT JOIN LATERAL (SELECT v.id FROM variants v WHERE v.product_id = p.id
-                                   AND t.raw->>'techSize' IS NOT NULL AND v.size = t.raw->>'techSize' LIMIT 1) v3
-                       ON true
+                LEFT JOIN by_barcode bb ON bb.barcode = t.barcode
+                LEFT JOIN by_size bs ON bs.product_id = p.id AND bs.size = t.raw->>'techSize'
                 LEFT JOIN warehouses w ON w.connection_id = $2 AND w.external_id = t.warehouse_external_id
             ), up AS (
                 INSERT INTO order_lines AS o (tenant_id, connection_id, external_id, basket_id, product_id, variant_id,
@@ -375,9 +385,10 @@ class SnapshotWriter:
                     is_cancel = EXCLUDED.is_cancel, cancelled_at = EXCLUDED.cancelled_at, raw = EXCLUDED.raw,
                     product_id = EXCLUDED.product_id, variant_id = EXCLUDED.variant_id,
                     warehouse_id = EXCLUDED.warehouse_id
-                WHERE (o.is_cancel, o.cancelled_at, o.raw, o.product_id, o.variant_id, o.warehouse_id)
-                      IS DISTINCT FROM (EXCLUDED.is_cancel, EXCLUDED.cancelled_at, EXCLUDED.raw, EXCLUDED.product_id,
-                                        EXCLUDED.variant_id, EXCLUDED.warehouse_id)
+                WHERE (o.is_cancel, o.cancelled_at, o.raw->>'lastChangeDate', o.product_id, o.variant_id,
+                       o.warehouse_id)
+                      IS DISTINCT FROM (EXCLUDED.is_cancel, EXCLUDED.cancelled_at, EXCLUDED.raw->>'lastChangeDate',
+                                        EXCLUDED.product_id, EXCLUDED.variant_id, EXCLUDED.warehouse_id)
                 RETURNING 1
             ) SELECT count(*) FROM up
             """,
