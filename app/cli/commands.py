@@ -89,8 +89,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
         count, failed = asyncio.run(rotate_credentials(settings))
         print(f"re-encrypted {count} credential(s) under the primary key")
         if failed:
-            print(f"{len(failed)} credential(s) could not be decrypted with any configured key: "
-                  + ", ".join(map(str, failed)), file=sys.stderr)
+            print(
+                f"{len(failed)} credential(s) could not be decrypted with any configured key: "
+                + ", ".join(map(str, failed)),
+                file=sys.stderr,
+            )
             return 1
         return 0
     print(f"STOCK_TRACKER_JWT_SECRET={secrets.token_urlsafe(48)}")

@@ -94,8 +94,9 @@ async def test_worker_killed_mid_sync_then_rerun_gives_identical_state(client, s
     conn = await connect(client, owner["headers"], seller)
     seller.faults(latency_ms=400, rate_limits="off")  # long enough to kill the worker half-way
     env = {**os.environ, **_env(settings)}
-    worker = subprocess.Popen([sys.executable, "-m", "app", "worker"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         resp = await client.post(f"/api/v1/connections/{conn['id']}/syncs", headers=owner["headers"])
         run_id = resp.json()["id"]
@@ -121,9 +122,14 @@ async def test_worker_killed_mid_sync_then_rerun_gives_identical_state(client, s
     try:
         async with session_scope(create_sessionmaker(engine), uuid.UUID(owner["tenant"]["id"])) as s:
             points = (await s.execute(select(func.count()).select_from(StockHistory))).scalar_one()
-            dupes = (await s.execute(text(
-                "SELECT count(*) FROM (SELECT variant_id, warehouse_id, count(*) FROM stock_history "
-                "GROUP BY 1, 2 HAVING count(*) > 1) d"))).scalar_one()
+            dupes = (
+                await s.execute(
+                    text(
+                        "SELECT count(*) FROM (SELECT variant_id, warehouse_id, count(*) FROM stock_history "
+                        "GROUP BY 1, 2 HAVING count(*) > 1) d"
+                    )
+                )
+            ).scalar_one()
     finally:
         await engine.dispose()
     assert points == run["counts"]["history_points"] and dupes == 0
@@ -150,7 +156,9 @@ async def test_large_sync_never_exceeds_the_marketplace_limits(client, settings,
     owner = await register(client)
     seller = make_seller(marketplace_sandbox, products=1000, warehouses=2, seed=41, rate_limits="real")
     conn = await connect(client, owner["headers"], seller)
-    limited = Settings(**{**{f: getattr(settings, f) for f in settings.__struct_fields__}, "marketplace_rate_limits": True})
+    limited = Settings(
+        **{**{f: getattr(settings, f) for f in settings.__struct_fields__}, "marketplace_rate_limits": True}
+    )
     run = await sync_now(client, limited, owner["headers"], conn["id"])
     assert run["status"] == "succeeded", run
     stats = seller.summary()["stats"]
@@ -166,7 +174,9 @@ async def test_marketplace_429_reschedules_instead_of_sleeping(client, settings,
     seller = make_seller(marketplace_sandbox, products=20, warehouses=1, seed=51, rate_limits="real")
     first = await connect(client, owner["headers"], seller, "one")
     second = await connect(client, owner["headers"], seller, "two")
-    limited = Settings(**{**{f: getattr(settings, f) for f in settings.__struct_fields__}, "marketplace_rate_limits": True})
+    limited = Settings(
+        **{**{f: getattr(settings, f) for f in settings.__struct_fields__}, "marketplace_rate_limits": True}
+    )
     run = await sync_now(client, limited, owner["headers"], first["id"])
     assert run["status"] == "succeeded"
     engine = create_engine(limited)
@@ -184,7 +194,9 @@ async def test_marketplace_429_reschedules_instead_of_sleeping(client, settings,
         with pytest.raises(Retry) as caught:
             await sync_connection(ctx, tenant_id=owner["tenant"]["id"], connection_id=second["id"])
         assert caught.value.defer_score and caught.value.defer_score >= 1000  # milliseconds, from X-Ratelimit-Retry
-        runs = (await client.get("/api/v1/syncs", params={"connection_id": second["id"]}, headers=owner["headers"])).json()
+        runs = (
+            await client.get("/api/v1/syncs", params={"connection_id": second["id"]}, headers=owner["headers"])
+        ).json()
         assert runs["items"][0]["status"] == "queued" and "rate limit" in runs["items"][0]["error"]
         assert seller.summary()["stats"]["rate_limited"]  # the sandbox really answered 429
         assert not await redis.exists(f"lock:sync:{second['id']}")  # the slot and the lock are free meanwhile
@@ -214,8 +226,12 @@ async def test_credentials_encrypted_at_rest_and_rotated(client, settings, marke
         blob = await db.fetchval("SELECT credentials_encrypted FROM connections WHERE id = $1", uuid.UUID(conn["id"]))
         assert seller.credentials["token"].encode() not in blob
         new_key = new_fernet_key()
-        rotated = Settings(**{**{f: getattr(settings, f) for f in settings.__struct_fields__},
-                              "encryption_keys": f"{new_key},{settings.encryption_keys}"})
+        rotated = Settings(
+            **{
+                **{f: getattr(settings, f) for f in settings.__struct_fields__},
+                "encryption_keys": f"{new_key},{settings.encryption_keys}",
+            }
+        )
         count, failed = await rotate_credentials(rotated)
         assert count >= 1 and uuid.UUID(conn["id"]) not in failed
         blob2 = await db.fetchval("SELECT credentials_encrypted FROM connections WHERE id = $1", uuid.UUID(conn["id"]))
@@ -278,7 +294,7 @@ async def test_fanout_enqueues_each_due_connection_once(client, settings, market
         await fan_out(sm, queue, settings, now + 60)  # next minute: same slot, nothing new for ours
         jobs = [k.decode() for k in await redis.keys("arq:job:sync:*")]
         assert len([j for j in jobs if j.split(":")[3] in ours]) == 3
-        later = now + 31 * 60  # the self-hosted interval (30 min) has elapsed for every connection
+        later = now + 61 * 60  # two self-hosted intervals (30 min) later every connection is due again
         await fan_out(sm, queue, settings, later)
         jobs = [k.decode() for k in await redis.keys("arq:job:sync:*")]
         assert len([j for j in jobs if j.split(":")[3] in ours]) == 6
@@ -290,5 +306,3 @@ async def test_fanout_enqueues_each_due_connection_once(client, settings, market
         await engine.dispose()
         for s in sellers:
             s.delete()
-
-

@@ -58,8 +58,14 @@ class SyncTriggerController(Controller):
     path = "/api/v1/connections/{connection_id:uuid}/syncs"
     tags = ["syncs"]
 
-    @post("/", operation_id="triggerSync", summary="Start a sync now (202; one at a time, with a cooldown)",
-          guards=[write_guard], status_code=202, responses=errors_for(401, 403, 404))
+    @post(
+        "/",
+        operation_id="triggerSync",
+        summary="Start a sync now (202; one at a time, with a cooldown)",
+        guards=[write_guard],
+        status_code=202,
+        responses=errors_for(401, 403, 404),
+    )
     async def trigger(self, connection_id: uuid.UUID, db_session: AsyncSession, principal: Principal) -> SyncAccepted:
         tid = principal.tenant_id
         if await ConnectionRepository(db_session, tid).get(connection_id) is None:
@@ -86,12 +92,27 @@ class SyncTriggerController(Controller):
                 f"A sync of this connection finished moments ago; try again in {seconds} s.",
                 headers={"Retry-After": str(seconds)},
             )
-        run = runs.add(SyncRun(id=uuid7(), connection_id=connection_id, trigger="manual", status=SyncStatus.QUEUED,
-                               counts={}, stages={}))
+        run = runs.add(
+            SyncRun(
+                id=uuid7(),
+                connection_id=connection_id,
+                trigger="manual",
+                status=SyncStatus.QUEUED,
+                counts={},
+                stages={},
+            )
+        )
         job_id = f"sync:{connection_id}:manual:{run.id}"
         run.job_id = job_id
-        add_job(db_session, "sync.connection", job_id, tenant_id=tid, connection_id=str(connection_id),
-                trigger="manual", run_id=str(run.id))
+        add_job(
+            db_session,
+            "sync.connection",
+            job_id,
+            tenant_id=tid,
+            connection_id=str(connection_id),
+            trigger="manual",
+            run_id=str(run.id),
+        )
         return SyncAccepted(id=run.id, status="queued")
 
 
@@ -128,4 +149,3 @@ class SyncRunController(Controller):
         if run is None:
             raise NotFoundError("No such sync run.")
         return to_out(run)
-

@@ -98,9 +98,7 @@ async def fetch_fbo(client: WildberriesClient, snapshot: Snapshot) -> None:
     snapshot.covered_fbo = True
 
 
-async def fetch_fbs(
-    client: WildberriesClient, snapshot: Snapshot, variants: Sequence[tuple[str, str]]
-) -> None:
+async def fetch_fbs(client: WildberriesClient, snapshot: Snapshot, variants: Sequence[tuple[str, str]]) -> None:
     """Rule 1: every seller warehouse × every variant, including variants with no FBW stock at all."""
     warehouses = await client.seller_warehouses()
     product_of = {v: p for p, v in variants}

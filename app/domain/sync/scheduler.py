@@ -30,20 +30,34 @@ def slot_for(connection_id: uuid.UUID, interval_s: int, now: float) -> int:
 
 
 async def fan_out(
-    sessionmaker: async_sessionmaker[AsyncSession], queue: Any, settings: Settings, now: float | None = None
+    sessionmaker: async_sessionmaker[AsyncSession],
+    queue: Any,
+    settings: Settings,
+    now: float | None = None,
+    *,
+    batch_size: int = BATCH,
 ) -> int:
     now = time.time() if now is None else now
     async with session_scope(sessionmaker) as s:
-        rows = (await s.execute(text("SELECT id, tenant_id, plan, last_scheduled_slot FROM st_schedulable_connections()"))).all()
-    due: list[tuple[uuid.UUID, uuid.UUID, int]] = []
+        rows = (
+            await s.execute(text("SELECT id, tenant_id, plan, last_scheduled_slot FROM st_schedulable_connections()"))
+        ).all()
+    due: list[tuple[uuid.UUID, uuid.UUID, int, int]] = []
     for conn_id, tenant_id, plan, last_slot in rows:
-        minutes = max(MIN_SYNC_INTERVAL_MINUTES, effective_plan(plan, billing_enabled=settings.billing_enabled).sync_interval_minutes)
-        slot = slot_for(conn_id, minutes * 60, now)
+        minutes = max(
+            MIN_SYNC_INTERVAL_MINUTES,
+            effective_plan(plan, billing_enabled=settings.billing_enabled).sync_interval_minutes,
+        )
+        interval = minutes * 60
+        slot = slot_for(conn_id, interval, now)
         if slot > last_slot:
-            due.append((conn_id, tenant_id, slot))
+            # Late in its slot (first run, or after an outage): also claim the next boundary, so two syncs
+            # never land minutes apart; gaps stay between half and one and a half intervals.
+            remaining = interval - (now + conn_id.int % interval) % interval
+            due.append((conn_id, tenant_id, slot, slot + 1 if remaining < interval / 2 else slot))
     enqueued = 0
-    for start in range(0, len(due), BATCH):
-        batch = due[start : start + BATCH]
+    for start in range(0, len(due), batch_size):
+        batch = due[start : start + batch_size]
         # Concurrent enqueues overlap Redis round trips; the job id still makes each one idempotent.
         jobs = await asyncio.gather(
             *(
@@ -54,13 +68,13 @@ async def fan_out(
                     trigger="scheduled",
                     _job_id=f"sync:{conn_id}:{slot}",
                 )
-                for conn_id, tenant_id, slot in batch
+                for conn_id, tenant_id, slot, _ in batch
             )
         )
         enqueued += sum(job is not None for job in jobs)
         async with session_scope(sessionmaker) as s:
             await s.execute(
                 text("SELECT st_mark_scheduled(:ids, :slots)"),
-                {"ids": [c for c, _, _ in batch], "slots": [slot for _, _, slot in batch]},
+                {"ids": [c for c, _, _, _ in batch], "slots": [claimed for _, _, _, claimed in batch]},
             )
     return enqueued

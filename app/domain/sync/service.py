@@ -70,13 +70,28 @@ class SyncService:
                 return None  # deleted since it was queued
             await s.execute(
                 insert(SyncRun)
-                .values(id=run_id, tenant_id=tenant_id, connection_id=connection_id, trigger=trigger,
-                        status=SyncStatus.QUEUED, job_id=job_id, counts={}, stages={})
+                .values(
+                    id=run_id,
+                    tenant_id=tenant_id,
+                    connection_id=connection_id,
+                    trigger=trigger,
+                    status=SyncStatus.QUEUED,
+                    job_id=job_id,
+                    counts={},
+                    stages={},
+                )
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             if conn.status in (ConnectionStatus.INVALID, ConnectionStatus.DISABLED):
-                await self._finish(s, run_id, SyncStatus.FAILED, {}, {}, "connection_invalid",
-                                   f"The connection is {conn.status.value}: {conn.status_reason or ''}".strip())
+                await self._finish(
+                    s,
+                    run_id,
+                    SyncStatus.FAILED,
+                    {},
+                    {},
+                    "connection_invalid",
+                    f"The connection is {conn.status.value}: {conn.status_reason or ''}".strip(),
+                )
                 return SyncStatus.FAILED
             await s.execute(
                 update(SyncRun)
@@ -115,8 +130,13 @@ class SyncService:
                 await s.execute(
                     update(Connection)
                     .where(Connection.id == connection_id)
-                    .values(status=ConnectionStatus.INVALID, status_reason=f"{exc.status}: {exc}",
-                            last_checked_at=utcnow(), last_sync_at=utcnow(), last_sync_status="failed")
+                    .values(
+                        status=ConnectionStatus.INVALID,
+                        status_reason=f"{exc.status}: {exc}",
+                        last_checked_at=utcnow(),
+                        last_sync_at=utcnow(),
+                        last_sync_status="failed",
+                    )
                 )
                 await self._finish(s, run_id, SyncStatus.FAILED, {}, stages, "marketplace_auth", str(exc))
             self._observe("failed", started)
@@ -162,8 +182,13 @@ class SyncService:
             counts_out = {k: v for k, v in asdict(counts).items() if k != "extra"}
             counts_out["calls"] = snapshot.calls
             await self._finish(
-                s, run_id, status, counts_out, stages,
-                "partial" if failed else None, "; ".join(snapshot.errors)[:2000] or None,
+                s,
+                run_id,
+                status,
+                counts_out,
+                stages,
+                "partial" if failed else None,
+                "; ".join(snapshot.errors)[:2000] or None,
             )
         instruments().rows_upserted.add(counts.changes + counts.zeroed)
         instruments().history_points.add(counts.history_points)
@@ -198,7 +223,10 @@ class SyncService:
             await stage("catalogue", fetch_wildberries.fetch_catalog(wb, cursor.get("cards"), snapshot))
             known = {v for _, v in variants}
             all_variants = variants + [
-                (c.external_id, v.external_id) for c in snapshot.catalog for v in c.variants if v.external_id not in known
+                (c.external_id, v.external_id)
+                for c in snapshot.catalog
+                for v in c.variants
+                if v.external_id not in known
             ]
             await stage("fbo_stock", fetch_wildberries.fetch_fbo(wb, snapshot))
             await stage("fbs_stock", fetch_wildberries.fetch_fbs(wb, snapshot, all_variants))
@@ -217,7 +245,9 @@ class SyncService:
     async def _requeue(self, tenant_id: uuid.UUID, run_id: uuid.UUID, stages: dict[str, Any], reason: str) -> None:
         async with session_scope(self.sessionmaker, tenant_id) as s:
             await s.execute(
-                update(SyncRun).where(SyncRun.id == run_id).values(status=SyncStatus.QUEUED, error=reason, stages=stages)
+                update(SyncRun)
+                .where(SyncRun.id == run_id)
+                .values(status=SyncStatus.QUEUED, error=reason, stages=stages)
             )
 
     async def _finish(

@@ -226,11 +226,23 @@ class SnapshotWriter:
         await _copy(
             raw,
             "tmp_stock",
-            ["variant_external_id", "warehouse_external_id", "quantity", "in_way_to_client", "in_way_from_client",
-             "reserved"],
             [
-                (r.variant_external_id, r.warehouse_external_id, r.quantity, r.in_way_to_client,
-                 r.in_way_from_client, r.reserved)
+                "variant_external_id",
+                "warehouse_external_id",
+                "quantity",
+                "in_way_to_client",
+                "in_way_from_client",
+                "reserved",
+            ],
+            [
+                (
+                    r.variant_external_id,
+                    r.warehouse_external_id,
+                    r.quantity,
+                    r.in_way_to_client,
+                    r.in_way_from_client,
+                    r.reserved,
+                )
                 for r in snapshot.stock
             ],
         )
@@ -345,12 +357,35 @@ class SnapshotWriter:
         await _copy(
             raw,
             "tmp_orders",
-            ["external_id", "basket_id", "product_external_id", "variant_external_id", "barcode", "warehouse_name",
-             "warehouse_external_id", "ordered_at", "order_date", "is_cancel", "cancelled_at", "raw"],
             [
-                (o.external_id, o.basket_id, o.product_external_id, o.variant_external_id, o.barcode,
-                 o.warehouse_name, o.warehouse_external_id, o.ordered_at, o.order_date, o.is_cancel, o.cancelled_at,
-                 msgspec.json.encode(o.raw).decode())
+                "external_id",
+                "basket_id",
+                "product_external_id",
+                "variant_external_id",
+                "barcode",
+                "warehouse_name",
+                "warehouse_external_id",
+                "ordered_at",
+                "order_date",
+                "is_cancel",
+                "cancelled_at",
+                "raw",
+            ],
+            [
+                (
+                    o.external_id,
+                    o.basket_id,
+                    o.product_external_id,
+                    o.variant_external_id,
+                    o.barcode,
+                    o.warehouse_name,
+                    o.warehouse_external_id,
+                    o.ordered_at,
+                    o.order_date,
+                    o.is_cancel,
+                    o.cancelled_at,
+                    msgspec.json.encode(o.raw).decode(),
+                )
                 for o in (unique[k] for k in sorted(unique))
             ],
         )
