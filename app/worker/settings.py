@@ -13,10 +13,10 @@ from prometheus_client import start_http_server
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.outbox import relay
-from app.domain.events.context import close_notification_context, open_notification_context
 from app.domain.connections.gateway import MarketplaceGateway
-from app.lib.httpclient import marketplace_http_client
+from app.domain.events.context import close_notification_context, open_notification_context
 from app.lib.crypto import CredentialCipher
+from app.lib.httpclient import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_settings
 from app.observability import logging as logctx
@@ -77,7 +77,7 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
         "functions": functions,
         "cron_jobs": [
             cron(outbox_sweep, name="cron:outbox-sweep", second=every_30s, run_at_startup=True, unique=True),
-            *(cron(fn, name=name, second=0, unique=True) for name, fn in CRONS.items()),
+            *(cron(fn, name=name, second=0, unique=True) for name, fn in CRONS.items()),  # type: ignore[arg-type]
         ],
         "redis_settings": arq_settings(settings.redis_url),
         "queue_name": settings.queue_name,

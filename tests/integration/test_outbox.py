@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from app.db.engine import create_engine, create_sessionmaker, session_scope
 from app.db.models import AuditEvent, OutboxMessage
-from app.lib.redis import arq_client
 from app.db.outbox import add_job, relay, take_pending
 from app.domain.accounts.jobs import source_id_for
+from app.lib.redis import arq_client
 from app.worker.settings import build_worker_settings, outbox_sweep
 from tests.conftest import unique_email
 

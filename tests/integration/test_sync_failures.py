@@ -22,7 +22,7 @@ from app.domain.sync.jobs import sync_connection
 from app.domain.sync.scheduler import fan_out
 from app.domain.sync.service import SyncService
 from app.integrations.http import Retry as HttpRetry
-from app.lib.crypto import CredentialCipher, new_fernet_key
+from app.lib.crypto import CredentialCipher, InvalidToken, new_fernet_key
 from app.lib.httpclient import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_client, redis_client
@@ -237,7 +237,7 @@ async def test_credentials_encrypted_at_rest_and_rotated(client, settings, marke
         blob2 = await db.fetchval("SELECT credentials_encrypted FROM connections WHERE id = $1", uuid.UUID(conn["id"]))
         assert blob2 != blob
         assert seller.credentials["token"] in CredentialCipher([new_key]).decrypt(blob2).decode()
-        with pytest.raises(Exception):
+        with pytest.raises(InvalidToken):
             CredentialCipher([settings.encryption_keys]).decrypt(blob2)
     finally:
         await db.close()

@@ -1,5 +1,8 @@
 """Every table, imported here so alembic and the mappers see them all."""
 
+# Table groups registered for their side effect (mappers, alembic autogenerate).
+from app.db.models import apikeys as _apikeys  # noqa: F401
+from app.db.models import notifications as _notifications  # noqa: F401
 from app.db.models.accounts import AuditEvent, Membership, RefreshToken, Role, Tenant, User
 from app.db.models.marketplace import (
     Connection,
@@ -16,10 +19,6 @@ from app.db.models.marketplace import (
     WarehouseKind,
 )
 from app.db.models.outbox import OutboxMessage
-
-# Table groups registered for their side effect (mappers, alembic autogenerate).
-from app.db.models import apikeys as _apikeys  # noqa: E402,F401
-from app.db.models import notifications as _notifications  # noqa: E402,F401
 
 __all__ = [
     "AuditEvent",

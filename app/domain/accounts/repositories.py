@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, RefreshToken, Role, Tenant, User
@@ -71,7 +71,7 @@ class MembershipRepository(TenantRepository[Membership]):
             .limit(limit)
         )
         if after is not None:
-            stmt = stmt.where((Membership.created_at, Membership.id) > after)  # type: ignore[operator]
+            stmt = stmt.where(tuple_(Membership.created_at, Membership.id) > tuple_(*after))
         return [(m, u) for m, u in (await self.session.execute(stmt)).all()]
 
     async def count_owners(self) -> int:

@@ -33,9 +33,9 @@ def to_out(conn: Connection) -> ConnectionOut:
         )
     return ConnectionOut(
         id=conn.id,
-        marketplace=conn.marketplace.value,  # type: ignore[arg-type]
+        marketplace=conn.marketplace.value,
         name=conn.name,
-        status=conn.status.value,  # type: ignore[arg-type]
+        status=conn.status.value,
         status_reason=conn.status_reason,
         token=token,
         last_checked_at=conn.last_checked_at,
@@ -55,8 +55,13 @@ class ConnectionController(Controller):
     path = "/api/v1/connections"
     tags = ["connections"]
 
-    @post("/", operation_id="createConnection", summary="Connect a marketplace account (credentials are checked)",
-          guards=[write_guard], responses=errors_for(401, 403, 422, 502))
+    @post(
+        "/",
+        operation_id="createConnection",
+        summary="Connect a marketplace account (credentials are checked)",
+        guards=[write_guard],
+        responses=errors_for(401, 403, 422, 502),
+    )
     async def create(
         self, request: Request[Any, Any, Any], data: ConnectionCreate, db_session: AsyncSession, principal: Principal
     ) -> ConnectionOut:
@@ -69,14 +74,21 @@ class ConnectionController(Controller):
     ) -> ConnectionPage:
         return ConnectionPage(items=[to_out(c) for c in await service(request, db_session, principal).list()])
 
-    @get("/{connection_id:uuid}", operation_id="getConnection", summary="One connection", responses=errors_for(401, 404))
+    @get(
+        "/{connection_id:uuid}", operation_id="getConnection", summary="One connection", responses=errors_for(401, 404)
+    )
     async def get_connection(
         self, request: Request[Any, Any, Any], connection_id: uuid.UUID, db_session: AsyncSession, principal: Principal
     ) -> ConnectionOut:
         return to_out(await service(request, db_session, principal).get(connection_id))
 
-    @patch("/{connection_id:uuid}", operation_id="renameConnection", summary="Rename a connection",
-           guards=[write_guard], responses=errors_for(401, 403, 404, 422))
+    @patch(
+        "/{connection_id:uuid}",
+        operation_id="renameConnection",
+        summary="Rename a connection",
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404, 422),
+    )
     async def rename(
         self,
         request: Request[Any, Any, Any],
@@ -87,9 +99,13 @@ class ConnectionController(Controller):
     ) -> ConnectionOut:
         return to_out(await service(request, db_session, principal).rename(connection_id, data.name))
 
-    @put("/{connection_id:uuid}/credentials", operation_id="replaceConnectionCredentials",
-         summary="Replace the credentials (checked first)", guards=[write_guard],
-         responses=errors_for(401, 403, 404, 422, 502))
+    @put(
+        "/{connection_id:uuid}/credentials",
+        operation_id="replaceConnectionCredentials",
+        summary="Replace the credentials (checked first)",
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404, 422, 502),
+    )
     async def replace_credentials(
         self,
         request: Request[Any, Any, Any],
@@ -101,16 +117,26 @@ class ConnectionController(Controller):
         svc = service(request, db_session, principal)
         return to_out(await svc.replace_credentials(connection_id, data.credentials))
 
-    @post("/{connection_id:uuid}/check", operation_id="checkConnection", status_code=200,
-          summary="Re-check the stored credentials with the marketplace", guards=[write_guard],
-          responses=errors_for(401, 403, 404, 502))
+    @post(
+        "/{connection_id:uuid}/check",
+        operation_id="checkConnection",
+        status_code=200,
+        summary="Re-check the stored credentials with the marketplace",
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404, 502),
+    )
     async def check(
         self, request: Request[Any, Any, Any], connection_id: uuid.UUID, db_session: AsyncSession, principal: Principal
     ) -> ConnectionOut:
         return to_out(await service(request, db_session, principal).check(connection_id))
 
-    @delete("/{connection_id:uuid}", operation_id="deleteConnection",
-            summary="Delete a connection and all of its data", guards=[write_guard], responses=errors_for(401, 403, 404))
+    @delete(
+        "/{connection_id:uuid}",
+        operation_id="deleteConnection",
+        summary="Delete a connection and all of its data",
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404),
+    )
     async def delete_connection(
         self, request: Request[Any, Any, Any], connection_id: uuid.UUID, db_session: AsyncSession, principal: Principal
     ) -> None:

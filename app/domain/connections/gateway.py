@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 import msgspec
@@ -45,7 +46,7 @@ def decode_credentials(marketplace: str, raw: dict[str, str]) -> dict[str, str]:
 
     target = WildberriesCredentials if marketplace == "wildberries" else OzonCredentials
     try:
-        return msgspec.to_builtins(msgspec.convert(raw, target))  # type: ignore[no-any-return]
+        return msgspec.to_builtins(msgspec.convert(raw, target))
     except msgspec.ValidationError as exc:
         from app.domain.http import FieldError
 
@@ -61,7 +62,9 @@ class MarketplaceGateway:
         self.http = http
         self.limiter = limiter
 
-    def wildberries(self, connection_id: uuid.UUID | str, credentials: dict[str, str], **kw: object) -> WildberriesClient:
+    def wildberries(
+        self, connection_id: uuid.UUID | str, credentials: dict[str, str], **kw: Any
+    ) -> WildberriesClient:
         return WildberriesClient(
             credentials["token"],
             base_url=self.settings.wb_base_url or None,
@@ -69,10 +72,10 @@ class MarketplaceGateway:
             limiter=self.limiter,
             limiter_key=f"wb:{connection_id}",
             limits_enabled=self.settings.marketplace_rate_limits,
-            **kw,  # type: ignore[arg-type]
+            **kw,
         )
 
-    def ozon(self, connection_id: uuid.UUID | str, credentials: dict[str, str], **kw: object) -> OzonClient:
+    def ozon(self, connection_id: uuid.UUID | str, credentials: dict[str, str], **kw: Any) -> OzonClient:
         return OzonClient(
             credentials["client_id"],
             credentials["api_key"],
@@ -81,7 +84,7 @@ class MarketplaceGateway:
             limiter=self.limiter,
             limiter_key=f"ozon:{credentials['client_id']}",
             limits_enabled=self.settings.marketplace_rate_limits,
-            **kw,  # type: ignore[arg-type]
+            **kw,
         )
 
     async def check(self, marketplace: str, credentials: dict[str, str], key: str) -> CredentialCheck:

@@ -23,7 +23,7 @@ def encrypt_credentials(cipher: CredentialCipher, credentials: dict[str, str]) -
 
 
 def decrypt_credentials(cipher: CredentialCipher, blob: bytes) -> dict[str, str]:
-    return json.loads(cipher.decrypt(blob))  # type: ignore[no-any-return]
+    return json.loads(cipher.decrypt(blob))
 
 
 def _apply_check(conn: Connection, check: CredentialCheck) -> None:

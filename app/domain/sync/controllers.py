@@ -8,6 +8,7 @@ from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.params import Parameter
+from sqlalchemy import tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import SyncRun, SyncStatus
@@ -41,7 +42,7 @@ def to_out(run: SyncRun) -> SyncRunOut:
         id=run.id,
         connection_id=run.connection_id,
         trigger=run.trigger,
-        status=run.status.value,  # type: ignore[arg-type]
+        status=run.status.value,
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
@@ -78,7 +79,7 @@ class SyncTriggerController(Controller):
             limit=1,
         )
         if active:
-            return SyncAccepted(id=active[0].id, status=active[0].status.value)  # type: ignore[arg-type]
+            return SyncAccepted(id=active[0].id, status=active[0].status.value)
         recent = await runs.list(
             SyncRun.connection_id == connection_id,
             SyncRun.trigger == "manual",
@@ -135,7 +136,7 @@ class SyncRunController(Controller):
             stmt = stmt.where(SyncRun.connection_id == connection_id)
         after = decode_cursor(cursor, datetime, uuid.UUID)
         if after is not None:
-            stmt = stmt.where((SyncRun.created_at, SyncRun.id) < after)  # type: ignore[operator]
+            stmt = stmt.where(tuple_(SyncRun.created_at, SyncRun.id) < tuple_(*after))
         rows = list((await db_session.execute(stmt)).scalars().all())
         next_cursor = None
         if len(rows) > limit:

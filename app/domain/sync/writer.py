@@ -350,7 +350,8 @@ class SnapshotWriter:
         raw = await _raw(self.session)
         await raw.execute(
             "CREATE TEMP TABLE tmp_orders (external_id text, basket_id text, product_external_id text, "
-            "variant_external_id text, barcode text, warehouse_name text, warehouse_external_id text, ordered_at timestamptz, "
+            "variant_external_id text, barcode text, warehouse_name text, warehouse_external_id text, "
+            "ordered_at timestamptz, "
             "order_date date, is_cancel bool, cancelled_at timestamptz, raw jsonb) ON COMMIT DROP"
         )
         unique = {o.external_id: o for o in orders}
