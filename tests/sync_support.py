@@ -50,11 +50,21 @@ class Seller:
             h.delete(f"/control/sellers/{self.id}")
 
 
-def make_seller(base: str, marketplace: str = "wildberries", *, products: int = 40, warehouses: int = 2,
-                seed: int = 7, rate_limits: str = "off", **extra: Any) -> Seller:
+def make_seller(
+    base: str,
+    marketplace: str = "wildberries",
+    *,
+    products: int = 40,
+    warehouses: int = 2,
+    seed: int = 7,
+    rate_limits: str = "off",
+    **extra: Any,
+) -> Seller:
     with httpx.Client(base_url=base, timeout=60) as h:
-        r = h.post("/control/sellers", json={"marketplace": marketplace, "products": products,
-                                             "warehouses": warehouses, "seed": seed, **extra})
+        r = h.post(
+            "/control/sellers",
+            json={"marketplace": marketplace, "products": products, "warehouses": warehouses, "seed": seed, **extra},
+        )
         assert r.status_code == 201, r.text
         seller = Seller(base, r.json())
     seller.faults(rate_limits=rate_limits)

@@ -76,9 +76,16 @@ async def test_no_pseudo_warehouses_and_kinds_from_the_api(client, settings, wb)
     """Rule 2 and 4: report pseudo-rows never become warehouses; FBO/FBS comes from the source."""
     owner, _, conn = wb
     await sync_now(client, settings, owner["headers"], conn["id"])
-    whs = (await client.get("/api/v1/warehouses", params={"connection_id": conn["id"]}, headers=owner["headers"])).json()
+    whs = (
+        await client.get("/api/v1/warehouses", params={"connection_id": conn["id"]}, headers=owner["headers"])
+    ).json()
     names = {w["name"] for w in whs["items"]}
-    assert not names & {"В пути до получателей", "В пути возвраты на склад WB", "Всего находится на складах", "Остальные"}
+    assert not names & {
+        "В пути до получателей",
+        "В пути возвраты на склад WB",
+        "Всего находится на складах",
+        "Остальные",
+    }
     kinds = {w["external_id"]: w["kind"] for w in whs["items"]}
     assert kinds["-999999"] == "fbo"
     assert sum(1 for k, v in kinds.items() if v == "fbs" and not k.startswith("name:")) == 2
@@ -109,8 +116,9 @@ async def test_days_of_cover_carries_formula_window_and_source(client, settings,
     found_orders = False
     for item in page["items"][:12]:
         for window in (7, 14, 30):
-            resp = await client.get(f"/api/v1/products/{item['id']}/days-of-cover", params={"window": window},
-                                    headers=owner["headers"])
+            resp = await client.get(
+                f"/api/v1/products/{item['id']}/days-of-cover", params={"window": window}, headers=owner["headers"]
+            )
             assert resp.status_code == 200, resp.text
             body = resp.json()
             m = body["method"]
@@ -125,16 +133,18 @@ async def test_days_of_cover_carries_formula_window_and_source(client, settings,
                 if w["cover"]["available"] is None:
                     assert w["cover"]["days_of_cover"] is None and w["cover"]["note"]
     assert found_orders, "the sandbox seller should have orders in the last 30 days"
-    bad = await client.get(f"/api/v1/products/{page['items'][0]['id']}/days-of-cover", params={"window": 9},
-                           headers=owner["headers"])
+    bad = await client.get(
+        f"/api/v1/products/{page['items'][0]['id']}/days-of-cover", params={"window": 9}, headers=owner["headers"]
+    )
     assert bad.status_code == 422
 
 
 async def test_stock_report_rows_and_warehouse_blocks(client, settings, wb):
     owner, _, conn = wb
     await sync_now(client, settings, owner["headers"], conn["id"])
-    report = (await client.get("/api/v1/reports/stock", params={"window": 14, "limit": 1000},
-                               headers=owner["headers"])).json()
+    report = (
+        await client.get("/api/v1/reports/stock", params={"window": 14, "limit": 1000}, headers=owner["headers"])
+    ).json()
     assert report["method"]["window"]["days"] == 14 and report["rows"]
     wh_ids = {w["warehouse_id"] for w in report["warehouses"]}
     for row in report["rows"]:
@@ -198,4 +208,3 @@ async def _clear_cooldown(settings, connection_id: str, tenant_id: str) -> None:
             )
     finally:
         await engine.dispose()
-

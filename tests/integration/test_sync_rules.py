@@ -25,7 +25,9 @@ async def scope(settings):
         await set_tenant(s, tid)
         s.add(Tenant(id=tid, name="Rules"))
         await s.flush()
-        s.add(Connection(id=cid, tenant_id=tid, marketplace=Marketplace.WILDBERRIES, name="c", credentials_encrypted=b"x"))
+        s.add(
+            Connection(id=cid, tenant_id=tid, marketplace=Marketplace.WILDBERRIES, name="c", credentials_encrypted=b"x")
+        )
     yield sm, tid, cid
     await engine.dispose()
 
@@ -116,9 +118,9 @@ async def test_identity_is_ids_not_names_or_vendor_codes(scope):
     snap.warehouses.append(WarehouseItem("78", "Мой склад", "fbs"))
     snap.stock.append(StockRow("200", "2001", "78", 4))
     snap.orders = [
-        _order("s1", "100", "Мой склад ", "fbs"),   # trailing space: exact trimmed match → first of the name
-        _order("s2", "100", "Коледино", "fbo"),      # not a stock warehouse: added by name, kind from the API
-        _order("s3", "100", "коледино", "fbo"),      # a different name: not merged with the one above
+        _order("s1", "100", "Мой склад ", "fbs"),  # trailing space: exact trimmed match → first of the name
+        _order("s2", "100", "Коледино", "fbo"),  # not a stock warehouse: added by name, kind from the API
+        _order("s3", "100", "коледино", "fbo"),  # a different name: not merged with the one above
     ]
     await write(sm, tid, cid, snap)
     async with session_scope(sm, tid) as s:
@@ -142,8 +144,21 @@ async def test_history_is_written_only_for_changes(scope):
 
 def _order(srid: str, nm: str, wh: str, kind: str) -> OrderItem:
     now = datetime.now(UTC)
-    return OrderItem(srid, "g1", nm, None, None, wh.strip(), kind, now, date.today(), False, None,
-                     {"srid": srid, "warehouseName": wh}, None)
+    return OrderItem(
+        srid,
+        "g1",
+        nm,
+        None,
+        None,
+        wh.strip(),
+        kind,
+        now,
+        date.today(),
+        False,
+        None,
+        {"srid": srid, "warehouseName": wh},
+        None,
+    )
 
 
 def test_normalize_drops_pseudo_rows_and_duplicates():
@@ -154,5 +169,3 @@ def test_normalize_drops_pseudo_rows_and_duplicates():
     normalize(snap)
     assert [w.external_id for w in snap.warehouses] == ["1"]
     assert [(r.warehouse_external_id, r.quantity) for r in snap.stock] == [("1", 2)]
-
-

@@ -125,9 +125,7 @@ class StockLevel(TenantRowMixin, Base):
     __table_args__ = (Index("ix_stock_levels_connection_id", "connection_id"),)
 
     variant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True)
-    warehouse_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("warehouses.id", ondelete="CASCADE"), primary_key=True
-    )
+    warehouse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("warehouses.id", ondelete="CASCADE"), primary_key=True)
     # Denormalised for reads; the variant's cascading key removes the row with its connection or product.
     connection_id: Mapped[uuid.UUID]
     product_id: Mapped[uuid.UUID] = mapped_column(index=True)
@@ -170,9 +168,7 @@ class OrderLine(TenantRowMixin, Base):
         Index("ix_order_lines_connection_date", "connection_id", "order_date"),
     )
 
-    connection_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True
-    )
+    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     basket_id: Mapped[str | None] = mapped_column(String(200))
     # Resolved by the writer (the connection's key cascades the rows away); no per-row FK checks.

@@ -33,9 +33,12 @@ class CoverController(Controller):
     path = "/api/v1/products/{product_id:uuid}/days-of-cover"
     tags = ["analytics"]
 
-    @get("/", operation_id="getProductDaysOfCover",
-         summary="Days of cover by orders over 7/14/30 days, with formula, window and source",
-         responses=errors_for(401, 404, 422))
+    @get(
+        "/",
+        operation_id="getProductDaysOfCover",
+        summary="Days of cover by orders over 7/14/30 days, with formula, window and source",
+        responses=errors_for(401, 404, 422),
+    )
     async def days_of_cover(
         self,
         product_id: uuid.UUID,
@@ -68,9 +71,12 @@ class ReportController(Controller):
     path = "/api/v1/reports"
     tags = ["analytics"]
 
-    @get("/stock", operation_id="getStockReport",
-         summary="The stock report: a row per product, then per-warehouse blocks of stock / orders / days",
-         responses=errors_for(401, 422))
+    @get(
+        "/stock",
+        operation_id="getStockReport",
+        summary="The stock report: a row per product, then per-warehouse blocks of stock / orders / days",
+        responses=errors_for(401, 422),
+    )
     async def stock_report(
         self,
         db_session: AsyncSession,
@@ -110,11 +116,13 @@ class ReportController(Controller):
             orders[(pid, wid)] += n
         used_w = {w for (_, w) in stock} | {w for (_, w) in orders if w is not None}
         wh_rows = (
-            (await db_session.execute(
-                select(Warehouse.id, Warehouse.name, Warehouse.kind)
-                .where(Warehouse.tenant_id == tid, Warehouse.id.in_(used_w))
-                .order_by(Warehouse.kind, Warehouse.name)
-            )).all()
+            (
+                await db_session.execute(
+                    select(Warehouse.id, Warehouse.name, Warehouse.kind)
+                    .where(Warehouse.tenant_id == tid, Warehouse.id.in_(used_w))
+                    .order_by(Warehouse.kind, Warehouse.name)
+                )
+            ).all()
             if used_w
             else []
         )
@@ -133,13 +141,23 @@ class ReportController(Controller):
                 o = orders.get((p.id, w.id), 0)
                 if s is None and o == 0:
                     continue
-                cells_out.append(ReportCell(warehouse_id=w.id, stock=s, orders=o, days_of_cover=cover(s, o, days).days_of_cover))
+                cells_out.append(
+                    ReportCell(warehouse_id=w.id, stock=s, orders=o, days_of_cover=cover(s, o, days).days_of_cover)
+                )
             rows.append(
                 ReportRow(
-                    product_id=p.id, marketplace=p.marketplace.value, external_id=p.external_id,
-                    vendor_code=p.vendor_code, brand=p.brand, subject=p.subject, title=p.title,
-                    in_way_to_client=to_client.get(p.id), in_way_from_client=from_client.get(p.id),
-                    orders=total_orders, total_stock=total, days_of_cover=cover(total, total_orders, days).days_of_cover,
+                    product_id=p.id,
+                    marketplace=p.marketplace.value,
+                    external_id=p.external_id,
+                    vendor_code=p.vendor_code,
+                    brand=p.brand,
+                    subject=p.subject,
+                    title=p.title,
+                    in_way_to_client=to_client.get(p.id),
+                    in_way_from_client=from_client.get(p.id),
+                    orders=total_orders,
+                    total_stock=total,
+                    days_of_cover=cover(total, total_orders, days).days_of_cover,
                     warehouses=cells_out,
                 )
             )

@@ -48,9 +48,7 @@ class CoverService:
         )
         return {r[0] for r in rows}
 
-    async def order_counts(
-        self, product_ids: list[uuid.UUID], window: Window, include_cancelled: bool
-    ) -> list[Any]:
+    async def order_counts(self, product_ids: list[uuid.UUID], window: Window, include_cancelled: bool) -> list[Any]:
         """(product, variant, warehouse, lines) — one order line per WB srid."""
         cond = [
             OrderLine.tenant_id == self.tenant_id,
@@ -90,8 +88,12 @@ class CoverService:
 
     async def stock_cells(self, product_ids: list[uuid.UUID]) -> list[Any]:
         stmt = select(
-            StockLevel.product_id, StockLevel.variant_id, StockLevel.warehouse_id, StockLevel.quantity,
-            StockLevel.in_way_to_client, StockLevel.in_way_from_client,
+            StockLevel.product_id,
+            StockLevel.variant_id,
+            StockLevel.warehouse_id,
+            StockLevel.quantity,
+            StockLevel.in_way_to_client,
+            StockLevel.in_way_from_client,
         ).where(StockLevel.tenant_id == self.tenant_id, StockLevel.product_id.in_(product_ids))
         return list((await self.session.execute(stmt)).all())
 
