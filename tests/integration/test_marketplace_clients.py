@@ -24,7 +24,7 @@ from app.integrations.ozon import OzonClient
 from app.integrations.wildberries import REQUIRED_CATEGORIES, WildberriesClient, parse_token
 from app.integrations.wildberries.schemas import Card, Cursor
 from app.lib.ratelimit import RateLimiter
-from tests.integration.sandbox_server import SandboxControl, run_sandbox
+from tests.sandbox_server import SandboxControl, run_sandbox
 
 FAST_RETRY = Retry(attempts=3, base=0.01, cap=0.02)
 STOCKS_KEY = "POST /wb/api/v3/stocks/{warehouseId}"
