@@ -41,6 +41,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -56,9 +59,6 @@ def create_twin() -> Any:
     """The cached product list in FastAPI, doing what the Litestar stack does per request: the same API-key
     resolver, the same limiter calls and usage count, the same Redis cache entries (and a database build on a
     miss). Settings come from the environment, as for `stock-tracker api`."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, Response
-
     from app.config import load_settings
     from app.db.engine import create_engine, create_sessionmaker
     from app.domain.apikeys import keys as api_keys
@@ -188,9 +188,20 @@ def api_cmd() -> list[str]:
 def twin_cmd() -> list[str]:
     # The same uvicorn options `stock-tracker api` uses (app/cli/commands.py), for a fair comparison.
     return [
-        sys.executable, "-m", "uvicorn", "bench.api:create_twin", "--factory", "--host", "127.0.0.1",
-        "--workers", "2", "--no-access-log", "--no-server-header", "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.api:create_twin",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--workers",
+        "2",
+        "--no-access-log",
+        "--no-server-header",
+        "--log-level",
+        "warning",
+    ]
 
 
 def rss_mb(proc: subprocess.Popen[bytes]) -> float:
@@ -238,16 +249,26 @@ end
 """
 
 
-def wrk(base: str, paths: list[str], keys: list[str], *, duration: int, connections: int,
-        headers: dict[str, str] | None = None) -> dict[str, float]:  # fmt: skip
+def wrk(
+    base: str,
+    paths: list[str],
+    keys: list[str],
+    *,
+    duration: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
     """Closed-loop maximum throughput; keys rotate round-robin so no key outruns its own limits."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_lua(paths, keys, headers or {}))
     try:
         out = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script.name, base],
-            capture_output=True, text=True, check=True, timeout=duration + 60,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=duration + 60,
+        ).stdout
     finally:
         os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -285,7 +306,7 @@ def hey_fixed_rate(base: str, path: str, keys: list[str], *, rate: int, duration
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-        )  # fmt: skip
+        )
         for key in keys[:count]
     ]
     latencies: list[float] = []
@@ -320,7 +341,7 @@ async def limiter_costs(redis_url: str, checks: int = 5000) -> dict[str, Any]:
     from redis.asyncio import Redis
 
     from app.domain.billing.plans import PLANS
-    from app.lib.ratelimit import RateLimiter
+    from app.lib.ratelimit import RateLimiter, _counter_name
     from app.server.ratelimit import plan_limits
 
     redis = Redis.from_url(redis_url)
@@ -356,7 +377,10 @@ async def limiter_costs(redis_url: str, checks: int = 5000) -> dict[str, Any]:
     for _ in range(1000):
         await ours.hit("mem", policy)
         await moving.hit(items[1], prefix, "mem")
-    our_keys = [k async for k in redis.scan_iter(f"{ours.prefix}:{{mem}}*")]
+    our_keys = []
+    for window in policy.windows:
+        name = _counter_name(ours.prefix, "mem", f"{policy.name}\x00{window.name}")
+        our_keys += [k async for k in redis.scan_iter(f"{name}:*")]
     our_bytes = sum([await redis.memory_usage(k) or 0 for k in our_keys])
     their_keys = [k async for k in redis.scan_iter(f"*{prefix}*mem*")]
     their_bytes = sum([await redis.memory_usage(k) or 0 for k in their_keys])
@@ -530,11 +554,19 @@ async def seed(base: str, env: dict[str, str], sandbox_url: str, products: int, 
                     ["read"],
                 )
                 for i, k in enumerate(plain)
-            ],  # fmt: skip
+            ],
         )
     finally:
         await conn_pg.close()
     return {"tenant_id": tenant_id, "keys": plain, "product_ids": product_ids, "owner_headers": headers}
+
+
+def user_tokens(env: dict[str, str], tenant_id: str, count: int) -> list[str]:
+    """Access tokens of ``count`` signed-in users of the organization (the dashboard's path: no quota)."""
+    from app.lib.tokens import AccessTokenCodec
+
+    codec = AccessTokenCodec(env["STOCK_TRACKER_JWT_SECRET"], "stock-tracker", "stock-tracker-api", 3600)
+    return [codec.encode(uuid.uuid4(), uuid.UUID(tenant_id), "owner") for _ in range(count)]
 
 
 def warm(base: str, keys: list[str], paths: list[str]) -> None:
@@ -565,7 +597,7 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=400)
     parser.add_argument("--products", type=int, default=200)
     parser.add_argument("--fixed-rate", type=int, default=1000)
-    args = parser.parse_args()  # fmt: skip
+    args = parser.parse_args()
     for tool in ("wrk", "hey"):
         if subprocess.run(["which", tool], capture_output=True).returncode:
             print(f"{tool} is missing: apt-get install -y wrk hey", file=sys.stderr)
@@ -584,17 +616,37 @@ def main() -> int:
             product_paths = [f"/api/v1/products/{p}" for p in fixture["product_ids"][:100]]
             warm(base, keys, [LIST_PATH])
             print(f"seeded {len(fixture['product_ids'])} products, {len(keys)} keys; {runs}×{dur}s per figure")
-            results["cached_list"] = median_of([wrk(base, [LIST_PATH], keys, duration=dur, connections=conns)
-                                                for _ in range(runs)])  # fmt: skip
+            # The floor of this machine in this run: the same server answering /health/live (no auth, no Redis).
+            results["health_live_floor"] = median_of(
+                [wrk(base, ["/health/live"], keys, duration=dur, connections=conns) for _ in range(runs)]
+            )
+            print("floor: /health/live (wrk)          ", results["health_live_floor"])
+            results["cached_list"] = median_of(
+                [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns) for _ in range(runs)]
+            )
             print("cached list (wrk, limiter on)      ", results["cached_list"])
+            users = user_tokens(env, fixture["tenant_id"], len(keys))
+            results["cached_list_signed_in_users"] = median_of(
+                [wrk(base, [LIST_PATH], users, duration=dur, connections=conns) for _ in range(runs)]
+            )
+            print("cached list, user tokens (wrk)     ", results["cached_list_signed_in_users"])
             results["cached_list_fixed_rate"] = median_of(
                 [hey_fixed_rate(base, LIST_PATH, keys, rate=args.fixed_rate, duration=dur) for _ in range(runs)]
             )
             print(f"cached list at {args.fixed_rate} req/s (hey)   ", results["cached_list_fixed_rate"])
             results["product_get_rls"] = median_of(
-                [wrk(base, product_paths, keys, duration=dur, connections=conns,
-                     headers={"Cache-Control": "no-cache, no-store"}) for _ in range(runs)]
-            )  # fmt: skip
+                [
+                    wrk(
+                        base,
+                        product_paths,
+                        keys,
+                        duration=dur,
+                        connections=conns,
+                        headers={"Cache-Control": "no-cache, no-store"},
+                    )
+                    for _ in range(runs)
+                ]
+            )
             print("product GET via RLS (no cache)     ", results["product_get_rls"])
             results["api_worker_rss_mb"] = rss_mb(proc)
         off_env = {**env, "STOCK_TRACKER_RATE_LIMIT_ENABLED": "false"}
@@ -614,6 +666,7 @@ def main() -> int:
     print("limiter per check                  ", json.dumps(results["limiter_per_check"]))
     ours, twin = results["cached_list"], results["fastapi_twin_cached_list"]
     results["ratios"] = {
+        "cached_list_vs_floor_rps": round(ours["rps"] / max(results["health_live_floor"]["rps"], 1), 2),
         "litestar_vs_fastapi_twin_rps": round(ours["rps"] / max(twin["rps"], 1), 2),
         "limiter_on_vs_off_rps": round(ours["rps"] / max(results["cached_list_limiter_off"]["rps"], 1), 2),
         "limits_moving_window_vs_ours_p50": round(

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from arq.connections import ArqRedis
 from litestar import Litestar, asgi
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -18,20 +17,39 @@ from litestar.types import Receive, Scope, Send
 
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
-from app.lib.redis import redis_client
+from app.domain.apikeys import keys as api_keys
+from app.domain.connections.gateway import MarketplaceGateway
+from app.lib.crypto import CredentialCipher
+from app.lib.httpclient import marketplace_http_client
+from app.lib.ratelimit import RateLimiter
+from app.lib.redis import arq_client, redis_client
 from app.lib.tokens import AccessTokenCodec
 from app.observability.logging import configure_logging
 from app.observability.metrics import configure_metrics
-from app.server.auth import PUBLIC_PATHS, BearerAuthMiddleware
+from app.server.auth import PUBLIC_PATHS, ApiKeyResolver, BearerAuthMiddleware, TokenCache
+from app.server.cache import ResponseCacheMiddleware
 from app.server.deps import DEPENDENCIES
 from app.server.errors import EXCEPTION_HANDLERS
-from app.server.middleware import RequestContextMiddleware, add_response_headers
+from app.server.middleware import CORS_EXPOSED_HEADERS, RequestContextMiddleware, add_response_headers
+from app.server.openapi import ClosedStructSchemaPlugin, finish_openapi
+from app.server.ratelimit import AuthThrottle, RateLimitMiddleware, TenantPlans
 from app.server.routes import ROUTES
 
 API_VERSION = "1.0.0"
 TAGS = [
     Tag(name="auth", description="Sign-up, login, token rotation"),
     Tag(name="members", description="People in an organization and their roles"),
+    Tag(name="connections", description="Marketplace accounts and their credentials"),
+    Tag(name="syncs", description="Sync runs: trigger, list, read"),
+    Tag(name="products", description="Catalogue with stock per variant × warehouse and its history"),
+    Tag(name="warehouses", description="Marketplace and seller warehouses"),
+    Tag(name="stock", description="Stock totals"),
+    Tag(name="analytics", description="Days of cover and the stock report"),
+    Tag(name="api-keys", description="API keys for integrations, and API-call usage"),
+    Tag(name="alerts", description="Alert rules (default and overrides), alerts, and what was suppressed"),
+    Tag(name="webhooks", description="Signed outgoing webhooks: endpoints, deliveries, retries"),
+    Tag(name="notifications", description="Notification channels: linking Telegram chats"),
+    Tag(name="telegram", description="The Telegram bot's webhook (called by Telegram)"),
     Tag(name="system", description="Health and operations"),
 ]
 
@@ -44,10 +62,20 @@ def _lifespan(settings: Settings):
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis_client(settings.redis_url)
         # Built without a ping so the API starts (and reports not-ready) while Redis is down.
-        app.state.arq = ArqRedis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        app.state.arq = arq_client(settings.redis_url, settings.queue_name)
+        app.state.http = marketplace_http_client()
+        app.state.limiter = RateLimiter(app.state.redis)
+        app.state.gateway = MarketplaceGateway(settings, app.state.http, app.state.limiter)
+        # Inbound limiting has its own key prefix and its own Redis-down policy (the outbound one is separate).
+        app.state.api_limiter = RateLimiter(app.state.redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open)
+        app.state.api_key_resolver = ApiKeyResolver(
+            app.state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret)
+        )
+        finish_openapi(app, PUBLIC_PATHS)
         try:
             yield
         finally:
+            await app.state.http.aclose()
             await app.state.arq.aclose()
             await app.state.redis.aclose()
             await engine.dispose()
@@ -67,15 +95,32 @@ def _sandbox_mount() -> Any:
     return sandbox_mount
 
 
-def create_app(settings: Settings, *, mount_sandbox: bool = False) -> Litestar:
+def create_app(
+    settings: Settings, *, mount_sandbox: bool = False, auth_throttle: AuthThrottle | None = None
+) -> Litestar:
+    """The API. ``auth_throttle`` defaults to the production limits; in test mode the per-address login and
+    sign-up limits are off, because every test request comes from one address."""
     configure_logging(settings.log_format, settings.log_level, cache=settings.env != "test")
     configure_metrics("stock-tracker-api")
     handlers: list[Any] = list(ROUTES)
     if mount_sandbox:
         handlers.append(_sandbox_mount())
     cors = (
-        CORSConfig(allow_origins=settings.cors_origin_list, allow_credentials=False) if settings.cors_origins else None
+        CORSConfig(
+            allow_origins=settings.cors_origin_list,
+            allow_credentials=False,
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
+        if settings.cors_origins
+        else None
     )
+    plans = TenantPlans(settings)
+    codec = AccessTokenCodec(
+        settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl_seconds
+    )
+    throttle = auth_throttle or AuthThrottle.default(per_address=settings.env != "test")
     return Litestar(
         route_handlers=handlers,
         dependencies=DEPENDENCIES,
@@ -83,18 +128,19 @@ def create_app(settings: Settings, *, mount_sandbox: bool = False) -> Litestar:
         middleware=[
             RequestContextMiddleware(),
             DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
+            RateLimitMiddleware(settings, plans, throttle),
+            ResponseCacheMiddleware(),
         ],
         before_send=[add_response_headers],
+        plugins=[ClosedStructSchemaPlugin()],
         lifespan=[_lifespan(settings)],
         state=State(
             {
                 "settings": settings,
-                "token_codec": AccessTokenCodec(
-                    settings.jwt_secret,
-                    settings.jwt_issuer,
-                    settings.jwt_audience,
-                    settings.access_token_ttl_seconds,
-                ),
+                "tenant_plans": plans,
+                "cipher": CredentialCipher(settings.encryption_key_list),
+                "token_codec": codec,
+                "token_cache": TokenCache(codec),
             }
         ),
         cors_config=cors,

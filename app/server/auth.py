@@ -1,14 +1,27 @@
-"""Bearer authentication (user JWTs; API keys plug in here) and role guards."""
+"""Bearer authentication (user JWTs and API keys) and the brief, bounded cache behind API-key lookups."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
+import structlog
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.lib.errors import AuthenticationError
-from app.lib.tokens import AccessTokenCodec
+from app.db.engine import set_tenant
+from app.domain.apikeys import keys
+from app.domain.apikeys.repositories import ApiKeyLookup, ApiKeyRepository, KeyRecord
+from app.lib.clock import utcnow
+from app.lib.errors import AuthenticationError, PermissionDeniedError
+from app.lib.tokens import AccessTokenCodec, Principal
+
+log = structlog.get_logger(__name__)
 
 # Routes that do not take a bearer token (auth itself, health, metrics, docs, webhooks in, sandbox).
 PUBLIC_PATHS = [
@@ -20,17 +33,148 @@ PUBLIC_PATHS = [
     r"^/telegram/",
     r"^/api/v1/billing/webhook$",
 ]
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
+# A key's lookup is reused this long: revocation reaches every API process within this many seconds.
+KEY_CACHE_SECONDS = 5.0
+KEY_CACHE_SIZE = 10_000
+# last_used_at is written at most this often per key and process (not on every request).
+TOUCH_EVERY_SECONDS = 60.0
+
+
+@dataclass(slots=True)
+class _Entry:
+    record: KeyRecord | None  # None: no such key (cached too, so junk keys cannot hammer the database)
+    expires: float
+    touched: float = field(default=-1e18)
+
+
+class ApiKeyResolver:
+    """Keyed hash → key record, through the SECURITY DEFINER lookup, cached in-process for a few seconds."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        hash_secret: bytes,
+        *,
+        ttl: float = KEY_CACHE_SECONDS,
+        max_entries: int = KEY_CACHE_SIZE,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.hash_secret = hash_secret
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
+
+    def forget(self, key_hash: str) -> None:
+        self._cache.pop(key_hash, None)
+
+    async def resolve(self, token: str) -> tuple[KeyRecord, _Entry]:
+        if not keys.well_formed(token):
+            raise AuthenticationError("The API key is not valid.", headers=_CHALLENGE)
+        digest = keys.key_hash(self.hash_secret, token)
+        now = time.monotonic()
+        entry = self._cache.get(digest)
+        if entry is None or entry.expires <= now:
+            record = await self._lookup(digest)
+            entry = _Entry(record=record, expires=now + self.ttl, touched=entry.touched if entry else -1e18)
+            self._cache[digest] = entry
+            self._cache.move_to_end(digest)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        if entry.record is None:
+            raise AuthenticationError("The API key is not valid.", headers=_CHALLENGE)
+        if entry.record.revoked:
+            raise AuthenticationError("The API key has been revoked.", headers=_CHALLENGE)
+        return entry.record, entry
+
+    async def _lookup(self, digest: str) -> KeyRecord | None:
+        # Concurrent first requests with one key share one database round trip.
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = future
+        try:
+            async with self.sessionmaker() as session:
+                record = await ApiKeyLookup(session).by_hash(digest)
+            future.set_result(record)
+            return record
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters (if any) re-raise it
+            raise
+        finally:
+            del self._inflight[digest]
+
+    async def touch(self, record: KeyRecord, entry: _Entry) -> None:
+        """Record ``last_used_at`` at most once a minute per key and process; never fails the request."""
+        now = time.monotonic()
+        if now - entry.touched < TOUCH_EVERY_SECONDS:
+            return
+        entry.touched = now
+        try:
+            async with self.sessionmaker() as session:
+                await set_tenant(session, record.tenant_id)
+                await ApiKeyRepository(session, record.tenant_id).touch(record.id, utcnow())
+                await session.commit()
+        except Exception as exc:
+            log.warning("api_key.touch_failed", error=type(exc).__name__)
+
+
+class TokenCache:
+    """Verified access tokens → principal, per process, until each token's own expiry.
+
+    HS256 verification is the costliest step of an authenticated request that is otherwise served from the
+    cache; a token is verified once per process and then recognised by exact match. The JWT's ``exp`` still
+    applies (checked on every use), and the cache is bounded.
+    """
+
+    def __init__(self, codec: AccessTokenCodec, max_entries: int = 10_000) -> None:
+        self.codec = codec
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def decode(self, token: str) -> Principal:
+        found = self._entries.get(token)
+        now = time.time()
+        if found is not None and found[1] > now:
+            return found[0]
+        principal = self.codec.decode(token)
+        # The signature was just verified: read the expiry without doing it again.
+        expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # rare: a process seeing 10 000 live tokens starts over
+        self._entries[token] = (principal, expires)
+        return principal
+
+
+def api_key_principal(record: KeyRecord) -> Principal:
+    return Principal(
+        tenant_id=record.tenant_id, user_id=None, role="api_key", kind="api_key", scopes=record.scopes, key_id=record.id
+    )
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError(
-                "Send `Authorization: Bearer <token>`.", headers={"WWW-Authenticate": 'Bearer realm="api"'}
-            )
-        codec: AccessTokenCodec = connection.app.state.token_codec
-        principal = codec.decode(token.strip())
-        connection.scope.setdefault("state", {})["tenant_id"] = str(principal.tenant_id)
+            raise AuthenticationError("Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
+        state = connection.scope.setdefault("state", {})
+        if keys.looks_like_key(token):
+            resolver: ApiKeyResolver = connection.app.state.api_key_resolver
+            record, entry = await resolver.resolve(token)
+            principal = api_key_principal(record)
+            # Read keys never change anything, whatever a handler's own guards say.
+            if "write" not in record.scopes and connection.scope.get("method", "GET") not in _SAFE_METHODS:
+                raise PermissionDeniedError("This API key is read-only; create a key with the `write` scope.")
+            await resolver.touch(record, entry)
+            state["plan"] = record.plan
+        else:
+            tokens: TokenCache = connection.app.state.token_cache
+            principal = tokens.decode(token)
+        state["tenant_id"] = str(principal.tenant_id)
         return AuthenticationResult(user=principal, auth=token)

@@ -130,7 +130,29 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     return problem_response(request, status, code, title, detail, errors=errors, headers=exc.headers)
 
 
+# SQLSTATEs PostgreSQL raises for text it cannot store (a NUL character, an unpaired surrogate): the input
+# is at fault, not the server, and the transaction has been rolled back, so nothing is half-written.
+_UNSTORABLE_TEXT = {"22021", "22P05"}
+
+
+def _unstorable_text(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in _UNSTORABLE_TEXT:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if _unstorable_text(exc):
+        return problem_response(
+            request,
+            422,
+            "unstorable_text",
+            "Validation failed",
+            "The request contains a character that cannot be stored (for example a NUL character).",
+        )
     # Never leak internals: the log (with the request id) has the traceback, the response has neither.
     log.error(
         "http.unhandled_error",

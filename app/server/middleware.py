@@ -6,7 +6,6 @@ import re
 import time
 from typing import Any
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +23,21 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "geolocation=(), camera=(), microphone=()",
 }
+# JSON answers need nothing from a browser: no scripts, no framing (the docs UI under /schema is exempt).
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Response headers a browser client on an allowed origin may read.
+CORS_EXPOSED_HEADERS = [
+    "RateLimit",
+    "RateLimit-Policy",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "ETag",
+    "X-Cache",
+    "X-Request-ID",
+]
 
 
 class UnsupportedMediaTypeError(AppError):
@@ -40,19 +53,26 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+_SECURITY_RAW = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_API_DEFAULTS = [(b"cache-control", b"no-store"), (b"content-security-policy", API_CSP.encode())]
+
+
 async def add_response_headers(message: Message, scope: Scope) -> None:
     """App-level before-send hook: applies to every response, error pages and unmatched routes included."""
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
+    # Raw header tuples, one pass: this runs on every response, including the cached hot path.
+    raw = [(bytes(k), bytes(v)) for k, v in message.get("headers") or ()]
+    present = {k.lower() for k, _ in raw}
     request_id = scope.get("state", {}).get("request_id")
     if request_id:
-        headers["x-request-id"] = request_id
-    for key, value in SECURITY_HEADERS.items():
-        if key not in headers:
-            headers[key] = value
-    if scope.get("path", "").startswith("/api/") and "cache-control" not in headers:
-        headers["cache-control"] = "no-store"
+        if b"x-request-id" in present:
+            raw = [(k, v) for k, v in raw if k.lower() != b"x-request-id"]
+        raw.append((b"x-request-id", request_id.encode("latin-1")))
+    raw.extend(item for item in _SECURITY_RAW if item[0] not in present)
+    if scope.get("path", "").startswith("/api/"):
+        raw.extend(item for item in _API_DEFAULTS if item[0] not in present)
+    message["headers"] = raw
 
 
 class RequestContextMiddleware(ASGIMiddleware):

@@ -5,12 +5,47 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.accounts.controllers import AuthController, MeController, MembersController
+from app.domain.alerts.controllers import (
+    AlertController,
+    AlertRuleController,
+    ProductAlertRuleController,
+    SuppressionController,
+)
+from app.domain.apikeys.controllers import ApiKeyController
+from app.domain.catalog.controllers import ProductController, StockSummaryController, WarehouseController
+from app.domain.connections.controllers import ConnectionController
+from app.domain.reports.controllers import CoverController, ReportController
+from app.domain.sync.controllers import SyncRunController, SyncTriggerController
 from app.domain.system.controllers import HealthController, metrics_endpoint
+from app.domain.telegram.controllers import NotificationChannelController, TelegramWebhookController
+from app.domain.webhooks.controllers import (
+    WebhookDeliveryController,
+    WebhookEndpointController,
+    WebhookEventTypeController,
+)
 
 ROUTES: list[Any] = [
     AuthController,
     MeController,
     MembersController,
+    ApiKeyController,
+    ConnectionController,
+    SyncTriggerController,
+    SyncRunController,
+    ProductController,
+    CoverController,
+    WarehouseController,
+    StockSummaryController,
+    ReportController,
+    AlertRuleController,
+    ProductAlertRuleController,
+    AlertController,
+    SuppressionController,
+    WebhookEndpointController,
+    WebhookDeliveryController,
+    WebhookEventTypeController,
+    NotificationChannelController,
+    TelegramWebhookController,
     HealthController,
     metrics_endpoint,
 ]

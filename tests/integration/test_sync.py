@@ -208,3 +208,20 @@ async def _clear_cooldown(settings, connection_id: str, tenant_id: str) -> None:
             )
     finally:
         await engine.dispose()
+
+
+async def test_a_finished_sync_makes_cached_pages_stale(client, settings, wb):
+    """The product list is cached; the next sync's new numbers are what the next read shows."""
+    owner, seller, conn = wb
+    await sync_now(client, settings, owner["headers"], conn["id"])
+    first = await client.get("/api/v1/products", params={"limit": 500}, headers=owner["headers"])
+    again = await client.get("/api/v1/products", params={"limit": 500}, headers=owner["headers"])
+    assert first.json() == again.json()
+    cell = next(i for i in seller.truth() if i["warehouse_id"] != "-999999")
+    seller.set_stocks([{**cell, "quantity": int(cell["quantity"]) + 11}])
+    await _clear_cooldown(settings, conn["id"], owner["tenant"]["id"])
+    await sync_now(client, settings, owner["headers"], conn["id"])
+    after = await client.get("/api/v1/products", params={"limit": 500}, headers=owner["headers"])
+    totals = {i["external_id"]: i["total_quantity"] for i in after.json()["items"]}
+    before = {i["external_id"]: i["total_quantity"] for i in first.json()["items"]}
+    assert totals[cell["product_id"]] == before[cell["product_id"]] + 11

@@ -8,7 +8,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# Written without \s (ECMA and Python disagree on what it matches) and without control characters, so the
+# OpenAPI pattern and the server accept exactly the same strings.
+_EMAIL_PART = r"[^@ \t\n\r\f\v\x00-\x1f\x7f-\x9f]+"
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=320, pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")
+]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
 OrgName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 RoleName = Literal["owner", "admin", "member"]

@@ -27,7 +27,7 @@ from app.domain.catalog.schemas import (
     WarehouseSummary,
 )
 from app.domain.http import decode_cursor, encode_cursor, errors_for
-from app.lib.errors import NotFoundError, ValidationError
+from app.lib.errors import NotFoundError
 from app.lib.tokens import Principal
 
 
@@ -45,8 +45,13 @@ class ProductController(Controller):
     path = "/api/v1/products"
     tags = ["products"]
 
-    @get("/", operation_id="listProducts", summary="Products with their total stock (cursor pagination)",
-         responses=errors_for(401, 422), opt={"cache": "products.list"})
+    @get(
+        "/",
+        operation_id="listProducts",
+        summary="Products with their total stock (cursor pagination)",
+        responses=errors_for(401, 422),
+        opt={"cache": "products.list"},
+    )
     async def list_products(
         self,
         request: Request[Any, Any, Any],
@@ -72,19 +77,33 @@ class ProductController(Controller):
         )
         items = [
             ProductListItem(
-                id=r.id, connection_id=r.connection_id, marketplace=r.marketplace.value, external_id=r.external_id,
-                vendor_code=r.vendor_code, title=r.title, brand=r.brand, subject=r.subject, photo_url=r.photo_url,
-                total_quantity=int(r.total), in_way_to_client=r.to_client, in_way_from_client=r.from_client,
-                stock_status=_status(int(r.total), low), warehouses=int(r.warehouses),
+                id=r.id,
+                connection_id=r.connection_id,
+                marketplace=r.marketplace.value,
+                external_id=r.external_id,
+                vendor_code=r.vendor_code,
+                title=r.title,
+                brand=r.brand,
+                subject=r.subject,
+                photo_url=r.photo_url,
+                total_quantity=int(r.total),
+                in_way_to_client=r.to_client,
+                in_way_from_client=r.from_client,
+                stock_status=_status(int(r.total), low),
+                warehouses=int(r.warehouses),
             )
             for r in rows[:limit]
         ]
         next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
         return ProductPage(items=items, next_cursor=next_cursor)
 
-    @get("/{product_id:uuid}", operation_id="getProduct",
-         summary="A product with its variants and stock per variant × warehouse", responses=errors_for(401, 404),
-         opt={"cache": "products.detail"})
+    @get(
+        "/{product_id:uuid}",
+        operation_id="getProduct",
+        summary="A product with its variants and stock per variant × warehouse",
+        responses=errors_for(401, 404),
+        opt={"cache": "products.detail"},
+    )
     async def get_product(
         self, request: Request[Any, Any, Any], product_id: uuid.UUID, db_session: AsyncSession, principal: Principal
     ) -> ProductDetail:
@@ -97,21 +116,39 @@ class ProductController(Controller):
         for c in cells:
             by_variant.setdefault(c.variant_id, []).append(
                 StockCell(
-                    warehouse_id=c.warehouse_id, warehouse_external_id=c.external_id, warehouse_name=c.name,
-                    kind=c.kind.value, quantity=c.quantity, in_way_to_client=c.in_way_to_client,
-                    in_way_from_client=c.in_way_from_client, reserved=c.reserved, changed_at=c.changed_at,
+                    warehouse_id=c.warehouse_id,
+                    warehouse_external_id=c.external_id,
+                    warehouse_name=c.name,
+                    kind=c.kind.value,
+                    quantity=c.quantity,
+                    in_way_to_client=c.in_way_to_client,
+                    in_way_from_client=c.in_way_from_client,
+                    reserved=c.reserved,
+                    changed_at=c.changed_at,
                 )
             )
         low = _low_units(request)
         return ProductDetail(
-            id=row.id, connection_id=row.connection_id, marketplace=row.marketplace.value,
-            external_id=row.external_id, vendor_code=row.vendor_code, title=row.title, brand=row.brand,
-            subject=row.subject, photo_url=row.photo_url, total_quantity=int(row.total),
-            in_way_to_client=row.to_client, in_way_from_client=row.from_client,
-            stock_status=_status(int(row.total), low), last_seen_at=row.last_success_at,
+            id=row.id,
+            connection_id=row.connection_id,
+            marketplace=row.marketplace.value,
+            external_id=row.external_id,
+            vendor_code=row.vendor_code,
+            title=row.title,
+            brand=row.brand,
+            subject=row.subject,
+            photo_url=row.photo_url,
+            total_quantity=int(row.total),
+            in_way_to_client=row.to_client,
+            in_way_from_client=row.from_client,
+            stock_status=_status(int(row.total), low),
+            last_seen_at=row.last_success_at,
             variants=[
                 VariantOut(
-                    id=v.id, external_id=v.external_id, size=v.size, marketplace_size=v.marketplace_size,
+                    id=v.id,
+                    external_id=v.external_id,
+                    size=v.size,
+                    marketplace_size=v.marketplace_size,
                     barcodes=list(v.barcodes or []),
                     total_quantity=sum(c.quantity for c in by_variant.get(v.id, [])),
                     stock=by_variant.get(v.id, []),
@@ -120,8 +157,12 @@ class ProductController(Controller):
             ],
         )
 
-    @get("/{product_id:uuid}/stock-history", operation_id="getProductStockHistory",
-         summary="Stock history points (one per change) for a product", responses=errors_for(401, 404, 422))
+    @get(
+        "/{product_id:uuid}/stock-history",
+        operation_id="getProductStockHistory",
+        summary="Stock history points (one per change) for a product",
+        responses=errors_for(401, 404, 422),
+    )
     async def stock_history(
         self,
         product_id: uuid.UUID,
@@ -132,8 +173,6 @@ class ProductController(Controller):
         warehouse_id: uuid.UUID | None = None,
         variant_id: uuid.UUID | None = None,
     ) -> StockHistoryOut:
-        if start is not None and end is not None and start > end:
-            raise ValidationError("`from` must not be after `to`.")
         repo = CatalogRepository(db_session, principal.tenant_id)
         if await repo.get_product(product_id) is None:
             raise NotFoundError("No such product.")
@@ -141,8 +180,14 @@ class ProductController(Controller):
         return StockHistoryOut(
             product_id=product_id,
             points=[
-                HistoryPoint(at=r.at, quantity=r.quantity, variant_id=r.variant_id, warehouse_id=r.warehouse_id,
-                             in_way_to_client=r.in_way_to_client, in_way_from_client=r.in_way_from_client)
+                HistoryPoint(
+                    at=r.at,
+                    quantity=r.quantity,
+                    variant_id=r.variant_id,
+                    warehouse_id=r.warehouse_id,
+                    in_way_to_client=r.in_way_to_client,
+                    in_way_from_client=r.in_way_from_client,
+                )
                 for r in rows[:HISTORY_LIMIT]
             ],
             truncated=len(rows) > HISTORY_LIMIT,
@@ -153,16 +198,28 @@ class WarehouseController(Controller):
     path = "/api/v1/warehouses"
     tags = ["warehouses"]
 
-    @get("/", operation_id="listWarehouses", summary="Warehouses with the stock held in each",
-         responses=errors_for(401, 422))
+    @get(
+        "/",
+        operation_id="listWarehouses",
+        summary="Warehouses with the stock held in each",
+        responses=errors_for(401, 422),
+    )
     async def list_warehouses(
         self, db_session: AsyncSession, principal: Principal, connection_id: uuid.UUID | None = None
     ) -> WarehousePage:
         rows = await CatalogRepository(db_session, principal.tenant_id).warehouses(connection_id)
         return WarehousePage(
             items=[
-                WarehouseOut(id=r[0], connection_id=r[1], external_id=r[2], name=r[3], kind=r[4].value, region=r[5],
-                             total_quantity=int(r[6]), variants_in_stock=int(r[7]))
+                WarehouseOut(
+                    id=r[0],
+                    connection_id=r[1],
+                    external_id=r[2],
+                    name=r[3],
+                    kind=r[4].value,
+                    region=r[5],
+                    total_quantity=int(r[6]),
+                    variants_in_stock=int(r[7]),
+                )
                 for r in rows
             ]
         )
@@ -172,8 +229,13 @@ class StockSummaryController(Controller):
     path = "/api/v1/stock"
     tags = ["stock"]
 
-    @get("/summary", operation_id="getStockSummary", summary="Totals, out-of-stock and low-stock counts",
-         responses=errors_for(401), opt={"cache": "stock.summary"})
+    @get(
+        "/summary",
+        operation_id="getStockSummary",
+        summary="Totals, out-of-stock and low-stock counts",
+        responses=errors_for(401),
+        opt={"cache": "stock.summary"},
+    )
     async def summary(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal
     ) -> StockSummary:
@@ -183,8 +245,14 @@ class StockSummaryController(Controller):
         blocks = [
             MarketplaceSummary(
                 marketplace=r[0].value,
-                summary=SummaryBlock(products=int(r[1]), total_quantity=int(r[2]), in_way_to_client=int(r[3]),
-                                     in_way_from_client=int(r[4]), out_of_stock=int(r[5]), low_stock=int(r[6])),
+                summary=SummaryBlock(
+                    products=int(r[1]),
+                    total_quantity=int(r[2]),
+                    in_way_to_client=int(r[3]),
+                    in_way_from_client=int(r[4]),
+                    out_of_stock=int(r[5]),
+                    low_stock=int(r[6]),
+                ),
             )
             for r in by_mp
         ]
@@ -200,8 +268,14 @@ class StockSummaryController(Controller):
             totals=totals,
             by_marketplace=blocks,
             by_warehouse=[
-                WarehouseSummary(warehouse_id=r[0], name=r[1], kind=r[2].value, marketplace=r[3].value,
-                                 total_quantity=int(r[4]), variants_in_stock=int(r[5]))
+                WarehouseSummary(
+                    warehouse_id=r[0],
+                    name=r[1],
+                    kind=r[2].value,
+                    marketplace=r[3].value,
+                    total_quantity=int(r[4]),
+                    variants_in_stock=int(r[5]),
+                )
                 for r in await repo.summary_by_warehouse()
             ],
             low_stock_threshold_units=low,

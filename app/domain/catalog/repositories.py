@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Connection, Product, StockHistory, StockLevel, Variant, Warehouse
@@ -35,8 +35,19 @@ class CatalogRepository:
         self.session = session
         self.tenant_id = tenant_id
 
-    def _products(self) -> tuple[Select[Any], Any]:
-        totals = stock_totals(self.tenant_id)
+    def _products(self) -> tuple[Any, Any]:
+        # Per product, computed only for the products the page actually returns (a LATERAL subquery on the
+        # product index), never by aggregating the whole tenant's stock for every request.
+        totals = (
+            select(
+                func.coalesce(func.sum(StockLevel.quantity), 0).label("total"),
+                func.sum(StockLevel.in_way_to_client).label("to_client"),
+                func.sum(StockLevel.in_way_from_client).label("from_client"),
+                func.count(func.distinct(StockLevel.warehouse_id)).filter(StockLevel.quantity > 0).label("warehouses"),
+            )
+            .where(StockLevel.tenant_id == self.tenant_id, StockLevel.product_id == Product.id)
+            .lateral("totals")
+        )
         stmt = (
             select(
                 Product.id,
@@ -54,7 +65,7 @@ class CatalogRepository:
                 func.coalesce(totals.c.warehouses, 0).label("warehouses"),
             )
             .select_from(Product)
-            .outerjoin(totals, totals.c.product_id == Product.id)
+            .join(totals, true())
             .where(Product.tenant_id == self.tenant_id)
         )
         return stmt, totals

@@ -12,6 +12,7 @@ from arq import Retry
 from app.domain.sync.scheduler import fan_out
 from app.domain.sync.service import SyncRescheduled, SyncService, run_id_for
 from app.integrations.http import MarketplaceUnavailable
+from app.lib.cache_version import bump_tenant_cache_version
 
 log = structlog.get_logger(__name__)
 LOCK_TTL_MS = 15 * 60 * 1000
@@ -42,6 +43,9 @@ async def sync_connection(
     service = _service(ctx)
     try:
         status = await service.run(uuid.UUID(tenant_id), uuid.UUID(connection_id), rid, trigger, job_id)
+        if status is not None and status.value in ("succeeded", "partially_failed"):
+            # New stock is committed: cached pages of this tenant must not be served any more.
+            await bump_tenant_cache_version(redis, tenant_id)
         return status.value if status else None
     except SyncRescheduled as exc:
         log.info("sync.rescheduled", reason=exc.reason, defer=exc.defer)

@@ -1,0 +1,222 @@
+"""Tenant-versioned response cache for hot reads, with ETag / If-None-Match → 304.
+
+A route opts in with ``opt={"cache": "<name>"}``. For a GET by an authenticated principal the middleware
+looks up, in one round trip (``MGET``), the tenant's cache *version* and the entry for this route, path and
+query. An entry records the version it was built under and is served only while that is still the
+tenant's version; ``bump_tenant_cache_version`` (called after a finished sync, or anything else that
+changes catalogue or stock data) replaces the version, so no page built before the change is served after
+it. The version is read *before* the handler reads the database, so an entry is never tagged with a version
+newer than its data. Any successful write request of the tenant through the API (POST/PUT/PATCH/DELETE)
+bumps the version too, so API-driven changes need no extra call. Entries expire after ``CACHE_TTL_SECONDS``
+whatever happens.
+
+Keys (one hash tag per tenant, so a tenant's keys share a cluster slot):
+``cache:v1:{<tenant>}:version`` → 16 hex chars (random, never a counter: a lost or evicted version key can
+never make an old entry current again) and ``cache:v1:{<tenant>}:<name>:<sha256(path?sorted query)[:32]>``
+→ version (16 bytes) + ETag (32 bytes) + JSON body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import structlog
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.lib.cache_version import VERSION_LEN, bump_tenant_cache_version, version_key
+from app.lib.tokens import Principal
+from app.observability.metrics import instruments
+
+log = structlog.get_logger(__name__)
+
+CACHE_TTL_SECONDS = 300
+_VERSION_LEN = VERSION_LEN
+_ETAG_LEN = 32
+_HEAD = _VERSION_LEN + _ETAG_LEN
+_REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+_CACHE_CONTROL = (b"cache-control", b"private, no-cache")
+_VARY = (b"vary", b"Authorization")
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def entry_key(tenant_id: uuid.UUID | str, name: str, path: str, query: str) -> str:
+    digest = hashlib.sha256(f"{path}?{query}".encode()).hexdigest()[:32]
+    return f"cache:v1:{{{tenant_id}}}:{name}:{digest}"
+
+
+async def _current_version(redis: Redis, tenant_id: uuid.UUID | str) -> bytes:
+    key = version_key(tenant_id)
+    await redis.set(key, secrets.token_hex(_VERSION_LEN // 2), nx=True)
+    value = await redis.get(key)
+    return bytes(value or b"")
+
+
+def etag_of(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=_ETAG_LEN // 2).hexdigest().encode()
+
+
+def _normalized_query(raw: bytes) -> str:
+    return urlencode(sorted(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)))
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def etag_matches(if_none_match: bytes | None, etag: bytes) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2): ``W/`` prefixes are ignored; ``*`` matches anything."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(b","):
+        candidate = candidate.strip()
+        if candidate == b"*" or candidate.removeprefix(b"W/").strip(b'"') == etag:
+            return True
+    return False
+
+
+def _count(name: str, outcome: str) -> None:
+    instruments().cache_requests.add(1, {"cache": name, "outcome": outcome})
+
+
+class ResponseCacheMiddleware(ASGIMiddleware):
+    """Serves and fills the cache for routes marked ``opt={"cache": name}``; placed after rate limiting."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, ttl: int = CACHE_TTL_SECONDS) -> None:
+        self.ttl = ttl
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        principal = scope.get("user")
+        if not isinstance(principal, Principal):
+            await next_app(scope, receive, send)
+            return
+        method = scope.get("method")
+        if method not in _READ_METHODS:
+            await next_app(scope, receive, self._bump_on_success(send, scope["app"].state.redis, principal.tenant_id))
+            return
+        name = scope["route_handler"].opt.get("cache")
+        if not name or method != "GET":
+            await next_app(scope, receive, send)
+            return
+        redis: Redis = scope["app"].state.redis
+        tenant = principal.tenant_id
+        key = entry_key(tenant, name, scope["path"], _normalized_query(scope.get("query_string", b"")))
+        directives = (_header(scope, b"cache-control") or b"").lower()
+        if b"no-cache" in directives or b"no-store" in directives:
+            # The client asks for the origin (RFC 9111 §5.2.1): answer from the database; with no-store,
+            # leave the cache as it is.
+            _count(name, "bypass")
+            version = b""
+            if b"no-store" not in directives:
+                try:
+                    version = await _current_version(redis, tenant)
+                except _REDIS_DOWN:
+                    version = b""
+            await self._fill(scope, receive, send, next_app, redis, key, version, b"bypass")
+            return
+        try:
+            version, value = await redis.mget(version_key(tenant), key)
+            if version is None:
+                version = await _current_version(redis, tenant)
+        except _REDIS_DOWN as exc:
+            _count(name, "error")
+            log.warning("cache.unavailable", error=type(exc).__name__)
+            await next_app(scope, receive, send)
+            return
+        if value is not None and value[:_VERSION_LEN] == version:
+            _count(name, "hit")
+            etag = bytes(value[_VERSION_LEN:_HEAD])
+            await self._respond(scope, send, [(b"content-type", b"application/json")], etag, value[_HEAD:], b"hit")
+            return
+        _count(name, "miss")
+        await self._fill(scope, receive, send, next_app, redis, key, bytes(version))
+
+    @staticmethod
+    def _bump_on_success(send: Send, redis: Redis, tenant_id: uuid.UUID) -> Send:
+        """A tenant's successful write through the API may change what its cached reads show: drop them
+        before the client sees the answer (the request's transaction has committed by then)."""
+
+        async def bumping(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                try:
+                    await bump_tenant_cache_version(redis, tenant_id)
+                except _REDIS_DOWN as exc:
+                    log.warning("cache.bump_failed", error=type(exc).__name__)
+            await send(message)
+
+        return bumping
+
+    async def _fill(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        next_app: ASGIApp,
+        redis: Redis,
+        key: str,
+        version: bytes,
+        outcome: bytes = b"miss",
+    ) -> None:
+        """Run the handler and store a 200 under ``version`` (read before the handler ran; ``b""``: don't)."""
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                if message["status"] != 200:  # errors and anything unusual pass through untouched
+                    start = None
+                    await send(message)
+                    return
+                start = dict(message)
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            etag = etag_of(body)
+            if version:
+                try:
+                    await redis.set(key, version + etag + body, ex=self.ttl)
+                except _REDIS_DOWN as exc:
+                    log.warning("cache.store_failed", error=type(exc).__name__)
+            headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
+            await self._respond(scope, send, headers, etag, body, outcome, status=int(start["status"]))
+
+        await next_app(scope, receive, capture)
+
+    async def _respond(
+        self,
+        scope: Scope,
+        send: Send,
+        headers: list[Any],
+        etag: bytes,
+        body: bytes,
+        outcome: bytes,
+        status: int = 200,
+    ) -> None:
+        extra = [(b"etag", b'"' + etag + b'"'), _CACHE_CONTROL, _VARY, (b"x-cache", outcome)]
+        if etag_matches(_header(scope, b"if-none-match"), etag):
+            kept = [(k, v) for k, v in headers if k.lower() not in (b"content-type", b"content-length")]
+            await send({"type": "http.response.start", "status": 304, "headers": [*kept, *extra]})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        length = (b"content-length", str(len(body)).encode())
+        await send({"type": "http.response.start", "status": status, "headers": [*headers, length, *extra]})
+        await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,399 @@
+"""Inbound rate limiting: plan-aware limits per caller and per tenant, IETF headers, 429 problems, and the
+login / registration throttles (per email and per client address).
+
+Per request, after authentication:
+
+* the caller (an API key, or a user within one tenant) is held to the plan's ``burst`` and ``minute``
+  windows by the sliding-window limiter — one Lua call, one Redis round trip;
+* API-key calls that pass are counted in the tenant's API-call usage for the calendar month (UTC) — one
+  ``INCR`` — and refused once that count passes the plan's monthly quota (the ``month`` window). The usage
+  counter *is* the quota counter, so the figure billing reports and the figure the limiter enforces are the
+  same number; calls refused for speed are never counted.
+
+Signed-in users (the dashboard) are not charged against the monthly API quota. What happens when Redis is
+unreachable is ``Settings.rate_limit_fail_open`` (see ``app.lib.ratelimit`` and docs/api-platform.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import structlog
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db.engine import set_tenant
+from app.domain.accounts.repositories import TenantSelfRepository
+from app.domain.apikeys import usage
+from app.domain.billing.plans import Plan, effective_plan
+from app.lib.clock import utcnow
+from app.lib.errors import RateLimitedError
+from app.lib.ratelimit import Decision, Policy, RateLimiter, RateLimiterUnavailable, Window, WindowState
+from app.lib.tokens import Principal
+from app.observability.metrics import instruments
+
+log = structlog.get_logger(__name__)
+_REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+PLAN_CACHE_SECONDS = 30.0
+LOGIN_PATH = "/api/v1/auth/login"
+REGISTER_PATH = "/api/v1/auth/register"
+
+
+# ---- policies and headers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """What one plan means for the limiter, with the constant header text computed once."""
+
+    caller: Policy  # burst + minute, per API key or per user-in-tenant
+    monthly_quota: int  # API-key calls per calendar month, per tenant
+    policy_header_user: bytes
+
+
+def _policy_items(windows: tuple[Window, ...]) -> list[str]:
+    return [f'"{w.name}";q={w.limit};w={math.ceil(w.seconds)}' for w in windows]
+
+
+def plan_limits(plan: Plan) -> PlanLimits:
+    caller = Policy(
+        "api", tuple(Window(w.name, w.limit, float(w.seconds)) for w in plan.rate_limits if w.name != "month")
+    )
+    month = next((w.limit for w in plan.rate_limits if w.name == "month"), plan.api_calls_per_month)
+    return PlanLimits(caller, month, ", ".join(_policy_items(caller.windows)).encode())
+
+
+def month_window(quota: int, used: int, now: datetime | None = None) -> WindowState:
+    """The calendar month (UTC) as a window: its length, what is left, and when it starts over."""
+    now = now or utcnow()
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return WindowState(
+        name="month",
+        limit=quota,
+        remaining=max(0, quota - used),
+        reset_seconds=(end - now).total_seconds(),
+        seconds=(end - start).total_seconds(),
+    )
+
+
+def key_policy_header(limits: PlanLimits, month: WindowState) -> bytes:
+    return limits.policy_header_user + f', "month";q={month.limit};w={math.ceil(month.seconds)}'.encode()
+
+
+def _reset(state: WindowState) -> int:
+    return math.ceil(state.reset_seconds - 1e-9)
+
+
+def _values(states: list[WindowState]) -> tuple[str, int, int, int]:
+    """The ``RateLimit`` field and the most constraining window (fewest left; the longer one on a tie)."""
+    items = ", ".join(f'"{s.name}";r={s.remaining};t={_reset(s)}' for s in states)
+    tightest = min(states, key=lambda s: (s.remaining, -s.seconds))
+    return items, tightest.limit, tightest.remaining, _reset(tightest)
+
+
+def rate_limit_headers(policy_header: bytes, states: list[WindowState]) -> list[tuple[bytes, bytes]]:
+    """``RateLimit-Policy`` / ``RateLimit`` (draft-ietf-httpapi-ratelimit-headers) and ``X-RateLimit-*``."""
+    items, limit, remaining, reset = _values(states)
+    return [
+        (b"ratelimit-policy", policy_header),
+        (b"ratelimit", items.encode()),
+        (b"x-ratelimit-limit", str(limit).encode()),
+        (b"x-ratelimit-remaining", str(remaining).encode()),
+        (b"x-ratelimit-reset", str(reset).encode()),
+    ]
+
+
+def refusal(policy_header: bytes, decisions: list[Decision], detail: str) -> RateLimitedError:
+    """The 429. ``Retry-After`` is when a retry can pass; refusing windows report that instant as their reset,
+    so a client that waits for either ``Retry-After`` or the reset never retries too early."""
+    retry = max(1, math.ceil(max(d.retry_after for d in decisions if not d.allowed) - 1e-9))
+    refused = [
+        WindowState(s.name, s.limit, 0, float(retry), s.seconds)
+        for d in decisions
+        if not d.allowed
+        for s in d.windows
+        if s.remaining == 0
+    ]
+    by_name = {s.name: s for s in refused}
+    shown = [by_name.get(s.name, s) if not d.allowed else s for d in decisions for s in d.windows]
+    items, _, _, _ = _values(shown)
+    refusing = max(refused, key=lambda s: s.seconds, default=shown[0])
+    return RateLimitedError(
+        detail,
+        headers={
+            "Retry-After": str(retry),
+            "RateLimit-Policy": policy_header.decode(),
+            "RateLimit": items,
+            "X-RateLimit-Limit": str(refusing.limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(retry),
+        },
+    )
+
+
+# ---- the tenant's plan ---------------------------------------------------------------------------------
+
+
+class TenantPlans:
+    """Tenant → plan code, cached in-process (plan changes reach the limiter within PLAN_CACHE_SECONDS)."""
+
+    def __init__(self, settings: Settings, ttl: float = PLAN_CACHE_SECONDS) -> None:
+        self.settings = settings
+        self.ttl = ttl
+        self._codes: dict[uuid.UUID, tuple[str, float]] = {}
+        self._inflight: dict[uuid.UUID, asyncio.Future[str]] = {}
+        self._limits: dict[str, PlanLimits] = {}
+
+    def limits(self, code: str) -> PlanLimits:
+        found = self._limits.get(code)
+        if found is None:
+            plan = effective_plan(code, billing_enabled=self.settings.billing_enabled)
+            found = self._limits[code] = plan_limits(plan)
+        return found
+
+    def remember(self, tenant_id: uuid.UUID, code: str) -> None:
+        self._codes[tenant_id] = (code, time.monotonic() + self.ttl)
+
+    async def code_for(self, tenant_id: uuid.UUID, sessionmaker: async_sessionmaker[AsyncSession]) -> str:
+        cached = self._codes.get(tenant_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        pending = self._inflight.get(tenant_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._inflight[tenant_id] = future
+        try:
+            code = await self._load(tenant_id, sessionmaker)
+            future.set_result(code)
+            return code
+        finally:
+            del self._inflight[tenant_id]
+
+    async def _load(self, tenant_id: uuid.UUID, sessionmaker: async_sessionmaker[AsyncSession]) -> str:
+        try:
+            async with sessionmaker() as session:
+                await set_tenant(session, tenant_id)
+                tenant = await TenantSelfRepository(session, tenant_id).get()
+            code = tenant.plan if tenant is not None else self.settings.billing_default_plan
+            self._codes[tenant_id] = (code, time.monotonic() + self.ttl)
+        except Exception as exc:  # the database is down: limit by the default plan, look again soon
+            log.warning("ratelimit.plan_unavailable", error=type(exc).__name__)
+            code = self.settings.billing_default_plan
+            self._codes[tenant_id] = (code, time.monotonic() + min(self.ttl, 5.0))
+        return code
+
+
+# ---- login and registration throttles ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuthThrottle:
+    """Limits on credential guessing and sign-up abuse; ``None`` switches one off."""
+
+    login_per_email: Policy | None
+    login_per_address: Policy | None
+    register_per_email: Policy | None
+    register_per_address: Policy | None
+
+    @classmethod
+    def default(cls, *, per_address: bool = True) -> AuthThrottle:
+        return cls(
+            login_per_email=Policy("login-email", (Window("minute", 10, 60), Window("hour", 50, 3600))),
+            login_per_address=(
+                Policy("login-address", (Window("minute", 60, 60), Window("hour", 600, 3600))) if per_address else None
+            ),
+            register_per_email=Policy("register-email", (Window("hour", 5, 3600),)),
+            register_per_address=(
+                Policy("register-address", (Window("minute", 10, 60), Window("day", 100, 86400)))
+                if per_address
+                else None
+            ),
+        )
+
+
+class _EmailOnly(msgspec.Struct):
+    email: str = ""
+
+
+def client_address(scope: Scope) -> str:
+    """The client's address (uvicorn resolves trusted proxies); IPv6 clients are grouped by their /64."""
+    client = scope.get("client")
+    host = str(client[0]) if client else "unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False).network_address)
+    return str(ip)
+
+
+def _digest(value: str) -> str:
+    # Emails never appear in Redis keys in clear.
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+async def _buffer_body(receive: Receive, max_bytes: int) -> tuple[list[Any], bytes | None]:
+    """Read the request body for inspection; ``None`` when it is larger than ``max_bytes`` (left to 413)."""
+    messages: list[Any] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        size += len(message.get("body", b""))
+        if size > max_bytes:
+            return messages, None
+        if not message.get("more_body", False):
+            return messages, b"".join(m.get("body", b"") for m in messages)
+
+
+def _replay(messages: list[Any], receive: Receive) -> Receive:
+    queue = list(messages)
+
+    async def replayed() -> Any:
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return replayed
+
+
+# ---- the middleware ------------------------------------------------------------------------------------
+
+
+class RateLimitMiddleware(ASGIMiddleware):
+    """Runs after authentication (``scope["user"]`` is the principal) on every routed HTTP request."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, settings: Settings, plans: TenantPlans, throttle: AuthThrottle) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.max_body = settings.request_max_body_bytes
+        self.plans = plans
+        self.throttle = throttle
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        principal = scope.get("user")
+        if isinstance(principal, Principal):
+            headers = await self._check_caller(scope, principal)
+            if headers:
+
+                async def send_with_headers(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        message["headers"] = [*message.get("headers", ()), *headers]
+                    await send(message)
+
+                await next_app(scope, receive, send_with_headers)
+                return
+        elif self.enabled and scope.get("method") == "POST" and scope["path"] in (LOGIN_PATH, REGISTER_PATH):
+            receive = await self._throttle_auth(scope, receive)
+        await next_app(scope, receive, send)
+
+    async def _check_caller(self, scope: Scope, principal: Principal) -> list[tuple[bytes, bytes]]:
+        state: Any = scope["app"].state
+        is_key = principal.kind == "api_key"
+        hinted = scope.get("state", {}).get("plan") if is_key else None
+        if hinted is not None:
+            self.plans.remember(principal.tenant_id, hinted)
+        if not self.enabled:
+            if is_key:
+                await self._count(state, principal.tenant_id)
+            return []
+        code = hinted or await self.plans.code_for(principal.tenant_id, state.sessionmaker)
+        limits = self.plans.limits(code)
+        limiter: RateLimiter = state.api_limiter
+        caller_key = f"k:{principal.key_id}" if is_key else f"u:{principal.user_id}:{principal.tenant_id}"
+        caller = await limiter.hit(caller_key, limits.caller)
+        if not is_key:
+            if not caller.allowed:
+                raise refusal(limits.policy_header_user, [caller], "Too many requests; slow down.")
+            return rate_limit_headers(limits.policy_header_user, caller.windows)
+        if not caller.allowed:
+            used = await self._used(state, principal.tenant_id)
+            month = month_window(limits.monthly_quota, used)
+            shown = Decision(allowed=True, retry_after=0.0, windows=[month])  # reported, not what refused
+            raise refusal(key_policy_header(limits, month), [caller, shown], "Too many requests for this API key.")
+        used = await self._count(state, principal.tenant_id)
+        month = month_window(limits.monthly_quota, used)
+        if used > limits.monthly_quota:
+            await self._count(state, principal.tenant_id, refund=True)
+            month.remaining = 0
+            quota = Decision(allowed=False, retry_after=month.reset_seconds, windows=[month])
+            raise refusal(
+                key_policy_header(limits, month),
+                [caller, quota],
+                "The organization's monthly API-call quota is used up.",
+            )
+        return rate_limit_headers(key_policy_header(limits, month), [*caller.windows, month])
+
+    async def _count(self, state: Any, tenant_id: uuid.UUID, *, refund: bool = False) -> int:
+        """Count (or take back) one API-key call; the month's count after it (0 when Redis is unreachable)."""
+        try:
+            if refund:
+                await usage.refund_api_call(state.redis, tenant_id)
+                return 0
+            return await usage.record_api_call(state.redis, tenant_id)
+        except _REDIS_DOWN as exc:
+            return self._usage_unavailable(state, exc)
+
+    async def _used(self, state: Any, tenant_id: uuid.UUID) -> int:
+        try:
+            return await usage.api_calls(state.redis, tenant_id)
+        except _REDIS_DOWN as exc:
+            return self._usage_unavailable(state, exc)
+
+    @staticmethod
+    def _usage_unavailable(state: Any, exc: BaseException) -> int:
+        # Same policy as the limiter: fail open (admit, count the miss, log) unless configured to refuse.
+        instruments().limiter_unavailable.add(1, {"policy": "quota"})
+        log.warning("usage.unavailable", error=type(exc).__name__)
+        if not state.api_limiter.fail_open:
+            raise RateLimiterUnavailable("The rate limiter cannot reach Redis") from exc
+        return 0
+
+    async def _throttle_auth(self, scope: Scope, receive: Receive) -> Receive:
+        login = scope["path"] == LOGIN_PATH
+        by_email = self.throttle.login_per_email if login else self.throttle.register_per_email
+        by_address = self.throttle.login_per_address if login else self.throttle.register_per_address
+        limiter: RateLimiter = scope["app"].state.api_limiter
+        checks = []
+        if by_address is not None:
+            checks.append(limiter.hit(f"a:{client_address(scope)}", by_address))
+        if by_email is not None:
+            messages, body = await _buffer_body(receive, self.max_body)
+            receive = _replay(messages, receive)
+            email = ""
+            if body:
+                try:
+                    email = msgspec.json.decode(body, type=_EmailOnly).email.strip().lower()
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    email = ""
+            if email:
+                checks.append(limiter.hit(f"e:{_digest(email)}", by_email))
+        if checks:
+            decisions = list(await asyncio.gather(*checks))
+            if not all(d.allowed for d in decisions):
+                policy = b", ".join(
+                    ", ".join(_policy_items(p.windows)).encode() for p in (by_address, by_email) if p is not None
+                )
+                what = "sign-in attempts" if login else "sign-ups"
+                raise refusal(policy, decisions, f"Too many {what}; wait before trying again.")
+        return receive
