@@ -62,9 +62,7 @@ class MarketplaceGateway:
         self.http = http
         self.limiter = limiter
 
-    def wildberries(
-        self, connection_id: uuid.UUID | str, credentials: dict[str, str], **kw: Any
-    ) -> WildberriesClient:
+    def wildberries(self, connection_id: uuid.UUID | str, credentials: dict[str, str], **kw: Any) -> WildberriesClient:
         return WildberriesClient(
             credentials["token"],
             base_url=self.settings.wb_base_url or None,
