@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,7 @@ from app.domain.connections.schemas import (
     ConnectionUpdate,
     CredentialsReplace,
     TokenInfoOut,
+    WildberriesConnectionCreate,
 )
 from app.domain.connections.services import ConnectionService
 from app.domain.http import errors_for, write_guard
@@ -65,7 +67,9 @@ class ConnectionController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], data: ConnectionCreate, db_session: AsyncSession, principal: Principal
     ) -> ConnectionOut:
-        conn = await service(request, db_session, principal).create(data.marketplace, data.name, data.credentials)
+        marketplace = "wildberries" if isinstance(data, WildberriesConnectionCreate) else "ozon"
+        credentials = msgspec.to_builtins(data.credentials)
+        conn = await service(request, db_session, principal).create(marketplace, data.name, credentials)
         return to_out(conn)
 
     @get("/", operation_id="listConnections", summary="Marketplace connections", responses=errors_for(401))

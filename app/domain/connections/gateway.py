@@ -11,7 +11,13 @@ import httpx
 import msgspec
 
 from app.config import Settings
-from app.integrations.http import MarketplaceAuthError, MarketplaceError, MarketplaceRateLimited
+from app.integrations.http import (
+    MarketplaceAuthError,
+    MarketplaceBadResponse,
+    MarketplaceError,
+    MarketplaceRateLimited,
+    MarketplaceUnavailable,
+)
 from app.integrations.ozon.client import OzonClient
 from app.integrations.wildberries.client import WildberriesClient
 from app.integrations.wildberries.token import REQUIRED_CATEGORIES, parse_token
@@ -107,5 +113,7 @@ class MarketplaceGateway:
                 "The marketplace is rate limiting these credentials; try again shortly.",
                 headers={"Retry-After": str(max(1, int(exc.retry_after)))},
             ) from exc
-        except MarketplaceError as exc:
+        except (MarketplaceUnavailable, MarketplaceBadResponse) as exc:
             raise MarketplaceUnreachableError(f"The marketplace could not be reached ({exc}).") from exc
+        except MarketplaceError as exc:  # any other 4xx: the marketplace refused what we sent on your behalf
+            raise InvalidCredentialsError(f"The marketplace refused these credentials ({exc}).") from exc

@@ -12,19 +12,37 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 MarketplaceName = Literal["wildberries", "ozon"]
 
 
+# Credentials travel in HTTP headers: printable ASCII only (anything else could not be sent at all).
+_HEADER_SAFE = r"^[\x21-\x7e]+$"
+
+
 class WildberriesCredentials(msgspec.Struct, forbid_unknown_fields=True):
-    token: Annotated[str, msgspec.Meta(min_length=10, max_length=4096)]
+    token: Annotated[str, msgspec.Meta(min_length=10, max_length=4096, pattern=_HEADER_SAFE)]
 
 
 class OzonCredentials(msgspec.Struct, forbid_unknown_fields=True):
-    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    api_key: Annotated[str, msgspec.Meta(min_length=8, max_length=512)]
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
+    api_key: Annotated[str, msgspec.Meta(min_length=8, max_length=512, pattern=_HEADER_SAFE)]
 
 
-class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True):
-    marketplace: MarketplaceName
+class WildberriesConnectionCreate(
+    msgspec.Struct, forbid_unknown_fields=True, tag="wildberries", tag_field="marketplace"
+):
+    """A Wildberries seller account: its API token (a JWT carrying type, categories and expiry)."""
+
     name: Name
-    credentials: dict[str, str]
+    credentials: WildberriesCredentials
+
+
+class OzonConnectionCreate(msgspec.Struct, forbid_unknown_fields=True, tag="ozon", tag_field="marketplace"):
+    """An Ozon seller account: Client-Id and Api-Key."""
+
+    name: Name
+    credentials: OzonCredentials
+
+
+# Tagged by `marketplace`, so the schema says exactly which credential fields each marketplace needs.
+ConnectionCreate = WildberriesConnectionCreate | OzonConnectionCreate
 
 
 class ConnectionUpdate(msgspec.Struct, forbid_unknown_fields=True):
