@@ -26,8 +26,15 @@ from typing import Final
 import msgspec
 import redis.asyncio
 import structlog
+from redis.exceptions import (
+    BusyLoadingError,
+    MasterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.lib.errors import ServiceUnavailableError
@@ -74,7 +81,19 @@ return out
 _SHA: Final = hashlib.sha1(_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 # Errors that mean "Redis is not there" (as opposed to a bug in the script or the call).
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError, asyncio.TimeoutError)
+# Redis that cannot serve the script (down, read-only replica, out of memory with noeviction, failing
+# over) follows the configured fail-open/closed policy instead of turning every request into a 500.
+_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    OutOfMemoryError,
+    MasterDownError,
+    TryAgainError,
+    BusyLoadingError,
+    OSError,
+    asyncio.TimeoutError,
+)
 _WARN_EVERY_S = 10.0
 
 
