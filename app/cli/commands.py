@@ -97,6 +97,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             return 1
         return 0
     print(f"STOCK_TRACKER_JWT_SECRET={secrets.token_urlsafe(48)}")
+    print(f"STOCK_TRACKER_API_KEY_SECRET={secrets.token_urlsafe(48)}")
     print(f"STOCK_TRACKER_ENCRYPTION_KEYS={new_fernet_key()}")
     return 0
 

@@ -16,6 +16,7 @@ GOOD = {
     "STOCK_TRACKER_DATABASE_URL": "postgresql://app@db/x",
     "STOCK_TRACKER_REDIS_URL": "redis://r:6379/0",
     "STOCK_TRACKER_JWT_SECRET": "s" * 48,
+    "STOCK_TRACKER_API_KEY_SECRET": "k" * 48,
     "STOCK_TRACKER_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
 }
 
