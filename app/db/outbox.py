@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -11,6 +12,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.engine import session_scope
 from app.db.models.outbox import OutboxMessage
 from app.lib.clock import utcnow
 from app.lib.ids import uuid7
@@ -95,3 +97,18 @@ async def relay(
         if done:
             await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(enqueued_at=utcnow()))
         return len(done)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession], queue: JobQueue | None, tenant_id: uuid.UUID | None = None
+) -> AsyncIterator[AsyncSession]:
+    """A transaction whose outbox rows are enqueued right after it commits (the sweep is the safety net)."""
+    async with session_scope(sessionmaker, tenant_id) as session:
+        yield session
+    pending = take_pending(session)
+    if pending and queue is not None:
+        try:
+            await relay(sessionmaker, queue, pending)
+        except Exception as exc:  # the periodic sweep enqueues what this missed
+            log.warning("outbox.relay_failed", error=type(exc).__name__)

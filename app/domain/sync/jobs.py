@@ -21,7 +21,7 @@ _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('d
 
 
 def _service(ctx: dict[str, Any]) -> SyncService:
-    return SyncService(ctx["sessionmaker"], ctx["gateway"], ctx["cipher"])
+    return SyncService(ctx["sessionmaker"], ctx["gateway"], ctx["cipher"], ctx.get("redis"))
 
 
 async def sync_connection(

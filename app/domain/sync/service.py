@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.engine import session_scope
 from app.db.models import Connection, ConnectionStatus, Product, SyncRun, SyncStatus, Variant, Warehouse
+from app.db.outbox import JobQueue, add_job, unit_of_work
 from app.domain.connections.gateway import MarketplaceGateway
 from app.domain.connections.services import decrypt_credentials
+from app.domain.events.services import record_event
 from app.domain.sync import fetch_ozon, fetch_wildberries
 from app.domain.sync.model import Snapshot, WarehouseItem
 from app.domain.sync.normalize import normalize
@@ -55,10 +57,12 @@ class SyncService:
         sessionmaker: async_sessionmaker[AsyncSession],
         gateway: MarketplaceGateway,
         cipher: CredentialCipher,
+        queue: JobQueue | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.gateway = gateway
         self.cipher = cipher
+        self.queue = queue
 
     async def run(
         self, tenant_id: uuid.UUID, connection_id: uuid.UUID, run_id: uuid.UUID, trigger: str, job_id: str | None
@@ -126,7 +130,7 @@ class SyncService:
         try:
             await self._fetch(marketplace, connection_id, credentials, cursor, variants, snapshot, stages, now)
         except MarketplaceAuthError as exc:
-            async with session_scope(self.sessionmaker, tenant_id) as s:
+            async with unit_of_work(self.sessionmaker, self.queue, tenant_id) as s:
                 await s.execute(
                     update(Connection)
                     .where(Connection.id == connection_id)
@@ -139,6 +143,19 @@ class SyncService:
                     )
                 )
                 await self._finish(s, run_id, SyncStatus.FAILED, {}, stages, "marketplace_auth", str(exc))
+                record_event(
+                    s,
+                    tenant_id,
+                    "connection.invalid",
+                    {
+                        "connection_id": str(connection_id),
+                        "marketplace": marketplace,
+                        "status": exc.status,
+                        "reason": str(exc)[:500],
+                    },
+                    key=f"connection.invalid:{connection_id}:{run_id}",
+                )
+                _sync_event(s, tenant_id, connection_id, run_id, "failed", {}, "marketplace_auth")
             self._observe("failed", started)
             return SyncStatus.FAILED
         except MarketplaceRateLimited as exc:
@@ -149,7 +166,7 @@ class SyncService:
         _resolve_order_warehouses(snapshot, known_warehouses)
         counts = WriteCounts()
         t0 = time.perf_counter()
-        async with session_scope(self.sessionmaker, tenant_id) as s:
+        async with unit_of_work(self.sessionmaker, self.queue, tenant_id) as s:
             writer = SnapshotWriter(s, tenant_id, connection_id, marketplace)
             if snapshot.catalog:
                 counts.products, counts.variants = await writer.write_catalog(snapshot.catalog)
@@ -190,6 +207,17 @@ class SyncService:
                 "partial" if failed else None,
                 "; ".join(snapshot.errors)[:2000] or None,
             )
+            # Alerts are evaluated from the rows just written, in a job of their own (no marketplace calls);
+            # both the job id and the event key derive from the run, so a rerun adds nothing.
+            add_job(
+                s,
+                "alerts.evaluate",
+                f"alerts:{run_id}",
+                tenant_id=tenant_id,
+                connection_id=str(connection_id),
+                run_id=str(run_id),
+            )
+            _sync_event(s, tenant_id, connection_id, run_id, status.value, counts_out, None)
         instruments().rows_upserted.add(counts.changes + counts.zeroed)
         instruments().history_points.add(counts.history_points)
         self._observe(status.value, started)
@@ -271,14 +299,45 @@ class SyncService:
         instruments().sync_duration.record(time.perf_counter() - started, {"outcome": outcome})
 
     async def fail(self, tenant_id: uuid.UUID, run_id: uuid.UUID, code: str, error: str) -> None:
-        async with session_scope(self.sessionmaker, tenant_id) as s:
+        async with unit_of_work(self.sessionmaker, self.queue, tenant_id) as s:
             await self._finish(s, run_id, SyncStatus.FAILED, {}, {}, code, error)
+            connection_id = (
+                await s.execute(select(SyncRun.connection_id).where(SyncRun.id == run_id))
+            ).scalar_one_or_none()
+            if connection_id is not None:
+                _sync_event(s, tenant_id, connection_id, run_id, "failed", {}, code)
             await s.execute(
                 update(Connection)
                 .where(Connection.id == select(SyncRun.connection_id).where(SyncRun.id == run_id).scalar_subquery())
                 .values(last_sync_at=utcnow(), last_sync_status="failed")
             )
         self._observe("failed", time.perf_counter())
+
+
+def _sync_event(
+    s: AsyncSession,
+    tenant_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    run_id: uuid.UUID,
+    status: str,
+    counts: dict[str, Any],
+    error_code: str | None,
+) -> None:
+    """``sync.succeeded`` (also for a partial result: the data written is good) or ``sync.failed``."""
+    kind = "sync.failed" if status == "failed" else "sync.succeeded"
+    record_event(
+        s,
+        tenant_id,
+        kind,
+        {
+            "run_id": str(run_id),
+            "connection_id": str(connection_id),
+            "status": status,
+            "counts": counts,
+            "error_code": error_code,
+        },
+        key=f"{kind}:{run_id}",
+    )
 
 
 def _resolve_order_warehouses(snapshot: Snapshot, known: dict[str, str]) -> None:
