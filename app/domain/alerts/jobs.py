@@ -1,0 +1,28 @@
+"""The job the sync engine enqueues after each successful (or partially failed) sync."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+
+from app.domain.alerts.evaluation import AlertEvaluator
+from app.domain.events.context import job_session
+from app.domain.events.delivery import send_now
+
+log = structlog.get_logger(__name__)
+
+
+async def evaluate_alerts(ctx: dict[str, Any], *, tenant_id: str, connection_id: str, run_id: str) -> dict[str, Any]:
+    """Evaluate the alert rules over the connection's synced stock; a second run for a run id changes nothing."""
+    tid = uuid.UUID(tenant_id)
+    async with job_session(ctx, tid) as session:
+        outcome = await AlertEvaluator(session, tid, ctx["settings"].low_stock_units).evaluate(
+            uuid.UUID(connection_id), uuid.UUID(run_id)
+        )
+    await send_now(ctx, tid, outcome.published)
+    log.info(
+        "alerts.evaluated", connection_id=connection_id, run_id=run_id, evaluated=outcome.evaluated, **outcome.counts()
+    )
+    return {"evaluated": outcome.evaluated, **outcome.counts()}

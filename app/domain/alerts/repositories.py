@@ -1,0 +1,194 @@
+"""Every SQL statement of the alerts area (Core selects for the evaluation's reads)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Product, StockLevel, SyncRun, Tenant, Warehouse
+from app.db.models.notifications import Alert, AlertEvaluation, AlertRule
+from app.db.repository import TenantRepository
+from app.domain.alerts.quiet import QuietHours
+
+
+class AlertRuleRepository(TenantRepository[AlertRule]):
+    model = AlertRule
+
+    async def default(self) -> AlertRule | None:
+        stmt = self.select().where(AlertRule.product_id.is_(None))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def override(self, product_id: uuid.UUID, warehouse_id: uuid.UUID | None) -> AlertRule | None:
+        stmt = self.select().where(AlertRule.product_id == product_id)
+        stmt = stmt.where(
+            AlertRule.warehouse_id.is_(None) if warehouse_id is None else AlertRule.warehouse_id == warehouse_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def overrides_for_connection(self, connection_id: uuid.UUID) -> list[AlertRule]:
+        stmt = (
+            self.select()
+            .join(Product, Product.id == AlertRule.product_id)
+            .where(Product.connection_id == connection_id)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def overrides_page(
+        self, product_id: uuid.UUID | None, after: uuid.UUID | None, limit: int
+    ) -> list[AlertRule]:
+        stmt = self.select().where(AlertRule.product_id.is_not(None)).order_by(AlertRule.id).limit(limit)
+        if product_id is not None:
+            stmt = stmt.where(AlertRule.product_id == product_id)
+        if after is not None:
+            stmt = stmt.where(AlertRule.id > after)
+        return list((await self.session.execute(stmt)).scalars().all())
+
+
+class AlertRepository(TenantRepository[Alert]):
+    model = Alert
+
+    async def open_for_connection(self, connection_id: uuid.UUID) -> list[Alert]:
+        stmt = self.select().where(Alert.connection_id == connection_id, Alert.status == "open")
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def open_(self, values: dict[str, Any]) -> bool:
+        """Insert an open alert unless one is open for the subject (the partial unique index decides)."""
+        stmt = (
+            insert(Alert)
+            .values(tenant_id=self.tenant_id, **values)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "subject_key"], index_where=text("status = 'open'"))
+            .returning(Alert.id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def page(
+        self,
+        *,
+        status: str | None,
+        product_id: uuid.UUID | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+        alert_id: uuid.UUID | None = None,
+    ) -> list[Any]:
+        stmt = (
+            select(Alert, Product.external_id, Product.vendor_code, Product.title, Product.marketplace, Warehouse.name)
+            .join(Product, Product.id == Alert.product_id)
+            .outerjoin(Warehouse, Warehouse.id == Alert.warehouse_id)
+            .where(Alert.tenant_id == self.tenant_id)
+            .order_by(Alert.opened_at.desc(), Alert.id.desc())
+            .limit(limit)
+        )
+        if status is not None:
+            stmt = stmt.where(Alert.status == status)
+        if product_id is not None:
+            stmt = stmt.where(Alert.product_id == product_id)
+        if alert_id is not None:
+            stmt = stmt.where(Alert.id == alert_id)
+        if after is not None:
+            stmt = stmt.where(tuple_(Alert.opened_at, Alert.id) < tuple_(*after))
+        return list((await self.session.execute(stmt)).all())
+
+    async def open_with_products(self, limit: int) -> list[Any]:
+        """Open alerts for `/low`: out first, then by quantity."""
+        stmt = (
+            select(Alert, Product.vendor_code, Product.title, Product.external_id, Warehouse.name)
+            .join(Product, Product.id == Alert.product_id)
+            .outerjoin(Warehouse, Warehouse.id == Alert.warehouse_id)
+            .where(Alert.tenant_id == self.tenant_id, Alert.status == "open")
+            .order_by(Alert.level.desc(), Alert.last_quantity, Alert.id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+
+class EvaluationRepository(TenantRepository[AlertEvaluation]):
+    model = AlertEvaluation
+
+    async def start(self, run_id: uuid.UUID, connection_id: uuid.UUID) -> bool:
+        """Claim the evaluation of a run; False when it was done (or is being done) already."""
+        stmt = (
+            insert(AlertEvaluation)
+            .values(run_id=run_id, tenant_id=self.tenant_id, connection_id=connection_id, counts={})
+            .on_conflict_do_nothing(index_elements=["run_id"])
+            .returning(AlertEvaluation.run_id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+
+class StockReader:
+    """The synced rows an evaluation reads (no marketplace calls): totals per product, cells per place."""
+
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    async def run_status(self, run_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+        row = (
+            await self.session.execute(
+                select(SyncRun.connection_id, SyncRun.status).where(
+                    SyncRun.tenant_id == self.tenant_id, SyncRun.id == run_id
+                )
+            )
+        ).first()
+        return (row[0], row[1].value) if row else None
+
+    async def product_totals(self, connection_id: uuid.UUID) -> list[Any]:
+        """Products with at least one stock row (never-stocked products raise nothing) and their totals."""
+        totals = (
+            select(StockLevel.product_id, func.sum(StockLevel.quantity).label("total"))
+            .where(StockLevel.tenant_id == self.tenant_id, StockLevel.connection_id == connection_id)
+            .group_by(StockLevel.product_id)
+            .subquery()
+        )
+        stmt = select(
+            Product.id,
+            Product.connection_id,
+            Product.external_id,
+            Product.vendor_code,
+            Product.title,
+            Product.marketplace,
+            totals.c.total,
+        ).join(totals, totals.c.product_id == Product.id)
+        return list((await self.session.execute(stmt.where(Product.tenant_id == self.tenant_id))).all())
+
+    async def cells(self, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+        if not pairs:
+            return {}
+        products = sorted({p for p, _ in pairs})
+        stmt = (
+            select(StockLevel.product_id, StockLevel.warehouse_id, func.sum(StockLevel.quantity))
+            .where(StockLevel.tenant_id == self.tenant_id, StockLevel.product_id.in_(products))
+            .group_by(StockLevel.product_id, StockLevel.warehouse_id)
+        )
+        wanted = set(pairs)
+        return {(r[0], r[1]): int(r[2]) for r in (await self.session.execute(stmt)).all() if (r[0], r[1]) in wanted}
+
+    async def warehouse_names(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not ids:
+            return {}
+        stmt = select(Warehouse.id, Warehouse.name).where(Warehouse.tenant_id == self.tenant_id, Warehouse.id.in_(ids))
+        return {r[0]: r[1] for r in (await self.session.execute(stmt)).all()}
+
+
+async def quiet_hours_for(session: AsyncSession, tenant_id: uuid.UUID) -> QuietHours | None:
+    """The tenant's quiet hours (on its default rule) in its time zone, or None when off."""
+    row = (
+        await session.execute(
+            select(AlertRule.quiet_hours_start, AlertRule.quiet_hours_end, Tenant.timezone)
+            .join(Tenant, Tenant.id == AlertRule.tenant_id)
+            .where(AlertRule.tenant_id == tenant_id, AlertRule.product_id.is_(None))
+        )
+    ).first()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return QuietHours(start=row[0], end=row[1], timezone=row[2])
+
+
+async def tenant_timezone(session: AsyncSession, tenant_id: uuid.UUID) -> str:
+    row = (await session.execute(select(Tenant.timezone).where(Tenant.id == tenant_id))).first()
+    return row[0] if row else "UTC"

@@ -1,0 +1,154 @@
+"""Recording events and fanning them out: a signed delivery per subscribed endpoint, a Telegram notification
+per linked chat (held through quiet hours), and a log line for whatever was not sent and why.
+
+Two entry points:
+
+* ``record_event`` — synchronous, for other areas' transactions (the sync engine): it writes an outbox job
+  in the caller's transaction. The job (``events.publish``) inserts the event under its stable id
+  (``uuid5`` of the key, ``ON CONFLICT DO NOTHING``) and fans it out, so recording a key twice — a sync
+  job that runs again — publishes once.
+* ``publish_event`` — async, for our own jobs that already hold a session: insert and fan out right there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.outbox import add_job
+from app.domain.alerts.repositories import quiet_hours_for
+from app.domain.events.repositories import EventRepository, SuppressionRepository
+from app.domain.events.types import HUMAN_TYPES
+from app.domain.telegram.repositories import ChannelRepository, NotificationRepository
+from app.domain.webhooks.repositories import DeliveryRepository, EndpointRepository
+from app.lib.clock import utcnow
+from app.lib.ids import uuid7
+
+EVENT_NAMESPACE = uuid.UUID("5b8f8d52-7c1a-4f7e-9a55-0e2c4d9b7a31")
+PUBLISH_JOB = "events.publish"
+DELIVER_JOB = "webhooks.deliver"
+DELIVER_EVENT_JOB = "webhooks.deliver_event"
+SEND_JOB = "telegram.send"
+_SCHEDULED_SENDS = "telegram_sends_scheduled"
+
+
+def event_id_for(key: str) -> uuid.UUID:
+    """The stable id of an event: the same key always names the same event."""
+    return uuid.uuid5(EVENT_NAMESPACE, key)
+
+
+def plain(data: Any) -> dict[str, Any]:
+    """JSON-only values (UUIDs, datetimes, enums become strings) so the payload stores and signs as sent."""
+    out = msgspec.json.decode(msgspec.json.encode(data))
+    if not isinstance(out, dict):
+        raise TypeError("event data must be a mapping")
+    return out
+
+
+def record_event(
+    session: AsyncSession, tenant_id: uuid.UUID, event_type: str, data: dict[str, Any], *, key: str
+) -> None:
+    """Record an event in the caller's transaction (published after commit, once per ``key``)."""
+    event_id = event_id_for(key)
+    add_job(
+        session,
+        PUBLISH_JOB,
+        # Unique per call (the outbox's job id is unique); the event id is what makes a repeat a no-op.
+        f"event:{event_id}:{uuid7().hex}",
+        tenant_id=tenant_id,
+        event_id=str(event_id),
+        event_type=event_type,
+        data=plain(data),
+        occurred_at=utcnow().isoformat(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    id: uuid.UUID
+    type: str
+    created_at: datetime
+    deliveries: list[uuid.UUID]
+    notified_channels: list[uuid.UUID]
+
+
+async def publish_event(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    key: str | None = None,
+    event_id: uuid.UUID | None = None,
+    occurred_at: datetime | None = None,
+    only_endpoint: uuid.UUID | None = None,
+) -> Published | None:
+    """Insert the event once and fan it out in this transaction; None when it was published before.
+
+    ``only_endpoint`` sends to that endpoint alone (the test event) and notifies nobody.
+    """
+    if event_id is None:
+        if key is None:
+            raise ValueError("an event needs a key or an id")
+        event_id = event_id_for(key)
+    now = utcnow()
+    created_at = occurred_at or now
+    if not await EventRepository(session, tenant_id).insert_once(event_id, event_type, plain(data), created_at):
+        return None
+    endpoints = await EndpointRepository(session, tenant_id).subscribed(event_type, only_endpoint)
+    deliveries = await DeliveryRepository(session, tenant_id).create(event_id, event_type, endpoints, now)
+    if deliveries:
+        # One job sends the event to every endpoint at once (first attempts); retries go per delivery.
+        add_job(session, DELIVER_EVENT_JOB, f"whe:{event_id}", tenant_id=tenant_id, event_id=str(event_id))
+    notified: list[uuid.UUID] = []
+    if only_endpoint is None and event_type in HUMAN_TYPES:
+        notified = await _notify(session, tenant_id, event_id, event_type, now)
+    return Published(event_id, event_type, created_at, deliveries, notified)
+
+
+async def _notify(
+    session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.UUID, event_type: str, now: datetime
+) -> list[uuid.UUID]:
+    channels = ChannelRepository(session, tenant_id)
+    log = SuppressionRepository(session, tenant_id)
+    for inactive in await channels.inactive_ids():
+        log.log(
+            "channel_inactive",
+            "The Telegram chat is deactivated (the bot was blocked or removed); link it again to resume.",
+            event_id=event_id,
+            event_type=event_type,
+            channel_id=inactive,
+        )
+    active = [c.id for c in await channels.active()]
+    if not active:
+        return []
+    quiet = await quiet_hours_for(session, tenant_id)
+    held_until = quiet.held_until(now) if quiet else None
+    created = await NotificationRepository(session, tenant_id).create(
+        event_id, active, "held" if held_until else "pending", held_until
+    )
+    if held_until is not None and quiet is not None:
+        for channel_id in created:
+            log.log(
+                "quiet_hours",
+                f"Held during quiet hours ({quiet.start:%H:%M}–{quiet.end:%H:%M} {quiet.timezone}); "
+                f"sent in the digest at {held_until.isoformat()}.",
+                event_id=event_id,
+                event_type=event_type,
+                channel_id=channel_id,
+            )
+        return created
+    scheduled: set[uuid.UUID] = session.info.setdefault(_SCHEDULED_SENDS, set())
+    for channel_id in created:
+        # One send job per chat per transaction: it sends everything pending in one message.
+        if channel_id not in scheduled:
+            scheduled.add(channel_id)
+            add_job(
+                session, SEND_JOB, f"tg-send:{channel_id}:{event_id}", tenant_id=tenant_id, channel_id=str(channel_id)
+            )
+    return created

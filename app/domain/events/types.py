@@ -1,0 +1,28 @@
+"""The event catalogue: types integrators subscribe to, and which of them reach people (Telegram)."""
+
+from __future__ import annotations
+
+STOCK_LOW = "stock.low"
+STOCK_OUT = "stock.out"
+STOCK_RESTORED = "stock.restored"
+SYNC_SUCCEEDED = "sync.succeeded"
+SYNC_FAILED = "sync.failed"
+CONNECTION_INVALID = "connection.invalid"
+CONNECTION_TOKEN_EXPIRING = "connection.token_expiring"
+ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+# Sent by `POST /webhook-endpoints/{id}/test` to that endpoint only; never fanned out.
+ENDPOINT_TEST = "webhook_endpoint.test"
+
+EVENT_TYPES: dict[str, str] = {
+    STOCK_LOW: "A product (or product × warehouse) fell below its alert threshold.",
+    STOCK_OUT: "A product (or product × warehouse) ran out of stock.",
+    STOCK_RESTORED: "Stock is back above the threshold plus hysteresis; the alert is resolved.",
+    SYNC_SUCCEEDED: "A sync of a marketplace connection finished (fully or partially).",
+    SYNC_FAILED: "A sync of a marketplace connection failed.",
+    CONNECTION_INVALID: "The marketplace refused the connection's credentials.",
+    CONNECTION_TOKEN_EXPIRING: "A Wildberries token expires within 7 days (and again within 1 day).",
+    ENDPOINT_DISABLED: "A webhook endpoint was disabled after failing continuously.",
+}
+
+# What a person wants on their phone; sync.succeeded would be noise every half hour.
+HUMAN_TYPES = frozenset(EVENT_TYPES) - {SYNC_SUCCEEDED}

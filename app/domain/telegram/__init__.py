@@ -1,0 +1,1 @@
+"""The Telegram bot: linking chats, commands, and sending alerts and quiet-hours digests."""

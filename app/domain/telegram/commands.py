@@ -1,0 +1,206 @@
+"""What the bot answers: `/start <code>` links a chat; `/stock`, `/low`, `/sync`, `/report`, `/help`.
+
+Handling an update is split in two so a repeat does no harm: the first transaction claims the update
+(``processed_at``), does the work and stores the reply; sending the reply is marked separately, so a job
+that dies after the work re-sends the stored reply instead of doing the work again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from html import escape
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db.engine import set_tenant
+from app.db.models import Product, StockLevel, Tenant
+from app.domain.alerts.repositories import AlertRepository
+from app.domain.alerts.services import tenant_low_units
+from app.domain.catalog.repositories import CatalogRepository
+from app.domain.reports.services import CoverService
+from app.domain.telegram.repositories import ChannelRepository, chat_links, claim_link_code
+from app.domain.telegram.services import hash_code, trigger_manual_syncs
+from app.integrations.telegram.schemas import Message, Update
+from app.lib.clock import utcnow
+
+REPORT_ROWS = 25
+REPORT_WINDOW = 14
+LOW_ROWS = 30
+
+HELP = (
+    "<b>Stock Tracker</b> — stock alerts for Wildberries and Ozon.\n"
+    "/stock — totals, out-of-stock and low-stock counts\n"
+    "/low — products that are low or out right now\n"
+    "/sync — sync every connection now\n"
+    "/report — the stock report (lowest days of cover first)\n"
+    "/help — this message"
+)
+NOT_LINKED = (
+    "This chat is not linked to an organization yet. In Stock Tracker, create a Telegram link "
+    "(<code>POST /api/v1/notification-channels/telegram</code>) and open the link it gives you."
+)
+
+
+def reply_text(text: str) -> dict[str, Any]:
+    return {"method": "sendMessage", "text": text}
+
+
+def message_of(update: Update) -> Message | None:
+    return update.message or update.channel_post
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """``/stock@MyBot args`` → ("stock", "args"); None for anything that is not a command."""
+    if not text.startswith("/"):
+        return None
+    head, _, rest = text.strip().partition(" ")
+    return head[1:].split("@", 1)[0].lower(), rest.strip()
+
+
+class CommandHandler:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+
+    async def respond(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """The reply to one stored update (None: nothing to say, e.g. plain chatter in a group)."""
+        update = msgspec.convert(payload, Update)
+        msg = message_of(update)
+        if msg is None or not msg.text:
+            return None
+        parsed = parse_command(msg.text)
+        if parsed is None:
+            return None
+        command, args = parsed
+        if command == "start":
+            return reply_text(await self._start(msg, args))
+        if command == "help":
+            return reply_text(HELP)
+        links = await chat_links(self.session, msg.chat.id)
+        if not links:
+            return reply_text(NOT_LINKED)
+        tenant_id, _channel_id, org = links[0]
+        await set_tenant(self.session, tenant_id)
+        if command == "stock":
+            return reply_text(await self._stock(tenant_id, org))
+        if command == "low":
+            return reply_text(await self._low(tenant_id))
+        if command == "sync":
+            return reply_text(await self._sync(tenant_id))
+        if command == "report":
+            return reply_text(await self._report(tenant_id))
+        return reply_text("I don't know that command.\n\n" + HELP)
+
+    async def _start(self, msg: Message, code: str) -> str:
+        if not code:
+            return "Hello! To get alerts here, link this chat from Stock Tracker.\n\n" + HELP
+        claimed = await claim_link_code(self.session, hash_code(code[:200]))
+        if claimed is None:
+            return "This link code is invalid, used or expired. Create a new one in Stock Tracker."
+        tenant_id, user_id = claimed
+        await set_tenant(self.session, tenant_id)
+        title = msg.chat.title or msg.chat.username or msg.chat.first_name
+        await ChannelRepository(self.session, tenant_id).link(msg.chat.id, title, user_id, utcnow())
+        org = (await self.session.execute(select(Tenant.name).where(Tenant.id == tenant_id))).scalar_one()
+        return f"✅ Linked to <b>{escape(org)}</b>. Stock alerts will arrive in this chat.\n\n{HELP}"
+
+    async def _stock(self, tenant_id: uuid.UUID, org: str) -> str:
+        low = await tenant_low_units(self.session, tenant_id, self.settings.low_stock_units)
+        rows = await CatalogRepository(self.session, tenant_id).summary_by_marketplace(low)
+        if not rows:
+            return f"<b>{escape(org)}</b>: no products yet — connect a marketplace and sync."
+        lines = [f"<b>{escape(org)}</b> — stock now"]
+        totals = [0, 0, 0, 0]
+        for mp, products, units, _to, _from, out, low_count in rows:
+            lines.append(
+                f"{escape(mp.value.title())}: {int(products)} products, {int(units)} units, "
+                f"{int(out)} out, {int(low_count)} low"
+            )
+            for i, v in enumerate((products, units, out, low_count)):
+                totals[i] += int(v)
+        if len(rows) > 1:
+            lines.append(f"Total: {totals[0]} products, {totals[1]} units, {totals[2]} out, {totals[3]} low")
+        lines.append(f"<i>low = fewer than {low} units (your default alert rule)</i>")
+        return "\n".join(lines)
+
+    async def _low(self, tenant_id: uuid.UUID) -> str:
+        rows = await AlertRepository(self.session, tenant_id).open_with_products(LOW_ROWS + 1)
+        if not rows:
+            return "✅ Nothing is low or out of stock."
+        lines = [f"<b>Low or out of stock</b> ({len(rows[:LOW_ROWS])}{'+' if len(rows) > LOW_ROWS else ''})"]
+        for alert, vendor_code, title, external_id, warehouse in rows[:LOW_ROWS]:
+            name = escape((title or vendor_code or external_id or "")[:60])
+            where = f" at {escape(warehouse[:40])}" if warehouse else ""
+            mark = "⛔" if alert.level == "out" else "⚠️"
+            code = f" ({escape(vendor_code[:40])})" if vendor_code and title else ""
+            lines.append(f"{mark} {name}{code}{where}: {alert.last_quantity}")
+        return "\n".join(lines)
+
+    async def _sync(self, tenant_id: uuid.UUID) -> str:
+        triggers = await trigger_manual_syncs(self.session, tenant_id)
+        if not triggers:
+            return "No marketplace connections yet."
+        lines = []
+        for t in triggers:
+            name = escape(t.name)
+            if t.status == "queued":
+                lines.append(f"🔄 {name}: sync started")
+            elif t.status == "already_running":
+                lines.append(f"⏳ {name}: a sync is already under way")
+            elif t.status == "cooldown":
+                lines.append(f"🕒 {name}: synced moments ago; try again in {t.retry_after} s")
+            else:
+                lines.append(f"🔑 {name}: the connection's credentials were refused; replace them first")
+        return "\n".join(lines)
+
+    async def _report(self, tenant_id: uuid.UUID) -> str:
+        """The stock report as a text table (lowest days of cover first) until file exports exist."""
+        totals = (
+            select(StockLevel.product_id, func.sum(StockLevel.quantity).label("total"))
+            .where(StockLevel.tenant_id == tenant_id)
+            .group_by(StockLevel.product_id)
+            .subquery()
+        )
+        products = list(
+            (
+                await self.session.execute(
+                    select(Product.id, Product.connection_id, Product.vendor_code, Product.external_id, totals.c.total)
+                    .join(totals, totals.c.product_id == Product.id)
+                    .where(Product.tenant_id == tenant_id)
+                    .limit(5000)
+                )
+            ).all()
+        )
+        if not products:
+            return "No stock yet — connect a marketplace and sync."
+        _, flows, _ = await CoverService(self.session, tenant_id).method_and_flows(products, REPORT_WINDOW, False)
+        orders: dict[uuid.UUID, int] = defaultdict(int)
+        for (pid, _vid, _wid), n in flows.items():
+            orders[pid] += n
+        rows = []
+        for p in products:
+            sold = orders.get(p.id, 0)
+            days = round(int(p.total) / (sold / REPORT_WINDOW), 1) if sold else None
+            rows.append(
+                (days if days is not None else float("inf"), p.vendor_code or p.external_id, int(p.total), sold, days)
+            )
+        rows.sort(key=lambda r: (r[0], r[1] or ""))
+        width = 18
+        table = [f"{'article':<{width}} {'stock':>6} {'ord14':>5} {'days':>5}"]
+        for _, code, stock, sold, days in rows[:REPORT_ROWS]:
+            shown = "∞" if days is None else f"{days:g}"
+            table.append(f"{(code or '')[:width]:<{width}} {stock:>6} {sold:>5} {shown:>5}")
+        more = (
+            f"\n…and {len(rows) - REPORT_ROWS} more in the full report (API: /api/v1/reports/stock)."
+            if len(rows) > REPORT_ROWS
+            else ""
+        )
+        return (
+            f"<b>Stock report</b> — orders over {REPORT_WINDOW} days, lowest cover first\n"
+            f"<pre>{escape(chr(10).join(table))}</pre>{more}"
+        )

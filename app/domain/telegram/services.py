@@ -1,0 +1,300 @@
+"""Use-cases of the Telegram area: link codes, channels, sending notifications (and digests), manual sync."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from arq import Retry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Connection, ConnectionStatus, SyncRun, SyncStatus
+from app.db.models.notifications import NotificationChannel, TelegramLinkCode
+from app.db.outbox import add_job
+from app.db.repository import TenantRepository
+from app.domain.alerts.repositories import quiet_hours_for
+from app.domain.events.context import job_session
+from app.domain.events.metrics import alert_instruments
+from app.domain.events.repositories import SuppressionRepository
+from app.domain.telegram import formatting
+from app.domain.telegram.repositories import ChannelRepository, LinkCodeRepository, NotificationRepository
+from app.integrations.telegram.client import (
+    TelegramBlocked,
+    TelegramChatMigrated,
+    TelegramClient,
+    TelegramError,
+    TelegramRetryAfter,
+)
+from app.lib import security
+from app.lib.clock import utcnow
+from app.lib.errors import ConflictError, NotFoundError
+from app.lib.ids import uuid7
+
+log = structlog.get_logger(__name__)
+LINK_TTL = timedelta(minutes=15)
+MANUAL_SYNC_COOLDOWN = timedelta(seconds=60)  # the same cooldown as POST /connections/{id}/syncs
+FLOOD_KEY = "telegram:flood_until"
+BOT_USERNAME_KEY = "telegram:bot_username"
+SEND_BATCH = 200
+
+
+class TelegramNotConfiguredError(ConflictError):
+    code = "telegram_not_configured"
+    title = "The Telegram bot is not configured"
+
+
+def hash_code(code: str) -> str:
+    return security.sha256_hex(code)
+
+
+class LinkService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+        self.channels = ChannelRepository(session, tenant_id)
+
+    def create_code(self, user_id: uuid.UUID | None) -> tuple[str, datetime]:
+        """A one-time code for `/start <code>` (deep-link safe alphabet); only its hash is stored."""
+        code = secrets.token_urlsafe(24)
+        expires = utcnow() + LINK_TTL
+        LinkCodeRepository(self.session, self.tenant_id).add(
+            TelegramLinkCode(id=uuid7(), code_hash=hash_code(code), expires_at=expires, created_by_user_id=user_id)
+        )
+        return code, expires
+
+    async def list(self) -> list[NotificationChannel]:
+        return await self.channels.all()
+
+    async def delete(self, channel_id: uuid.UUID) -> None:
+        if not await self.channels.delete(channel_id):
+            raise NotFoundError("No such notification channel.")
+
+
+async def bot_username(client: TelegramClient, redis: Any) -> str | None:
+    """The bot's @username for deep links (getMe, cached for a day); None when Telegram does not answer."""
+    try:
+        cached = await redis.get(BOT_USERNAME_KEY)
+        if cached:
+            return cached.decode() if isinstance(cached, bytes) else str(cached)
+    except Exception as exc:  # Redis down: ask Telegram
+        log.warning("telegram.cache_unavailable", error=type(exc).__name__)
+    try:
+        me = await client.get_me()
+    except TelegramError as exc:
+        log.warning("telegram.get_me_failed", error=exc.description)
+        return None
+    if me.username:
+        try:
+            await redis.set(BOT_USERNAME_KEY, me.username, ex=86400)
+        except Exception as exc:
+            log.warning("telegram.cache_unavailable", error=type(exc).__name__)
+    return me.username
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTrigger:
+    connection_id: uuid.UUID
+    name: str
+    status: str  # queued | already_running | cooldown | invalid
+    run_id: uuid.UUID | None = None
+    retry_after: int | None = None
+
+
+class _Runs(TenantRepository[SyncRun]):
+    model = SyncRun
+
+
+class _Connections(TenantRepository[Connection]):
+    model = Connection
+
+
+async def trigger_manual_syncs(session: AsyncSession, tenant_id: uuid.UUID) -> list[SyncTrigger]:
+    """Start a manual sync of every connection, exactly as ``POST /connections/{id}/syncs`` does: reuse a
+    queued/running run, honour the cooldown, else create a run and its outbox job."""
+    out: list[SyncTrigger] = []
+    runs = _Runs(session, tenant_id)
+    now = utcnow()
+    for conn in await _Connections(session, tenant_id).list(order_by=Connection.created_at):
+        if conn.status in (ConnectionStatus.INVALID, ConnectionStatus.DISABLED):
+            out.append(SyncTrigger(conn.id, conn.name, "invalid"))
+            continue
+        active = await runs.list(
+            SyncRun.connection_id == conn.id,
+            SyncRun.status.in_([SyncStatus.QUEUED, SyncStatus.RUNNING]),
+            order_by=SyncRun.created_at.desc(),
+            limit=1,
+        )
+        if active:
+            out.append(SyncTrigger(conn.id, conn.name, "already_running", active[0].id))
+            continue
+        recent = await runs.list(
+            SyncRun.connection_id == conn.id,
+            SyncRun.trigger == "manual",
+            SyncRun.created_at > now - MANUAL_SYNC_COOLDOWN,
+            limit=1,
+        )
+        if recent:
+            wait = MANUAL_SYNC_COOLDOWN - (now - recent[0].created_at)
+            out.append(SyncTrigger(conn.id, conn.name, "cooldown", retry_after=max(1, int(wait.total_seconds()) + 1)))
+            continue
+        run = runs.add(
+            SyncRun(
+                id=uuid7(),
+                connection_id=conn.id,
+                trigger="manual",
+                status=SyncStatus.QUEUED,
+                counts={},
+                stages={},
+            )
+        )
+        job_id = f"sync:{conn.id}:manual:{run.id}"
+        run.job_id = job_id
+        add_job(
+            session,
+            "sync.connection",
+            job_id,
+            tenant_id=tenant_id,
+            connection_id=str(conn.id),
+            trigger="manual",
+            run_id=str(run.id),
+        )
+        out.append(SyncTrigger(conn.id, conn.name, "queued", run.id))
+    return out
+
+
+async def _connection_names(s: AsyncSession, tenant_id: uuid.UUID, datas: list[dict[str, Any]]) -> dict[str, str]:
+    """Names for the connections events mention by id (sync and connection events carry only the id)."""
+    ids: set[uuid.UUID] = set()
+    for data in datas:
+        raw = data.get("connection_id")
+        if raw and not data.get("connection_name"):
+            try:
+                ids.add(uuid.UUID(str(raw)))
+            except ValueError:
+                continue
+    if not ids:
+        return {}
+    rows = await _Connections(s, tenant_id).list(Connection.id.in_(ids))
+    return {str(c.id): c.name for c in rows}
+
+
+def _named(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    name = names.get(str(data.get("connection_id")))
+    return {**data, "connection_name": name} if name and not data.get("connection_name") else data
+
+
+class NotificationSender:
+    """Sends a channel's due notifications: pending ones as one message, ended quiet hours as one digest."""
+
+    def __init__(self, ctx: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.client: TelegramClient | None = ctx.get("telegram")
+        self.redis = ctx["redis"]
+
+    async def _wait_for_flood_control(self) -> None:
+        until = await self.redis.get(FLOOD_KEY)
+        if until:
+            remaining = float(until) - time.time()
+            if remaining > 0:
+                raise Retry(defer=remaining + 0.1)
+
+    async def send_due(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> int:
+        if self.client is None:
+            log.warning("telegram.not_configured")
+            return 0
+        await self._wait_for_flood_control()
+        now = utcnow()
+        async with job_session(self.ctx, tenant_id) as s:
+            channel = await ChannelRepository(s, tenant_id).get(channel_id)
+            if channel is None or not channel.active:
+                return 0
+            notes = NotificationRepository(s, tenant_id)
+            rows = await notes.take_due(channel_id, now, SEND_BATCH)
+            if not rows:
+                return 0
+            names = await _connection_names(s, tenant_id, [e.data for _, e in rows])
+            pending = [(n, e) for n, e in rows if n.status == "pending"]
+            held = [(n, e) for n, e in rows if n.status == "held"]
+            messages: list[str] = []
+            if held:
+                quiet = await quiet_hours_for(s, tenant_id)
+                messages += formatting.digest(
+                    [(e.type, _named(e.data, names)) for _, e in held],
+                    f"{quiet.start:%H:%M}" if quiet else None,
+                    f"{quiet.end:%H:%M}" if quiet else None,
+                )
+            if pending:
+                messages += formatting.batch([(e.type, _named(e.data, names)) for _, e in pending])
+            try:
+                chat_id = await self._send_all(s, tenant_id, channel, messages)
+            except TelegramBlocked as exc:
+                await self._deactivate(s, tenant_id, channel, exc.description)
+                return 0
+            except TelegramRetryAfter as exc:
+                alert_instruments().telegram_messages.add(1, {"outcome": "rate_limited"})
+                delay = float(exc.retry_after or 5)
+                await self.redis.set(FLOOD_KEY, str(time.time() + delay), px=int(delay * 1000))
+                raise Retry(defer=delay) from None
+            except TelegramError as exc:
+                if exc.transient:
+                    alert_instruments().telegram_messages.add(1, {"outcome": "error"})
+                    raise Retry(defer=30) from None
+                # A permanent refusal of these messages (e.g. 400 chat not found): drop them, log why.
+                await self._drop(s, tenant_id, channel.id, rows, exc.description)
+                return 0
+            await notes.mark([n.id for n, _ in pending], "sent", now)
+            await notes.mark([n.id for n, _ in held], "sent", now, in_digest=True)
+            channel.last_sent_at = now
+        log.info("telegram.sent", channel_id=str(channel_id), messages=len(messages), chat=chat_id is not None)
+        return len(messages)
+
+    async def _send_all(
+        self, s: AsyncSession, tenant_id: uuid.UUID, channel: NotificationChannel, messages: list[str]
+    ) -> int:
+        assert self.client is not None
+        chat_id = channel.chat_id
+        for text in messages:
+            try:
+                await self.client.send_message(chat_id, text)
+            except TelegramChatMigrated as exc:
+                chat_id = int(exc.migrate_to_chat_id or chat_id)
+                await ChannelRepository(s, tenant_id).migrate(channel.id, chat_id)
+                alert_instruments().telegram_messages.add(1, {"outcome": "migrated"})
+                await self.client.send_message(chat_id, text)
+            alert_instruments().telegram_messages.add(1, {"outcome": "sent"})
+        return chat_id
+
+    async def _deactivate(self, s: AsyncSession, tenant_id: uuid.UUID, channel: NotificationChannel, why: str) -> None:
+        alert_instruments().telegram_messages.add(1, {"outcome": "blocked"})
+        await ChannelRepository(s, tenant_id).deactivate(channel.id, f"Telegram refused: {why}")
+        dropped = await NotificationRepository(s, tenant_id).drop_for_channel(channel.id)
+        log_ = SuppressionRepository(s, tenant_id)
+        for event_id, event_type in dropped:
+            log_.log(
+                "channel_inactive",
+                f"The bot was blocked or removed from the chat ({why}); the chat was deactivated.",
+                event_id=event_id,
+                event_type=event_type,
+                channel_id=channel.id,
+            )
+        log.warning("telegram.channel_deactivated", channel_id=str(channel.id))
+
+    async def _drop(
+        self, s: AsyncSession, tenant_id: uuid.UUID, channel_id: uuid.UUID, rows: list[Any], why: str
+    ) -> None:
+        alert_instruments().telegram_messages.add(1, {"outcome": "error"})
+        await NotificationRepository(s, tenant_id).mark([n.id for n, _ in rows], "dropped", utcnow())
+        log_ = SuppressionRepository(s, tenant_id)
+        for n, e in rows:
+            log_.log(
+                "telegram_error",
+                f"Telegram refused the message: {why}",
+                event_id=n.event_id,
+                event_type=e.type,
+                channel_id=channel_id,
+            )

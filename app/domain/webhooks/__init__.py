@@ -1,0 +1,1 @@
+"""Outgoing webhooks (Standard Webhooks): endpoints, signed deliveries with retries, attempt logs."""

@@ -1,0 +1,308 @@
+"""HTTP endpoints: webhook endpoints (CRUD, secrets, test), their deliveries, manual retry and recover."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models.notifications import WebhookAttempt as AttemptRow
+from app.db.models.notifications import WebhookDelivery as DeliveryRow
+from app.db.models.notifications import WebhookEndpoint as EndpointRow
+from app.domain.events.types import EVENT_TYPES
+from app.domain.http import decode_cursor, encode_cursor, errors_for, write_guard
+from app.domain.webhooks.schemas import (
+    EventTypeInfo,
+    EventTypeList,
+    RecoverAccepted,
+    RecoverRequest,
+    RetryAccepted,
+    SecretRotated,
+    TestEventSent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryPage,
+    WebhookEndpoint,
+    WebhookEndpointCreate,
+    WebhookEndpointPage,
+    WebhookEndpointUpdate,
+    WebhookEndpointWithSecret,
+)
+from app.domain.webhooks.sender import Resolver, SystemResolver
+from app.domain.webhooks.services import WebhookService
+from app.lib.tokens import Principal
+
+_SYSTEM_RESOLVER = SystemResolver()
+
+
+def resolver_of(request: Request[Any, Any, Any]) -> Resolver:
+    """The app's DNS resolver (the system's unless the app state carries another, as tests do)."""
+    resolver: Resolver = getattr(request.app.state, "resolver", None) or _SYSTEM_RESOLVER
+    return resolver
+
+
+def service(request: Request[Any, Any, Any], session: AsyncSession, principal: Principal) -> WebhookService:
+    state = request.app.state
+    return WebhookService(session, principal.tenant_id, state.cipher, state.settings, resolver_of(request))
+
+
+def endpoint_out(e: EndpointRow) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        id=e.id,
+        url=e.url,
+        description=e.description,
+        event_types=list(e.event_types or []),
+        enabled=e.enabled,
+        disabled_reason=e.disabled_reason,
+        disabled_at=e.disabled_at,
+        failing_since=e.failing_since,
+        last_success_at=e.last_success_at,
+        last_failure_at=e.last_failure_at,
+        previous_secret_expires_at=e.previous_secret_expires_at,
+        created_at=e.created_at,
+        updated_at=e.updated_at,
+    )
+
+
+def attempt_out(a: AttemptRow) -> WebhookAttempt:
+    return WebhookAttempt(
+        attempt_no=a.attempt_no,
+        started_at=a.started_at,
+        duration_ms=a.duration_ms,
+        status_code=a.status_code,
+        outcome=a.outcome,  # type: ignore[arg-type]
+        error=a.error,
+        response_excerpt=a.response_excerpt,
+    )
+
+
+def delivery_out(d: DeliveryRow, attempts: list[AttemptRow]) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=d.id,
+        endpoint_id=d.endpoint_id,
+        event_id=d.event_id,
+        event_type=d.event_type,
+        status=d.status,  # type: ignore[arg-type]
+        attempt_count=d.attempt_count,
+        next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        succeeded_at=d.succeeded_at,
+        attempts=[attempt_out(a) for a in attempts],
+    )
+
+
+class WebhookEndpointController(Controller):
+    path = "/api/v1/webhook-endpoints"
+    tags = ["webhooks"]
+
+    @post(
+        "/",
+        operation_id="createWebhookEndpoint",
+        summary="Subscribe a URL to events (the signing secret is returned once)",
+        guards=[write_guard],
+        responses=errors_for(401, 403, 422),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: WebhookEndpointCreate,
+        db_session: AsyncSession,
+        principal: Principal,
+    ) -> WebhookEndpointWithSecret:
+        endpoint, secret = await service(request, db_session, principal).create(data)
+        out = endpoint_out(endpoint)
+        return WebhookEndpointWithSecret(**{f: getattr(out, f) for f in out.__struct_fields__}, secret=secret)
+
+    @get("/", operation_id="listWebhookEndpoints", summary="Webhook endpoints", responses=errors_for(401, 422))
+    async def list_endpoints(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> WebhookEndpointPage:
+        after = decode_cursor(cursor, uuid.UUID)
+        rows = await service(request, db_session, principal).page(after[0] if after else None, limit + 1)
+        next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+        return WebhookEndpointPage(items=[endpoint_out(e) for e in rows[:limit]], next_cursor=next_cursor)
+
+    @get(
+        "/{endpoint_id:uuid}",
+        operation_id="getWebhookEndpoint",
+        summary="One webhook endpoint",
+        responses=errors_for(401, 404),
+    )
+    async def get_endpoint(
+        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+    ) -> WebhookEndpoint:
+        return endpoint_out(await service(request, db_session, principal).get(endpoint_id))
+
+    @patch(
+        "/{endpoint_id:uuid}",
+        operation_id="updateWebhookEndpoint",
+        summary="Change an endpoint's URL, event types, description or enabled state",
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404, 422),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        endpoint_id: uuid.UUID,
+        data: WebhookEndpointUpdate,
+        db_session: AsyncSession,
+        principal: Principal,
+    ) -> WebhookEndpoint:
+        return endpoint_out(await service(request, db_session, principal).update(endpoint_id, data))
+
+    @delete(
+        "/{endpoint_id:uuid}",
+        operation_id="deleteWebhookEndpoint",
+        summary="Delete an endpoint and its delivery log",
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404),
+    )
+    async def delete_endpoint(
+        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+    ) -> None:
+        await service(request, db_session, principal).delete(endpoint_id)
+
+    @post(
+        "/{endpoint_id:uuid}/enable",
+        operation_id="enableWebhookEndpoint",
+        summary="Enable an endpoint (its failure clock restarts)",
+        status_code=200,
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404),
+    )
+    async def enable(
+        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+    ) -> WebhookEndpoint:
+        return endpoint_out(await service(request, db_session, principal).set_enabled(endpoint_id, True))
+
+    @post(
+        "/{endpoint_id:uuid}/disable",
+        operation_id="disableWebhookEndpoint",
+        summary="Disable an endpoint (nothing is sent to it until it is enabled)",
+        status_code=200,
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404),
+    )
+    async def disable(
+        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+    ) -> WebhookEndpoint:
+        return endpoint_out(await service(request, db_session, principal).set_enabled(endpoint_id, False))
+
+    @post(
+        "/{endpoint_id:uuid}/rotate-secret",
+        operation_id="rotateWebhookEndpointSecret",
+        summary="Issue a new signing secret (the old one keeps signing beside it for 24 hours)",
+        status_code=200,
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404),
+    )
+    async def rotate_secret(
+        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+    ) -> SecretRotated:
+        secret, expires = await service(request, db_session, principal).rotate_secret(endpoint_id)
+        return SecretRotated(secret=secret, previous_secret_expires_at=expires)
+
+    @post(
+        "/{endpoint_id:uuid}/test",
+        operation_id="sendWebhookTestEvent",
+        summary="Send a `webhook_endpoint.test` event to this endpoint",
+        status_code=202,
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404, 409),
+    )
+    async def send_test(
+        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+    ) -> TestEventSent:
+        event_id, delivery_id = await service(request, db_session, principal).send_test(endpoint_id)
+        return TestEventSent(event_id=event_id, delivery_id=delivery_id)
+
+    @get(
+        "/{endpoint_id:uuid}/deliveries",
+        operation_id="listWebhookDeliveries",
+        summary="Deliveries to an endpoint, newest first, each with its attempts",
+        responses=errors_for(401, 404, 422),
+    )
+    async def deliveries(
+        self,
+        request: Request[Any, Any, Any],
+        endpoint_id: uuid.UUID,
+        db_session: AsyncSession,
+        principal: Principal,
+        status: Literal["pending", "succeeded", "failed"] | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> WebhookDeliveryPage:
+        after = decode_cursor(cursor, datetime, uuid.UUID)
+        rows, attempts = await service(request, db_session, principal).deliveries_page(
+            endpoint_id,
+            status,
+            after,
+            limit + 1,
+        )
+        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+        return WebhookDeliveryPage(
+            items=[delivery_out(d, attempts.get(d.id, [])) for d in rows[:limit]], next_cursor=next_cursor
+        )
+
+    @post(
+        "/{endpoint_id:uuid}/recover",
+        operation_id="recoverWebhookDeliveries",
+        summary="Re-send every delivery that failed since a time",
+        status_code=202,
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404, 409, 422),
+    )
+    async def recover(
+        self,
+        request: Request[Any, Any, Any],
+        endpoint_id: uuid.UUID,
+        data: RecoverRequest,
+        db_session: AsyncSession,
+        principal: Principal,
+    ) -> RecoverAccepted:
+        count = await service(request, db_session, principal).recover(endpoint_id, data.since)
+        return RecoverAccepted(deliveries=count)
+
+
+class WebhookDeliveryController(Controller):
+    path = "/api/v1/webhook-deliveries"
+    tags = ["webhooks"]
+
+    @post(
+        "/{delivery_id:uuid}/retry",
+        operation_id="retryWebhookDelivery",
+        summary="Attempt a delivery once more, now",
+        status_code=202,
+        guards=[write_guard],
+        responses=errors_for(401, 403, 404),
+    )
+    async def retry(
+        self, request: Request[Any, Any, Any], delivery_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+    ) -> RetryAccepted:
+        await service(request, db_session, principal).retry(delivery_id)
+        return RetryAccepted(delivery_id=delivery_id)
+
+
+class WebhookEventTypeController(Controller):
+    path = "/api/v1/webhook-event-types"
+    tags = ["webhooks"]
+
+    @get(
+        "/",
+        operation_id="listWebhookEventTypes",
+        summary="Event types an endpoint can subscribe to",
+        responses=errors_for(401),
+    )
+    async def list_types(self) -> EventTypeList:
+        return EventTypeList(items=[EventTypeInfo(type=t, description=d) for t, d in EVENT_TYPES.items()])
