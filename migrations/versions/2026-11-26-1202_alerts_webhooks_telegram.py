@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from app.db import rls
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
