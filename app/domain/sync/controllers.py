@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, get, post
@@ -11,27 +11,23 @@ from litestar.params import Parameter
 from sqlalchemy import tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import SyncRun, SyncStatus
-from app.db.outbox import add_job
-from app.db.repository import TenantRepository
+from app.db.models import SyncRun
 from app.domain.connections.repositories import ConnectionRepository
 from app.domain.http import decode_cursor, encode_cursor, errors_for, write_guard
 from app.domain.sync.schemas import SyncAccepted, SyncRunOut, SyncRunPage
-from app.lib.clock import utcnow
-from app.lib.errors import NotFoundError, RateLimitedError
-from app.lib.ids import uuid7
+from app.domain.sync.triggers import SyncRunRepository, request_manual_sync
+from app.lib.errors import ConflictError, NotFoundError, RateLimitedError
 from app.lib.tokens import Principal
-
-MANUAL_COOLDOWN = timedelta(seconds=60)
-
-
-class SyncRunRepository(TenantRepository[SyncRun]):
-    model = SyncRun
 
 
 class SyncCooldownError(RateLimitedError):
     code = "sync_cooldown"
     title = "A sync was started moments ago"
+
+
+class ConnectionInvalidError(ConflictError):
+    code = "connection_invalid"
+    title = "The marketplace refuses this connection's credentials"
 
 
 def to_out(run: SyncRun) -> SyncRunOut:
@@ -68,53 +64,21 @@ class SyncTriggerController(Controller):
         responses=errors_for(401, 403, 404),
     )
     async def trigger(self, connection_id: uuid.UUID, db_session: AsyncSession, principal: Principal) -> SyncAccepted:
-        tid = principal.tenant_id
-        if await ConnectionRepository(db_session, tid).get(connection_id) is None:
+        conn = await ConnectionRepository(db_session, principal.tenant_id).get(connection_id)
+        if conn is None:
             raise NotFoundError("No such connection.")
-        runs = SyncRunRepository(db_session, tid)
-        active = await runs.list(
-            SyncRun.connection_id == connection_id,
-            SyncRun.status.in_([SyncStatus.QUEUED, SyncStatus.RUNNING]),
-            order_by=SyncRun.created_at.desc(),
-            limit=1,
-        )
-        if active:
-            return SyncAccepted(id=active[0].id, status=active[0].status.value)
-        recent = await runs.list(
-            SyncRun.connection_id == connection_id,
-            SyncRun.trigger == "manual",
-            SyncRun.created_at > utcnow() - MANUAL_COOLDOWN,
-            limit=1,
-        )
-        if recent:
-            wait = MANUAL_COOLDOWN - (utcnow() - recent[0].created_at)
-            seconds = max(1, int(wait.total_seconds()) + 1)
+        result = await request_manual_sync(db_session, principal.tenant_id, conn)
+        if result.status == "invalid":
+            raise ConnectionInvalidError(
+                f"The connection is {conn.status.value}: {conn.status_reason or 'check its credentials'}."
+            )
+        if result.status == "cooldown":
             raise SyncCooldownError(
-                f"A sync of this connection finished moments ago; try again in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
+                f"A sync of this connection finished moments ago; try again in {result.retry_after} s.",
+                headers={"Retry-After": str(result.retry_after)},
             )
-        run = runs.add(
-            SyncRun(
-                id=uuid7(),
-                connection_id=connection_id,
-                trigger="manual",
-                status=SyncStatus.QUEUED,
-                counts={},
-                stages={},
-            )
-        )
-        job_id = f"sync:{connection_id}:manual:{run.id}"
-        run.job_id = job_id
-        add_job(
-            db_session,
-            "sync.connection",
-            job_id,
-            tenant_id=tid,
-            connection_id=str(connection_id),
-            trigger="manual",
-            run_id=str(run.id),
-        )
-        return SyncAccepted(id=run.id, status="queued")
+        assert result.run_id is not None
+        return SyncAccepted(id=result.run_id, status=result.run_status)  # type: ignore[arg-type]
 
 
 class SyncRunController(Controller):

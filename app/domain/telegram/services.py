@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,14 +12,14 @@ import structlog
 from arq import Retry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Connection, ConnectionStatus, SyncRun, SyncStatus
+from app.db.models import Connection
 from app.db.models.notifications import NotificationChannel, TelegramLinkCode
-from app.db.outbox import add_job
 from app.db.repository import TenantRepository
 from app.domain.alerts.repositories import quiet_hours_for
 from app.domain.events.context import job_session
 from app.domain.events.metrics import alert_instruments
 from app.domain.events.repositories import SuppressionRepository
+from app.domain.sync.triggers import SyncTrigger, request_manual_sync
 from app.domain.telegram import formatting
 from app.domain.telegram.repositories import ChannelRepository, LinkCodeRepository, NotificationRepository
 from app.integrations.telegram.client import (
@@ -37,7 +36,6 @@ from app.lib.ids import uuid7
 
 log = structlog.get_logger(__name__)
 LINK_TTL = timedelta(minutes=15)
-MANUAL_SYNC_COOLDOWN = timedelta(seconds=60)  # the same cooldown as POST /connections/{id}/syncs
 FLOOD_KEY = "telegram:flood_until"
 BOT_USERNAME_KEY = "telegram:bot_username"
 SEND_BATCH = 200
@@ -96,75 +94,14 @@ async def bot_username(client: TelegramClient, redis: Any) -> str | None:
     return me.username
 
 
-@dataclass(frozen=True, slots=True)
-class SyncTrigger:
-    connection_id: uuid.UUID
-    name: str
-    status: str  # queued | already_running | cooldown | invalid
-    run_id: uuid.UUID | None = None
-    retry_after: int | None = None
-
-
-class _Runs(TenantRepository[SyncRun]):
-    model = SyncRun
+async def trigger_manual_syncs(session: AsyncSession, tenant_id: uuid.UUID) -> list[SyncTrigger]:
+    """Start a manual sync of every connection, exactly as ``POST /connections/{id}/syncs`` does."""
+    connections = await _Connections(session, tenant_id).list(order_by=Connection.created_at)
+    return [await request_manual_sync(session, tenant_id, conn) for conn in connections]
 
 
 class _Connections(TenantRepository[Connection]):
     model = Connection
-
-
-async def trigger_manual_syncs(session: AsyncSession, tenant_id: uuid.UUID) -> list[SyncTrigger]:
-    """Start a manual sync of every connection, exactly as ``POST /connections/{id}/syncs`` does: reuse a
-    queued/running run, honour the cooldown, else create a run and its outbox job."""
-    out: list[SyncTrigger] = []
-    runs = _Runs(session, tenant_id)
-    now = utcnow()
-    for conn in await _Connections(session, tenant_id).list(order_by=Connection.created_at):
-        if conn.status in (ConnectionStatus.INVALID, ConnectionStatus.DISABLED):
-            out.append(SyncTrigger(conn.id, conn.name, "invalid"))
-            continue
-        active = await runs.list(
-            SyncRun.connection_id == conn.id,
-            SyncRun.status.in_([SyncStatus.QUEUED, SyncStatus.RUNNING]),
-            order_by=SyncRun.created_at.desc(),
-            limit=1,
-        )
-        if active:
-            out.append(SyncTrigger(conn.id, conn.name, "already_running", active[0].id))
-            continue
-        recent = await runs.list(
-            SyncRun.connection_id == conn.id,
-            SyncRun.trigger == "manual",
-            SyncRun.created_at > now - MANUAL_SYNC_COOLDOWN,
-            limit=1,
-        )
-        if recent:
-            wait = MANUAL_SYNC_COOLDOWN - (now - recent[0].created_at)
-            out.append(SyncTrigger(conn.id, conn.name, "cooldown", retry_after=max(1, int(wait.total_seconds()) + 1)))
-            continue
-        run = runs.add(
-            SyncRun(
-                id=uuid7(),
-                connection_id=conn.id,
-                trigger="manual",
-                status=SyncStatus.QUEUED,
-                counts={},
-                stages={},
-            )
-        )
-        job_id = f"sync:{conn.id}:manual:{run.id}"
-        run.job_id = job_id
-        add_job(
-            session,
-            "sync.connection",
-            job_id,
-            tenant_id=tenant_id,
-            connection_id=str(conn.id),
-            trigger="manual",
-            run_id=str(run.id),
-        )
-        out.append(SyncTrigger(conn.id, conn.name, "queued", run.id))
-    return out
 
 
 async def _connection_names(s: AsyncSession, tenant_id: uuid.UUID, datas: list[dict[str, Any]]) -> dict[str, str]:
