@@ -1,7 +1,7 @@
 """alert rules and alerts, events, outgoing webhooks, Telegram channels and updates; RLS and system functions
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-26 12:00:00.000000+00:00
 """
 

@@ -3,12 +3,15 @@ one-time code, every command, duplicate updates, 429 / 403 / chat migration on s
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
 from app.cli.telegram import set_webhook, webhook_info
+from app.db.models.notifications import TelegramUpdate
 from app.domain.events.services import publish_event
 from app.server.app import create_app
 from tests.fakes import WEBHOOK_SECRET, alert_settings, drain, sync_and_evaluate, tenant_session
@@ -96,8 +99,11 @@ async def test_link_with_a_one_time_code_then_every_command(api, st, telegram_ap
     assert "Linked to <b>Гриб &amp; Co</b>" in reply  # HTML-escaped organization name
     channels = (await api.get("/api/v1/notification-channels", headers=h)).json()["items"]
     assert [(c["chat_id"], c["active"]) for c in channels] == [(chat, True)]
-    # The code is one-time.
+    # The code is one-time, and not kept in the stored update.
     assert "invalid, used or expired" in await say(api, st, telegram_api, new_chat_id(), f"/start {link['code']}")
+    async with tenant_session(st, owner["tenant"]["id"]) as s:
+        stored = (await s.execute(select(TelegramUpdate.payload))).scalars().all()
+    assert stored and not any(link["code"] in json.dumps(p) for p in stored)
     assert "/report" in await say(api, st, telegram_api, chat, "/help")
     assert "I don't know that command" in await say(api, st, telegram_api, chat, "/dance")
     assert "no products yet" in await say(api, st, telegram_api, chat, "/stock@" + BOT_USERNAME)

@@ -7,16 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.engine import TENANT_KEY
-from app.db.outbox import relay, take_pending
+from app.db.outbox import unit_of_work
 from app.domain.webhooks.sender import SystemResolver, WebhookClients
 from app.integrations.telegram.client import TelegramClient, telegram_http_client
-
-log = structlog.get_logger(__name__)
 
 
 async def open_notification_context(ctx: dict[str, Any], settings: Settings) -> None:
@@ -42,19 +38,5 @@ async def close_notification_context(ctx: dict[str, Any]) -> None:
 async def job_session(ctx: dict[str, Any], tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
     """One transaction for a job; outbox rows it wrote are enqueued right after commit (the sweep is the
     safety net), so a chain of jobs does not wait for the next sweep at every step."""
-    sessionmaker = ctx["sessionmaker"]
-    async with sessionmaker() as session:
-        if tenant_id is not None:
-            session.info[TENANT_KEY] = tenant_id
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-        pending = take_pending(session)
-    if pending:
-        try:
-            await relay(sessionmaker, ctx["redis"], pending)
-        except Exception as exc:  # the outbox sweep enqueues what this missed
-            log.warning("outbox.relay_failed", error=type(exc).__name__)
+    async with unit_of_work(ctx["sessionmaker"], ctx["redis"], tenant_id) as session:
+        yield session

@@ -20,6 +20,16 @@ from app.lib.clock import utcnow
 
 log = structlog.get_logger(__name__)
 STALE_PENDING = timedelta(seconds=60)
+UPDATE_RETENTION = timedelta(days=7)  # Telegram keeps undelivered updates for 24 h
+
+
+def redact_link_code(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A used link code is not kept in the stored update (it was a credential, if a short-lived one)."""
+    for key in ("message", "channel_post", "edited_message"):
+        message = payload.get(key)
+        if isinstance(message, dict) and str(message.get("text", "")).startswith("/start "):
+            return {**payload, key: {**message, "text": "/start [redacted]"}}
+    return None
 
 
 async def handle_update(ctx: dict[str, Any], *, update_id: int) -> str:
@@ -33,7 +43,7 @@ async def handle_update(ctx: dict[str, Any], *, update_id: int) -> str:
             return "unknown"
         if payload is not None:
             reply = await CommandHandler(session, ctx["settings"]).respond(payload)
-            await updates.set_reply(update_id, reply)
+            await updates.set_reply(update_id, reply, redact_link_code(payload))
         elif row.replied_at is not None or row.reply is None:
             return "done"
         else:
@@ -67,6 +77,9 @@ async def notifications_sweep(ctx: dict[str, Any]) -> int:
     now = utcnow()
     async with session_scope(ctx["sessionmaker"]) as s:
         due = await due_channels(s, now - STALE_PENDING, now)
+    if await ctx["redis"].set(f"cron:telegram-updates-purge:{now:%Y-%m-%dT%H}", "1", nx=True, ex=7200):
+        async with session_scope(ctx["sessionmaker"]) as s:
+            await TelegramUpdateRepository(s).purge(now - UPDATE_RETENTION)
     minute = now.strftime("%Y%m%d%H%M")
     enqueued = 0
     for tenant_id, channel_id in due:

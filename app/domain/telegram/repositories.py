@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -183,10 +183,20 @@ class TelegramUpdateRepository:
         row = (await self.session.execute(stmt)).first()
         return row[0] if row else None
 
-    async def set_reply(self, update_id: int, reply: dict[str, Any] | None) -> None:
-        await self.session.execute(
-            update(TelegramUpdate).where(TelegramUpdate.update_id == update_id).values(reply=reply)
+    async def set_reply(
+        self, update_id: int, reply: dict[str, Any] | None, payload: dict[str, Any] | None = None
+    ) -> None:
+        values: dict[str, Any] = {"reply": reply}
+        if payload is not None:
+            values["payload"] = payload
+        await self.session.execute(update(TelegramUpdate).where(TelegramUpdate.update_id == update_id).values(**values))
+
+    async def purge(self, before: datetime) -> int:
+        """Forget handled updates (they hold people's messages) once Telegram can no longer resend them."""
+        result = await self.session.execute(
+            delete(TelegramUpdate).where(TelegramUpdate.received_at < before, TelegramUpdate.processed_at.is_not(None))
         )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def mark_replied(self, update_id: int, now: datetime) -> None:
         await self.session.execute(
