@@ -102,6 +102,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegram(args: argparse.Namespace) -> int:
+    from app.cli.telegram import cmd_telegram as run
+
+    return run(args)
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 

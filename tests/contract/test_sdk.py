@@ -105,12 +105,12 @@ async def test_the_generated_sdk_does_the_integrators_journey(sdk, api_url, sett
 
     seller = make_seller(marketplace_sandbox, "wildberries", products=PRODUCTS, warehouses=1, seed=41)
     try:
-        credentials = models.ConnectionCreateCredentials()
-        credentials.additional_properties.update(seller.credentials)
         connection = await create_connection.asyncio(
             client=integrator,
-            body=models.ConnectionCreate(
-                marketplace=models.ConnectionCreateMarketplace.WILDBERRIES, name="SDK", credentials=credentials
+            body=models.WildberriesConnectionCreate(
+                marketplace="wildberries",
+                name="SDK",
+                credentials=models.WildberriesCredentials(token=seller.credentials["token"]),
             ),
         )
         assert isinstance(connection, models.ConnectionOut), connection

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.apikeys import ApiKey
@@ -23,7 +23,7 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
         if not include_revoked:
             stmt = stmt.where(ApiKey.revoked_at.is_(None))
         if after is not None:
-            stmt = stmt.where((ApiKey.created_at, ApiKey.id) > after)  # type: ignore[operator]
+            stmt = stmt.where(tuple_(ApiKey.created_at, ApiKey.id) > tuple_(*after))
         return list((await self.session.execute(stmt)).scalars().all())
 
     async def count_active(self) -> int:

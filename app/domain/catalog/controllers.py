@@ -10,6 +10,7 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.alerts.services import tenant_low_units
 from app.domain.catalog.repositories import HISTORY_LIMIT, CatalogRepository
 from app.domain.catalog.schemas import (
     HistoryPoint,
@@ -37,8 +38,9 @@ def _status(total: int, low_units: int) -> Literal["in_stock", "low", "out"]:
     return "low" if total < low_units else "in_stock"
 
 
-def _low_units(request: Request[Any, Any, Any]) -> int:
-    return int(request.app.state.settings.low_stock_units)
+async def _low_units(request: Request[Any, Any, Any], session: AsyncSession, principal: Principal) -> int:
+    """The tenant's default alert rule decides what "low" means (the deployment default until one is set)."""
+    return await tenant_low_units(session, principal.tenant_id, int(request.app.state.settings.low_stock_units))
 
 
 class ProductController(Controller):
@@ -65,7 +67,7 @@ class ProductController(Controller):
         stock_status: Literal["in_stock", "low", "out"] | None = None,
     ) -> ProductPage:
         after = decode_cursor(cursor, uuid.UUID)
-        low = _low_units(request)
+        low = await _low_units(request, db_session, principal)
         rows = await CatalogRepository(db_session, principal.tenant_id).list_products(
             limit=limit + 1,
             after=after[0] if after else None,
@@ -127,7 +129,7 @@ class ProductController(Controller):
                     changed_at=c.changed_at,
                 )
             )
-        low = _low_units(request)
+        low = await _low_units(request, db_session, principal)
         return ProductDetail(
             id=row.id,
             connection_id=row.connection_id,
@@ -239,7 +241,7 @@ class StockSummaryController(Controller):
     async def summary(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal
     ) -> StockSummary:
-        low = _low_units(request)
+        low = await _low_units(request, db_session, principal)
         repo = CatalogRepository(db_session, principal.tenant_id)
         by_mp = await repo.summary_by_marketplace(low)
         blocks = [
