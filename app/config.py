@@ -52,6 +52,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     outbox_sweep_seconds: int = 30
     # The arq queue (separate deployments or test sessions sharing one Redis use different names).
     queue_name: str = "arq:queue"
+    # Run the crons (fan-out, outbox sweep, retry sweeps) in this worker; turn off for extra workers that
+    # should only take jobs.
+    worker_crons: bool = True
     worker_max_jobs: int = 50
     worker_poll_delay: float = 0.1
     worker_health_check_interval: int = 30

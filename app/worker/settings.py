@@ -78,7 +78,9 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
         "cron_jobs": [
             cron(outbox_sweep, name="cron:outbox-sweep", second=every_30s, run_at_startup=True, unique=True),
             *(cron(fn, name=name, second=0, unique=True) for name, fn in CRONS.items()),  # type: ignore[arg-type]
-        ],
+        ]
+        if settings.worker_crons
+        else [],
         "redis_settings": arq_settings(settings.redis_url),
         "queue_name": settings.queue_name,
         "on_startup": on_startup,

@@ -148,6 +148,8 @@ def _env(settings: Settings) -> dict[str, str]:
         "STOCK_TRACKER_QUEUE_NAME": settings.queue_name,
         "STOCK_TRACKER_MARKETPLACE_RATE_LIMITS": "false",
         "STOCK_TRACKER_WORKER_METRICS_PORT": "0",
+        # Jobs only: its crons would fan out syncs for every connection other tests left in this database.
+        "STOCK_TRACKER_WORKER_CRONS": "false",
         "STOCK_TRACKER_LOG_LEVEL": "WARNING",
     }
 
