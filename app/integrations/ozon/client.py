@@ -7,7 +7,7 @@ second per Client-Id across all methods; one policy per Client-Id keeps every wo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -36,6 +36,7 @@ from app.integrations.ozon.schemas import (
 )
 from app.lib.ratelimit import Policy, RateLimiter, Window
 
+_P = TypeVar("_P", FbsStocksResponse, FboStocksResponse)
 _T = TypeVar("_T")
 
 MARKETPLACE = "ozon"
@@ -132,40 +133,26 @@ class OzonClient:
 
     async def fbs_stocks_by_warehouse(self, limit: int = MAX_PAGE) -> list[FbsWarehouseStock]:
         """Stock per SKU on each of the seller's own (FBS/rFBS) warehouses."""
-        _check("limit", limit, MAX_PAGE)
-        rows: list[FbsWarehouseStock] = []
-        cursor = ""
-        while True:
-            page = await self._post(
-                "fbs_stocks",
-                "/v2/product/info/stocks-by-warehouse/fbs",
-                WarehouseStocksRequest(cursor=cursor, limit=limit),
-                FbsStocksResponse,
-            )
-            rows += page.products
-            if not page.has_next or not page.products:
-                return rows
-            if page.cursor == cursor:
-                raise _stuck("fbs_stocks")
-            cursor = page.cursor
+        path = "/v2/product/info/stocks-by-warehouse/fbs"
+        return await self._warehouse_stocks("fbs_stocks", path, FbsStocksResponse, limit)
 
     async def fbo_stocks_by_warehouse(self, limit: int = MAX_PAGE) -> list[FboWarehouseStock]:
         """Stock per SKU on each Ozon (FBO) warehouse; warehouse names come from analytics or Ozon's lists."""
+        path = "/v1/product/info/stocks-by-warehouse/fbo"
+        return await self._warehouse_stocks("fbo_stocks", path, FboStocksResponse, limit)
+
+    async def _warehouse_stocks(self, endpoint: str, path: str, kind: type[_P], limit: int) -> list[Any]:
+        """Both per-warehouse stock methods page the same way: send the cursor back while ``has_next``."""
         _check("limit", limit, MAX_PAGE)
-        rows: list[FboWarehouseStock] = []
+        rows: list[Any] = []
         cursor = ""
         while True:
-            page = await self._post(
-                "fbo_stocks",
-                "/v1/product/info/stocks-by-warehouse/fbo",
-                WarehouseStocksRequest(cursor=cursor, limit=limit),
-                FboStocksResponse,
-            )
+            page = await self._post(endpoint, path, WarehouseStocksRequest(cursor=cursor, limit=limit), kind)
             rows += page.products
             if not page.has_next or not page.products:
                 return rows
             if page.cursor == cursor:
-                raise _stuck("fbo_stocks")
+                raise _stuck(endpoint)
             cursor = page.cursor
 
     async def warehouses(self) -> list[Warehouse]:
