@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from app.sandbox import create_standalone_sandbox_app
 from tests.sandbox._support import MakeSeller, SandboxSeller
+from tests.sandbox_server import serve_sandbox
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -27,21 +24,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def sandbox_url() -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(
-        create_standalone_sandbox_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="sandbox-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the sandbox server did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/sandbox"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_sandbox() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -158,7 +158,7 @@ class AlertEvaluator:
         cover_service = CoverService(self.session, self.tenant_id)
         for days, group in by_window.items():
             products = list({s.product.id: s.product for s in group}.values())
-            _, flows, _ = await cover_service.method_and_flows(products, days, False)
+            _, flows = await cover_service.method_and_flows(products, days, False)
             per_product: dict[uuid.UUID, int] = defaultdict(int)
             per_place: dict[tuple[uuid.UUID, uuid.UUID | None], int] = defaultdict(int)
             for (pid, _vid, wid), n in flows.items():

@@ -100,7 +100,7 @@ class ReportController(Controller):
         if len(products) > limit:
             next_cursor = encode_cursor(page[-1].id)
         svc = CoverService(db_session, tid)
-        method, flows, _ = await svc.method_and_flows(page, days, include_cancelled)
+        method, flows = await svc.method_and_flows(page, days, include_cancelled)
         cells = await svc.stock_cells([p.id for p in page]) if page else []
         stock: dict[tuple[uuid.UUID, uuid.UUID], int] = defaultdict(int)
         to_client: dict[uuid.UUID, int | None] = {}

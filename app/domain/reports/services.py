@@ -99,10 +99,9 @@ class CoverService:
 
     async def method_and_flows(
         self, products: list[Any], days: int, include_cancelled: bool
-    ) -> tuple[Method, dict[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None], int], set[uuid.UUID]]:
+    ) -> tuple[Method, dict[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None], int]]:
         """Pick the source per connection (orders where we have them, else stock decreases)."""
         window = window_for(days)
-        product_ids = [p.id for p in products]
         with_orders = await self.has_orders(sorted({p.connection_id for p in products}))
         flows: dict[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None], int] = defaultdict(int)
         order_products = [p.id for p in products if p.connection_id in with_orders]
@@ -128,7 +127,7 @@ class CoverService:
             counts_cancelled=include_cancelled,
             window=window,
         )
-        return method, flows, set(product_ids)
+        return method, flows
 
     async def product_cover(self, product_id: uuid.UUID, days: int, include_cancelled: bool) -> dict[str, Any] | None:
         product = (
@@ -140,7 +139,7 @@ class CoverService:
         ).first()
         if product is None:
             return None
-        method, flows, _ = await self.method_and_flows([product], days, include_cancelled)
+        method, flows = await self.method_and_flows([product], days, include_cancelled)
         cells = await self.stock_cells([product_id])
         variants = (
             await self.session.execute(

@@ -178,7 +178,7 @@ class CommandHandler:
         )
         if not products:
             return "No stock yet — connect a marketplace and sync."
-        _, flows, _ = await CoverService(self.session, tenant_id).method_and_flows(products, REPORT_WINDOW, False)
+        _, flows = await CoverService(self.session, tenant_id).method_and_flows(products, REPORT_WINDOW, False)
         orders: dict[uuid.UUID, int] = defaultdict(int)
         for (pid, _vid, _wid), n in flows.items():
             orders[pid] += n
