@@ -46,8 +46,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
     request_max_body_bytes: int = 1024 * 1024
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # Connections per process. Overflow connections are closed at check-in, so under steady load they turn
+    # into a connect (and type introspection) per request: size the pool for the load and keep overflow 0.
+    db_pool_size: int = 20
+    db_max_overflow: int = 0
+    # Test each pooled connection before use. Off by default: with asyncpg a ping costs three round trips
+    # (BEGIN, ";", ROLLBACK) on every checkout. Without it the first statement on a connection the server
+    # dropped fails once; that invalidates the whole pool (the request answers 503, the next ones reconnect)
+    # and the hot read path retries on a fresh connection by itself. See docs/decisions.md.
+    db_pool_pre_ping: bool = False
+    # Pooled connections older than this are replaced (also bounds what a server-side restart can strand).
+    db_pool_recycle_seconds: int = 1800
     health_timeout_seconds: float = 1.0
     outbox_sweep_seconds: int = 30
     # The arq queue (separate deployments or test sessions sharing one Redis use different names).

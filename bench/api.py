@@ -65,8 +65,9 @@ def create_twin() -> Any:
     from app.lib.errors import AppError
     from app.lib.ratelimit import RateLimiter
     from app.lib.redis import redis_client
+    from app.lib.resp import PipelinedRedis
     from app.server.auth import ApiKeyResolver, api_key_principal
-    from app.server.cache import _normalized_query, entry_key, etag_of, version_key
+    from app.server.cache import PREFETCH_STATE, _normalized_query, entry_key, etag_of, version_key
     from app.server.ratelimit import AuthThrottle, RateLimitMiddleware, TenantPlans
 
     settings = load_settings()
@@ -77,11 +78,13 @@ def create_twin() -> Any:
         engine = create_engine(settings)
         state.sessionmaker = create_sessionmaker(engine)
         state.redis = redis_client(settings.redis_url)
-        state.api_limiter = RateLimiter(state.redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open)
+        state.gate_redis = PipelinedRedis(settings.redis_url)  # as the API's lifespan does
+        state.api_limiter = RateLimiter(state.gate_redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open)
         state.resolver = ApiKeyResolver(
             state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret)
         )
         yield
+        await state.gate_redis.aclose()
         await state.redis.aclose()
         await engine.dispose()
 
@@ -101,12 +104,25 @@ def create_twin() -> Any:
         record, entry = await state.resolver.resolve(token)
         await state.resolver.touch(record, entry)
         principal = api_key_principal(record)
-        scope = {"app": SimpleNamespace(state=state), "state": {"plan": record.plan}}
+        # The same gate call as the Litestar middleware: limits, usage and the cache lookup in one round trip.
+        scope = {
+            "app": SimpleNamespace(state=state),
+            "state": {"plan": record.plan},
+            "method": "GET",
+            "path": "/api/v1/products",
+            "query_string": request.url.query.encode(),
+            "headers": [],
+            "route_handler": SimpleNamespace(opt={"cache": "products.list"}),
+        }
         rl_headers = await limits._check_caller(scope, principal)
         key = entry_key(
             record.tenant_id, "products.list", "/api/v1/products", _normalized_query(request.url.query.encode())
         )
-        version, value = await state.redis.mget(version_key(record.tenant_id), key)
+        prefetched = scope["state"].get(PREFETCH_STATE)
+        if prefetched is not None:
+            version, value = prefetched
+        else:
+            version, value = await state.redis.mget(version_key(record.tenant_id), key)
         headers = {k.decode(): v.decode() for k, v in rl_headers}
         if version is not None and value is not None and value[:16] == version:
             headers.update({"etag": f'"{value[16:48].decode()}"', "x-cache": "hit"})
@@ -480,7 +496,6 @@ def environment(owner_url: str, app_url: str, redis_url: str, sandbox_url: str) 
             "STOCK_TRACKER_JWT_SECRET": secrets.token_urlsafe(48),
             "STOCK_TRACKER_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "STOCK_TRACKER_LOG_LEVEL": "WARNING",
-            "STOCK_TRACKER_DB_POOL_SIZE": "10",
             "STOCK_TRACKER_WB_BASE_URL": f"{sandbox_url}/wb",
             "STOCK_TRACKER_OZON_BASE_URL": f"{sandbox_url}/ozon",
             "PYTHONPATH": str(ROOT),

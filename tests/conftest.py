@@ -96,6 +96,7 @@ def make_settings(database: dict[str, str], redis_url: str, **overrides: Any) ->
         "log_format": "console",
         "log_level": "WARNING",
         "db_pool_size": 5,
+        "db_max_overflow": 10,
         "sandbox_enabled": True,
         # Sandbox sellers here run with their limits off; the limit tests turn both on explicitly.
         "marketplace_rate_limits": False,

@@ -30,7 +30,8 @@ def create_engine(settings: Settings, url: str | None = None, **kwargs: Any) -> 
     options: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
-        "pool_pre_ping": True,
+        "pool_pre_ping": settings.db_pool_pre_ping,
+        "pool_recycle": settings.db_pool_recycle_seconds,
         "connect_args": {"server_settings": {"application_name": "stock-tracker"}},
     }
     options.update(kwargs)

@@ -21,10 +21,9 @@ import functools
 import hashlib
 import math
 import time
-from typing import Final
+from typing import Any, Final, Protocol
 
 import msgspec
-import redis.asyncio
 import structlog
 from redis.exceptions import (
     BusyLoadingError,
@@ -43,42 +42,71 @@ from app.observability.metrics import instruments
 log = structlog.get_logger(__name__)
 
 _PEEK, _HIT, _CHARGE = b"0", b"1", b"2"
+HIT: Final = _HIT  # the mode of a counting check, for scripts built on LIMIT_LUA
 
-# KEYS[i]: the base key of window i (the fixed-window index is appended here, from Redis TIME).
-# ARGV: mode (0 peek, 1 hit, 2 charge), cost, then per window: limit, width in microseconds.
-# Returns {allowed, now_us, prev_1, cur_1, prev_2, cur_2, ...} with the counts *before* this request;
+# The limiter proper, as a Lua fragment other scripts can extend (``RateLimiter.script``).
+# KEYS[1..n]: the base key of each window (the fixed-window index is appended here, from Redis TIME).
+# ARGV: mode (0 peek, 1 hit, 2 charge), cost, n, then per window: limit, width in microseconds; anything after
+# that belongs to the extension. Leaves ``out`` = {allowed, now_us, prev_1, cur_1, prev_2, cur_2, ...} with the
+# counts *before* this request, and ``nk``/``na``: the first KEYS / ARGV index left for an extension.
 # Redis would truncate Lua floats, so the weighting is redone exactly in Python from these integers.
-_SCRIPT: Final = """
+LIMIT_LUA: Final = """
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 local cost = tonumber(ARGV[2])
-local n = #KEYS
+local n = tonumber(ARGV[3])
 local names, index = {}, {}
 for i = 1, n do
-  index[i] = math.floor(now / ARGV[2 + 2 * i])
+  index[i] = math.floor(now / ARGV[3 + 2 * i])
   names[2 * i - 1] = KEYS[i] .. ':' .. (index[i] - 1)
   names[2 * i] = KEYS[i] .. ':' .. index[i]
 end
 local counts = redis.call('MGET', unpack(names))
 local out = {1, now}
 for i = 1, n do
-  local width = tonumber(ARGV[2 + 2 * i])
+  local width = tonumber(ARGV[3 + 2 * i])
   local prev = tonumber(counts[2 * i - 1] or 0)
   local cur = tonumber(counts[2 * i] or 0)
-  if prev * (1 - (now - index[i] * width) / width) + cur + cost > tonumber(ARGV[1 + 2 * i]) then out[1] = 0 end
+  if prev * (1 - (now - index[i] * width) / width) + cur + cost > tonumber(ARGV[2 + 2 * i]) then out[1] = 0 end
   out[2 * i + 1] = prev
   out[2 * i + 2] = cur
 end
 if ARGV[1] == '2' or (ARGV[1] == '1' and out[1] == 1) then
   for i = 1, n do
     if redis.call('INCRBY', names[2 * i], cost) == cost then
-      redis.call('PEXPIRE', names[2 * i], math.ceil(ARGV[2 + 2 * i] / 500))  -- 2 windows, in ms
+      redis.call('PEXPIRE', names[2 * i], math.ceil(ARGV[3 + 2 * i] / 500))  -- 2 windows, in ms
     end
   end
 end
-return out
+local nk, na = n + 1, 4 + 2 * n
 """
-_SHA: Final = hashlib.sha1(_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+_SCRIPT: Final = LIMIT_LUA + "return out\n"
+
+
+class CommandClient(Protocol):
+    """What the limiter needs of a Redis client: redis-py's ``Redis`` or ``app.lib.resp.PipelinedRedis``."""
+
+    async def execute_command(self, *args: Any) -> Any: ...
+
+
+class Script:
+    """A Lua script and its SHA1, run with EVALSHA (falling back to EVAL when the server lacks it)."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def run(self, redis: CommandClient, keys: list[str], args: list[bytes | str]) -> list[Any]:
+        try:
+            reply = await redis.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:  # first use on this server, or after SCRIPT FLUSH / a restart
+            reply = await redis.execute_command("EVAL", self.source, len(keys), *keys, *args)
+        return list(reply)
+
+
+_LIMIT: Final = Script(_SCRIPT)
 
 # Errors that mean "Redis is not there" (as opposed to a bug in the script or the call).
 # Redis that cannot serve the script (down, read-only replica, out of memory with noeviction, failing
@@ -143,7 +171,7 @@ class _Compiled:
             raise ValueError(f"policy {policy.name!r} has no windows")
         self.windows = policy.windows
         self.widths_us: list[int] = []
-        self.argv: list[bytes] = []
+        self.argv: list[bytes] = [str(len(policy.windows)).encode()]
         self.window_ids: list[str] = []
         for w in policy.windows:
             width = round(w.seconds * 1_000_000)
@@ -210,7 +238,7 @@ def _decision(compiled: _Compiled, reply: list[int], cost: int, counted: bool) -
 class RateLimiter:
     """Checks and counts requests against a ``Policy`` for a key (an API key, a tenant, a connection)."""
 
-    def __init__(self, redis: redis.asyncio.Redis, *, prefix: str = "rl", fail_open: bool = True) -> None:
+    def __init__(self, redis: CommandClient, *, prefix: str = "rl", fail_open: bool = True) -> None:
         self.redis = redis
         self.prefix = prefix
         self.fail_open = fail_open
@@ -247,21 +275,44 @@ class RateLimiter:
             await asyncio.sleep(wait)
 
     async def _run(self, mode: bytes, key: str, policy: Policy, cost: int) -> Decision:
+        try:
+            reply, compiled = await self.run_script(_LIMIT, mode, key, policy, cost)
+        except _UNAVAILABLE as exc:
+            return self._unavailable(policy, exc)
+        return self.decide(compiled, reply, mode, cost)
+
+    async def run_script(
+        self,
+        script: Script,
+        mode: bytes,
+        key: str,
+        policy: Policy,
+        cost: int = 1,
+        extra_keys: tuple[str, ...] = (),
+        extra_args: tuple[bytes | str, ...] = (),
+    ) -> tuple[list[Any], _Compiled]:
+        """Run ``script`` (``LIMIT_LUA`` plus an extension) for ``key`` under ``policy``; the raw reply.
+        Redis errors propagate: the caller applies ``unavailable``."""
         compiled = self._compiled.get(policy)
         if compiled is None:
             compiled = self._compiled[policy] = _Compiled(policy)
         if cost < 1 or (mode != _CHARGE and any(cost > w.limit for w in compiled.windows)):
             raise ValueError(f"cost {cost} can never fit policy {policy.name!r}")
         keys = [_counter_name(self.prefix, key, window_id) for window_id in compiled.window_ids]
-        args = [*keys, mode, str(cost).encode(), *compiled.argv]
-        try:
-            try:
-                reply = await self.redis.execute_command("EVALSHA", _SHA, len(keys), *args)
-            except NoScriptError:  # first use on this server, or after SCRIPT FLUSH / a restart
-                reply = await self.redis.execute_command("EVAL", _SCRIPT, len(keys), *args)
-        except _UNAVAILABLE as exc:
-            return self._unavailable(policy, exc)
+        args: list[bytes | str] = [mode, str(cost).encode(), *compiled.argv]
+        reply = await script.run(self.redis, [*keys, *extra_keys], [*args, *extra_args])
+        return reply, compiled
+
+    @staticmethod
+    def decide(compiled: _Compiled, reply: list[Any], mode: bytes, cost: int) -> Decision:
+        """The limiter's part of a reply (its first 2 + 2n items)."""
         return _decision(compiled, reply, cost, counted=mode == _CHARGE or (mode == _HIT and bool(reply[0])))
+
+    def unavailable(self, policy: Policy, exc: BaseException) -> Decision:
+        return self._unavailable(policy, exc)
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        return isinstance(exc, _UNAVAILABLE)
 
     def _unavailable(self, policy: Policy, exc: BaseException) -> Decision:
         instruments().limiter_unavailable.add(1, {"policy": policy.name})

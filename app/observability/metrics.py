@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
@@ -36,6 +39,22 @@ def configure_metrics(service_name: str) -> None:
     _configured = True
 
 
+class TallyCounter:
+    """A monotonic counter for per-request hot paths: ``add`` is a dict increment; the exporter reads the
+    totals at scrape time (an observable counter), instead of the SDK's per-call aggregation (~10 µs)."""
+
+    def __init__(self, meter: metrics.Meter, name: str, description: str) -> None:
+        self._totals: dict[tuple[tuple[str, str], ...], int] = {}
+        meter.create_observable_counter(name, callbacks=[self._observe], description=description)
+
+    def add(self, amount: int, attributes: dict[str, str]) -> None:
+        key = tuple(attributes.items())
+        self._totals[key] = self._totals.get(key, 0) + amount
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(total, dict(key)) for key, total in list(self._totals.items())]
+
+
 class Instruments:
     """Created lazily so they bind to whichever provider is installed at first use."""
 
@@ -51,7 +70,7 @@ class Instruments:
         self.limiter_unavailable = meter.create_counter(
             "stock_tracker.rate_limiter_unavailable", description="Limiter checks that could not reach Redis."
         )
-        self.cache_requests = meter.create_counter("stock_tracker.cache_requests", description="Cache hits and misses.")
+        self.cache_requests = TallyCounter(meter, "stock_tracker.cache_requests", "Cache hits and misses.")
         self.jobs = meter.create_counter("stock_tracker.jobs", description="Background jobs by outcome.")
         self.outbox_enqueued = meter.create_counter(
             "stock_tracker.outbox_enqueued", description="Outbox rows enqueued."

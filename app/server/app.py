@@ -23,6 +23,7 @@ from app.lib.crypto import CredentialCipher
 from app.lib.httpclient import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_client, redis_client
+from app.lib.resp import PipelinedRedis
 from app.lib.tokens import AccessTokenCodec
 from app.observability.logging import configure_logging
 from app.observability.metrics import configure_metrics
@@ -67,7 +68,11 @@ def _lifespan(settings: Settings):
         app.state.limiter = RateLimiter(app.state.redis)
         app.state.gateway = MarketplaceGateway(settings, app.state.http, app.state.limiter)
         # Inbound limiting has its own key prefix and its own Redis-down policy (the outbound one is separate).
-        app.state.api_limiter = RateLimiter(app.state.redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open)
+        # The per-request gate (limiter + usage + cache lookup) runs on one pipelined connection per process.
+        app.state.gate_redis = PipelinedRedis(settings.redis_url)
+        app.state.api_limiter = RateLimiter(
+            app.state.gate_redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open
+        )
         app.state.api_key_resolver = ApiKeyResolver(
             app.state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret)
         )
@@ -77,6 +82,7 @@ def _lifespan(settings: Settings):
         finally:
             await app.state.http.aclose()
             await app.state.arq.aclose()
+            await app.state.gate_redis.aclose()
             await app.state.redis.aclose()
             await engine.dispose()
 

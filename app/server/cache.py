@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -35,6 +36,7 @@ from redis.exceptions import RedisError
 from app.lib.cache_version import VERSION_LEN, bump_tenant_cache_version, version_key
 from app.lib.tokens import Principal
 from app.observability.metrics import instruments
+from app.server.gate import CacheProbe
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +88,44 @@ def etag_matches(if_none_match: bytes | None, etag: bytes) -> bool:
     return False
 
 
+PREFETCH_STATE = "cache_prefetch"
+_PLAN_STATE = "cache_plan"
+
+
+@dataclass(frozen=True, slots=True)
+class CachePlan:
+    """How the cache takes part in one GET."""
+
+    name: str
+    entry_key: str
+    lookup: bool  # serve a current entry (False: the client sent no-cache / no-store)
+    store: bool  # keep what the handler answers (False: no-store)
+
+    def probe(self, tenant_id: uuid.UUID) -> CacheProbe | None:
+        """What the request gate should read for this plan in its round trip (None: nothing)."""
+        if self.lookup:
+            return CacheProbe(version_key(tenant_id), self.entry_key)
+        return CacheProbe(version_key(tenant_id), None) if self.store else None
+
+
+def cache_plan(scope: Scope, principal: Principal) -> CachePlan | None:
+    """None unless this is a GET of a route marked ``opt={"cache": name}`` (worked out once per request)."""
+    state = scope.setdefault("state", {})
+    if _PLAN_STATE in state:
+        cached: CachePlan | None = state[_PLAN_STATE]
+        return cached
+    plan = None
+    name = scope["route_handler"].opt.get("cache") if scope.get("method") == "GET" else None
+    if name:
+        query = _normalized_query(scope.get("query_string", b""))
+        key = entry_key(principal.tenant_id, name, scope["path"], query)
+        directives = (_header(scope, b"cache-control") or b"").lower()
+        no_store = b"no-store" in directives
+        plan = CachePlan(name, key, lookup=not (no_store or b"no-cache" in directives), store=not no_store)
+    state[_PLAN_STATE] = plan
+    return plan
+
+
 def _count(name: str, outcome: str) -> None:
     instruments().cache_requests.add(1, {"cache": name, "outcome": outcome})
 
@@ -107,30 +147,34 @@ class ResponseCacheMiddleware(ASGIMiddleware):
         if method not in _READ_METHODS:
             await next_app(scope, receive, self._bump_on_success(send, scope["app"].state.redis, principal.tenant_id))
             return
-        name = scope["route_handler"].opt.get("cache")
-        if not name or method != "GET":
+        plan = cache_plan(scope, principal)
+        if plan is None:
             await next_app(scope, receive, send)
             return
         redis: Redis = scope["app"].state.redis
         tenant = principal.tenant_id
-        key = entry_key(tenant, name, scope["path"], _normalized_query(scope.get("query_string", b"")))
-        directives = (_header(scope, b"cache-control") or b"").lower()
-        if b"no-cache" in directives or b"no-store" in directives:
+        name, key = plan.name, plan.entry_key
+        # What the request gate (app/server/gate.py) already read in the rate limiter's round trip.
+        prefetched: tuple[bytes, bytes | None] | None = scope.get("state", {}).pop(PREFETCH_STATE, None)
+        if not plan.lookup:
             # The client asks for the origin (RFC 9111 §5.2.1): answer from the database; with no-store,
             # leave the cache as it is.
             _count(name, "bypass")
             version = b""
-            if b"no-store" not in directives:
+            if plan.store:
                 try:
-                    version = await _current_version(redis, tenant)
+                    version = prefetched[0] if prefetched else await _current_version(redis, tenant)
                 except _REDIS_DOWN:
                     version = b""
             await self._fill(scope, receive, send, next_app, redis, key, version, b"bypass")
             return
         try:
-            version, value = await redis.mget(version_key(tenant), key)
-            if version is None:
-                version = await _current_version(redis, tenant)
+            if prefetched is not None:
+                version, value = prefetched
+            else:
+                version, value = await redis.mget(version_key(tenant), key)
+                if version is None:
+                    version = await _current_version(redis, tenant)
         except _REDIS_DOWN as exc:
             _count(name, "error")
             log.warning("cache.unavailable", error=type(exc).__name__)

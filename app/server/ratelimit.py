@@ -4,11 +4,13 @@ login / registration throttles (per email and per client address).
 Per request, after authentication:
 
 * the caller (an API key, or a user within one tenant) is held to the plan's ``burst`` and ``minute``
-  windows by the sliding-window limiter — one Lua call, one Redis round trip;
-* API-key calls that pass are counted in the tenant's API-call usage for the calendar month (UTC) — one
-  ``INCR`` — and refused once that count passes the plan's monthly quota (the ``month`` window). The usage
-  counter *is* the quota counter, so the figure billing reports and the figure the limiter enforces are the
-  same number; calls refused for speed are never counted.
+  windows by the sliding-window limiter;
+* API-key calls that pass are counted in the tenant's API-call usage for the calendar month (UTC) and
+  refused once that count passes the plan's monthly quota (the ``month`` window). The usage counter *is*
+  the quota counter, so the figure billing reports and the figure the limiter enforces are the same number;
+  calls refused for speed are never counted;
+* both, and the response cache's lookup for a cacheable GET, happen in one Lua call — one Redis round trip
+  per request (``app/server/gate.py``).
 
 Signed-in users (the dashboard) are not charged against the monthly API quota. What happens when Redis is
 unreachable is ``Settings.rate_limit_fail_open`` (see ``app.lib.ratelimit`` and docs/api-platform.md).
@@ -44,6 +46,8 @@ from app.lib.errors import RateLimitedError
 from app.lib.ratelimit import Decision, Policy, RateLimiter, RateLimiterUnavailable, Window, WindowState
 from app.lib.tokens import Principal
 from app.observability.metrics import instruments
+from app.server.cache import PREFETCH_STATE, cache_plan
+from app.server.gate import GateResult, pass_gate
 
 log = structlog.get_logger(__name__)
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
@@ -321,20 +325,35 @@ class RateLimitMiddleware(ASGIMiddleware):
         limits = self.plans.limits(code)
         limiter: RateLimiter = state.api_limiter
         caller_key = f"k:{principal.key_id}" if is_key else f"u:{principal.user_id}:{principal.tenant_id}"
-        caller = await limiter.hit(caller_key, limits.caller)
+        plan = cache_plan(scope, principal)
+        try:
+            # Windows, monthly usage and the cache lookup: one round trip (app/server/gate.py).
+            gate = await pass_gate(
+                limiter,
+                caller_key,
+                limits.caller,
+                usage_key=usage.current_usage_key(principal.tenant_id) if is_key else None,
+                monthly_quota=limits.monthly_quota,
+                cache=plan.probe(principal.tenant_id) if plan is not None else None,
+            )
+        except Exception as exc:
+            if not limiter.is_unavailable(exc):
+                raise
+            caller = limiter.unavailable(limits.caller, exc)  # fail closed raises here
+            used = self._usage_unavailable(state, exc) if is_key else -1
+            gate = GateResult(caller=caller, used=used, over_quota=False, version=None, entry=None)
+        caller = gate.caller
+        if gate.version is not None:
+            scope.setdefault("state", {})[PREFETCH_STATE] = (gate.version, gate.entry)
         if not is_key:
             if not caller.allowed:
                 raise refusal(limits.policy_header_user, [caller], "Too many requests; slow down.")
             return rate_limit_headers(limits.policy_header_user, caller.windows)
+        month = month_window(limits.monthly_quota, max(gate.used, 0))
         if not caller.allowed:
-            used = await self._used(state, principal.tenant_id)
-            month = month_window(limits.monthly_quota, used)
             shown = Decision(allowed=True, retry_after=0.0, windows=[month])  # reported, not what refused
             raise refusal(key_policy_header(limits, month), [caller, shown], "Too many requests for this API key.")
-        used = await self._count(state, principal.tenant_id)
-        month = month_window(limits.monthly_quota, used)
-        if used > limits.monthly_quota:
-            await self._count(state, principal.tenant_id, refund=True)
+        if gate.over_quota:
             month.remaining = 0
             quota = Decision(allowed=False, retry_after=month.reset_seconds, windows=[month])
             raise refusal(
@@ -344,19 +363,10 @@ class RateLimitMiddleware(ASGIMiddleware):
             )
         return rate_limit_headers(key_policy_header(limits, month), [*caller.windows, month])
 
-    async def _count(self, state: Any, tenant_id: uuid.UUID, *, refund: bool = False) -> int:
-        """Count (or take back) one API-key call; the month's count after it (0 when Redis is unreachable)."""
+    async def _count(self, state: Any, tenant_id: uuid.UUID) -> int:
+        """Count one API-key call with limiting switched off; the month's count (0 when Redis is unreachable)."""
         try:
-            if refund:
-                await usage.refund_api_call(state.redis, tenant_id)
-                return 0
             return await usage.record_api_call(state.redis, tenant_id)
-        except _REDIS_DOWN as exc:
-            return self._usage_unavailable(state, exc)
-
-    async def _used(self, state: Any, tenant_id: uuid.UUID) -> int:
-        try:
-            return await usage.api_calls(state.redis, tenant_id)
         except _REDIS_DOWN as exc:
             return self._usage_unavailable(state, exc)
 

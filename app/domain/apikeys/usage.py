@@ -27,6 +27,11 @@ def usage_key(tenant_id: uuid.UUID | str, period: str) -> str:
     return f"usage:api_calls:{{{tenant_id}}}:{period}"
 
 
+def current_usage_key(tenant_id: uuid.UUID | str) -> str:
+    """This calendar month's counter (what the request gate counts in, app/server/gate.py)."""
+    return usage_key(tenant_id, period_of(utcnow()))
+
+
 async def record_api_call(redis: Redis, tenant_id: uuid.UUID | str, *, at: datetime | None = None) -> int:
     """Count one call; returns the month's count including it (the monthly quota is checked against it)."""
     key = usage_key(tenant_id, period_of(at or utcnow()))
@@ -41,8 +46,3 @@ async def api_calls(redis: Redis, tenant_id: uuid.UUID | str, period: str | None
     """Calls counted in ``period`` (``YYYY-MM``, default: this month)."""
     value = await redis.get(usage_key(tenant_id, period or period_of(utcnow())))
     return int(value or 0)
-
-
-async def refund_api_call(redis: Redis, tenant_id: uuid.UUID | str, *, at: datetime | None = None) -> None:
-    """Take back a call counted optimistically and then refused (the monthly quota said no)."""
-    await redis.decr(usage_key(tenant_id, period_of(at or utcnow())))

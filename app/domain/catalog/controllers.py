@@ -10,8 +10,9 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.reads import read_transaction
 from app.domain.alerts.services import tenant_low_units
-from app.domain.catalog.repositories import HISTORY_LIMIT, CatalogRepository
+from app.domain.catalog.repositories import HISTORY_LIMIT, CatalogRepository, product_detail
 from app.domain.catalog.schemas import (
     HistoryPoint,
     MarketplaceSummary,
@@ -30,6 +31,64 @@ from app.domain.catalog.schemas import (
 from app.domain.http import decode_cursor, encode_cursor, errors_for
 from app.lib.errors import NotFoundError
 from app.lib.tokens import Principal
+
+
+def _sum_present(values: list[int | None]) -> int | None:
+    """SQL's SUM: the sum of the values that are there, NULL when none is."""
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _product_detail(row: Any, default_low_units: int) -> ProductDetail:
+    """The product page from ``PRODUCT_DETAIL_SQL``'s row; totals are summed from exactly the cells shown."""
+    by_variant: dict[uuid.UUID, list[StockCell]] = {}
+    for variant_id, warehouse_id, external_id, name, kind, quantity, to_client, from_client, reserved, at in row[
+        "cells"
+    ]:
+        by_variant.setdefault(variant_id, []).append(
+            StockCell(
+                warehouse_id=warehouse_id,
+                warehouse_external_id=external_id,
+                warehouse_name=name,
+                kind=kind,
+                quantity=quantity,
+                in_way_to_client=to_client,
+                in_way_from_client=from_client,
+                reserved=reserved,
+                changed_at=at,
+            )
+        )
+    cells = [cell for stock in by_variant.values() for cell in stock]
+    total = sum(c.quantity for c in cells)
+    low = row["low_units"] if row["low_units"] is not None else default_low_units
+    return ProductDetail(
+        id=row["id"],
+        connection_id=row["connection_id"],
+        marketplace=row["marketplace"],
+        external_id=row["external_id"],
+        vendor_code=row["vendor_code"],
+        title=row["title"],
+        brand=row["brand"],
+        subject=row["subject"],
+        photo_url=row["photo_url"],
+        total_quantity=total,
+        in_way_to_client=_sum_present([c.in_way_to_client for c in cells]),
+        in_way_from_client=_sum_present([c.in_way_from_client for c in cells]),
+        stock_status=_status(total, low),
+        last_seen_at=row["last_success_at"],
+        variants=[
+            VariantOut(
+                id=vid,
+                external_id=external_id,
+                size=size,
+                marketplace_size=marketplace_size,
+                barcodes=list(barcodes or []),
+                total_quantity=sum(c.quantity for c in by_variant.get(vid, [])),
+                stock=by_variant.get(vid, []),
+            )
+            for vid, external_id, size, marketplace_size, barcodes in row["variants"]
+        ],
+    )
 
 
 def _status(total: int, low_units: int) -> Literal["in_stock", "low", "out"]:
@@ -107,57 +166,14 @@ class ProductController(Controller):
         opt={"cache": "products.detail"},
     )
     async def get_product(
-        self, request: Request[Any, Any, Any], product_id: uuid.UUID, db_session: AsyncSession, principal: Principal
+        self, request: Request[Any, Any, Any], product_id: uuid.UUID, principal: Principal
     ) -> ProductDetail:
-        repo = CatalogRepository(db_session, principal.tenant_id)
-        row = await repo.get_product(product_id)
+        # The hot read path: one statement in a read-only RLS transaction on a raw connection (app/db/reads.py).
+        async with read_transaction(request.app.state.engine, principal.tenant_id) as conn:
+            row = await product_detail(conn, principal.tenant_id, product_id)
         if row is None:
             raise NotFoundError("No such product.")
-        variants, cells = await repo.variants_with_stock(product_id)
-        by_variant: dict[uuid.UUID, list[StockCell]] = {}
-        for c in cells:
-            by_variant.setdefault(c.variant_id, []).append(
-                StockCell(
-                    warehouse_id=c.warehouse_id,
-                    warehouse_external_id=c.external_id,
-                    warehouse_name=c.name,
-                    kind=c.kind.value,
-                    quantity=c.quantity,
-                    in_way_to_client=c.in_way_to_client,
-                    in_way_from_client=c.in_way_from_client,
-                    reserved=c.reserved,
-                    changed_at=c.changed_at,
-                )
-            )
-        low = await _low_units(request, db_session, principal)
-        return ProductDetail(
-            id=row.id,
-            connection_id=row.connection_id,
-            marketplace=row.marketplace.value,
-            external_id=row.external_id,
-            vendor_code=row.vendor_code,
-            title=row.title,
-            brand=row.brand,
-            subject=row.subject,
-            photo_url=row.photo_url,
-            total_quantity=int(row.total),
-            in_way_to_client=row.to_client,
-            in_way_from_client=row.from_client,
-            stock_status=_status(int(row.total), low),
-            last_seen_at=row.last_success_at,
-            variants=[
-                VariantOut(
-                    id=v.id,
-                    external_id=v.external_id,
-                    size=v.size,
-                    marketplace_size=v.marketplace_size,
-                    barcodes=list(v.barcodes or []),
-                    total_quantity=sum(c.quantity for c in by_variant.get(v.id, [])),
-                    stock=by_variant.get(v.id, []),
-                )
-                for v in variants
-            ],
-        )
+        return _product_detail(row, int(request.app.state.settings.low_stock_units))
 
     @get(
         "/{product_id:uuid}/stock-history",
