@@ -81,7 +81,7 @@ def create_twin() -> Any:
         state.gate_redis = PipelinedRedis(settings.redis_url)  # as the API's lifespan does
         state.api_limiter = RateLimiter(state.gate_redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open)
         state.resolver = ApiKeyResolver(
-            state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret)
+            state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret), engine
         )
         yield
         await state.gate_redis.aclose()

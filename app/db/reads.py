@@ -93,6 +93,32 @@ async def read_transaction(engine: AsyncEngine, tenant_id: uuid.UUID | None) -> 
     await _release(fairy)
 
 
+async def read_one(engine: AsyncEngine, sql: str, *args: Any) -> Any:
+    """One read-only statement outside any tenant (e.g. a SECURITY DEFINER lookup), in one round trip.
+
+    No explicit transaction: the statement is its own. It reads only, so it is retried once on a fresh
+    connection when the pooled one turns out to have been dropped by the server."""
+    for attempt in (1, 2):
+        fairy = await engine.raw_connection()
+        conn: asyncpg.Connection = fairy.driver_connection
+        try:
+            row = await conn.fetchrow(sql, *args)
+        except BaseException as exc:
+            if isinstance(exc, Exception) and _dropped(conn, exc):
+                await _discard(engine, fairy, exc, generation=True)
+                if attempt == 1:
+                    continue
+            elif isinstance(exc, Exception):
+                await _release(fairy)  # the statement failed; the connection is fine and idle
+            else:
+                conn.terminate()
+                await _discard(engine, fairy, exc, generation=False)
+            raise
+        await _release(fairy)
+        return row
+    raise AssertionError("unreachable")
+
+
 async def _end(engine: AsyncEngine, fairy: Any, conn: Any, exc: BaseException) -> None:
     """After a failure: roll back and return the connection, or drop it when its state is unknown."""
     if isinstance(exc, Exception) and _dropped(conn, exc):

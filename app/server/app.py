@@ -74,7 +74,7 @@ def _lifespan(settings: Settings):
             app.state.gate_redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open
         )
         app.state.api_key_resolver = ApiKeyResolver(
-            app.state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret)
+            app.state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret), engine
         )
         finish_openapi(app, PUBLIC_PATHS)
         try:

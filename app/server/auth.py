@@ -12,7 +12,7 @@ import jwt
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.engine import set_tenant
 from app.domain.apikeys import keys
@@ -56,11 +56,13 @@ class ApiKeyResolver:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         hash_secret: bytes,
+        engine: AsyncEngine,
         *,
         ttl: float = KEY_CACHE_SECONDS,
         max_entries: int = KEY_CACHE_SIZE,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.engine = engine
         self.hash_secret = hash_secret
         self.ttl = ttl
         self.max_entries = max_entries
@@ -97,8 +99,7 @@ class ApiKeyResolver:
         future: asyncio.Future[KeyRecord | None] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = future
         try:
-            async with self.sessionmaker() as session:
-                record = await ApiKeyLookup(session).by_hash(digest)
+            record = await ApiKeyLookup(self.engine).by_hash(digest)
             future.set_result(record)
             return record
         except BaseException as exc:

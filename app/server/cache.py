@@ -19,6 +19,7 @@ never make an old entry current again) and ``cache:v1:{<tenant>}:<name>:<sha256(
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 import uuid
@@ -70,6 +71,12 @@ def _normalized_query(raw: bytes) -> str:
     return urlencode(sorted(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)))
 
 
+@functools.lru_cache(maxsize=8192)
+def _request_entry_key(tenant_id: uuid.UUID, name: str, path: str, raw_query: bytes) -> str:
+    # Clients repeat the same few URLs; parsing, sorting and hashing the query once per distinct URL is enough.
+    return entry_key(tenant_id, name, path, _normalized_query(raw_query))
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -117,8 +124,7 @@ def cache_plan(scope: Scope, principal: Principal) -> CachePlan | None:
     plan = None
     name = scope["route_handler"].opt.get("cache") if scope.get("method") == "GET" else None
     if name:
-        query = _normalized_query(scope.get("query_string", b""))
-        key = entry_key(principal.tenant_id, name, scope["path"], query)
+        key = _request_entry_key(principal.tenant_id, name, scope["path"], scope.get("query_string", b""))
         directives = (_header(scope, b"cache-control") or b"").lower()
         no_store = b"no-store" in directives
         plan = CachePlan(name, key, lookup=not (no_store or b"no-cache" in directives), store=not no_store)

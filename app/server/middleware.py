@@ -57,14 +57,25 @@ _SECURITY_RAW = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 _API_DEFAULTS = [(b"cache-control", b"no-store"), (b"content-security-policy", API_CSP.encode())]
 
 
+# Per-request values other layers leave in ``scope["state"]`` for the before-send hook (one hook instead of a
+# ``send`` wrapper per layer: each wrapper costs a call on every message of every response).
+RESPONSE_HEADERS_STATE = "response_headers"  # extra headers for the response (the rate limiter's)
+STATUS_STATE = "response_status"  # the status sent, for the duration metric
+
+
 async def add_response_headers(message: Message, scope: Scope) -> None:
     """App-level before-send hook: applies to every response, error pages and unmatched routes included."""
     if message["type"] != "http.response.start":
         return
+    state = scope.get("state", {})
+    state[STATUS_STATE] = message["status"]
     # Raw header tuples, one pass: this runs on every response, including the cached hot path.
     raw = [(bytes(k), bytes(v)) for k, v in message.get("headers") or ()]
+    extra = state.get(RESPONSE_HEADERS_STATE)
+    if extra:
+        raw.extend(extra)
     present = {k.lower() for k, _ in raw}
-    request_id = scope.get("state", {}).get("request_id")
+    request_id = state.get("request_id")
     if request_id:
         if b"x-request-id" in present:
             raw = [(k, v) for k, v in raw if k.lower() != b"x-request-id"]
@@ -87,14 +98,7 @@ class RequestContextMiddleware(ASGIMiddleware):
         logctx.clear()
         logctx.bind(request_id=request_id)
         started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        status = 0
         try:
             method = scope.get("method", "GET")
             if method in _BODY_METHODS and scope["path"].startswith("/api/"):
@@ -104,7 +108,8 @@ class RequestContextMiddleware(ASGIMiddleware):
                 )
                 if has_body and not (ctype == "application/json" or ctype.endswith("+json")):
                     raise UnsupportedMediaTypeError("Send the request body as `application/json`.")
-            await next_app(scope, receive, send_wrapper)
+            await next_app(scope, receive, send)
+            status = scope["state"].get(STATUS_STATE, 500)
         except Exception as exc:
             status = getattr(exc, "status_code", 500)
             raise

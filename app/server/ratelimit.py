@@ -32,7 +32,7 @@ import msgspec
 import structlog
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +48,7 @@ from app.lib.tokens import Principal
 from app.observability.metrics import instruments
 from app.server.cache import PREFETCH_STATE, cache_plan
 from app.server.gate import GateResult, pass_gate
+from app.server.middleware import RESPONSE_HEADERS_STATE
 
 log = structlog.get_logger(__name__)
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
@@ -299,14 +300,8 @@ class RateLimitMiddleware(ASGIMiddleware):
         if isinstance(principal, Principal):
             headers = await self._check_caller(scope, principal)
             if headers:
-
-                async def send_with_headers(message: Message) -> None:
-                    if message["type"] == "http.response.start":
-                        message["headers"] = [*message.get("headers", ()), *headers]
-                    await send(message)
-
-                await next_app(scope, receive, send_with_headers)
-                return
+                # Added to whatever answers this request by the app's before-send hook (server/middleware.py).
+                scope["state"][RESPONSE_HEADERS_STATE] = headers
         elif self.enabled and scope.get("method") == "POST" and scope["path"] in (LOGIN_PATH, REGISTER_PATH):
             receive = await self._throttle_auth(scope, receive)
         await next_app(scope, receive, send)

@@ -6,10 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models.apikeys import ApiKey
+from app.db.reads import read_one
 from app.db.repository import TenantRepository
 
 
@@ -43,17 +44,19 @@ class KeyRecord:
 
 
 class ApiKeyLookup:
-    """Key → tenant before any tenant is known, only through the audited SECURITY DEFINER function."""
+    """Key → tenant before any tenant is known, only through the audited SECURITY DEFINER function.
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    Runs on every API-key cache miss (each key every few seconds per process), so it is one statement on
+    a raw pooled connection (``app.db.reads.read_one``) rather than an ORM session and transaction.
+    """
+
+    SQL = "SELECT id, tenant_id, scopes, revoked, plan FROM st_api_key_lookup($1)"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
 
     async def by_hash(self, key_hash: str) -> KeyRecord | None:
-        row = (
-            await self.session.execute(
-                text("SELECT id, tenant_id, scopes, revoked, plan FROM st_api_key_lookup(:h)"), {"h": key_hash}
-            )
-        ).first()
+        row = await read_one(self.engine, self.SQL, key_hash)
         if row is None:
             return None
         return KeyRecord(id=row[0], tenant_id=row[1], scopes=frozenset(row[2]), revoked=bool(row[3]), plan=row[4])
