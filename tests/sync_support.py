@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -103,6 +104,16 @@ async def sync_now(client: Any, settings: Settings, headers: dict[str, str], con
     return run.json()
 
 
+async def _get(client: Any, url: str, **kwargs: Any) -> Any:
+    """GET as a well-behaved client: a 429 is waited out (Retry-After) and retried."""
+    while True:
+        resp = await client.get(url, **kwargs)
+        if resp.status_code != 429:
+            assert resp.status_code == 200, resp.text
+            return resp
+        await asyncio.sleep(float(resp.headers["retry-after"]))
+
+
 async def our_stock(client: Any, headers: dict[str, str], connection_id: str) -> dict[tuple[str, str, str], int]:
     """Every stock cell we hold, keyed by marketplace ids (product, variant, warehouse) like the truth."""
     out: dict[tuple[str, str, str], int] = {}
@@ -111,9 +122,9 @@ async def our_stock(client: Any, headers: dict[str, str], connection_id: str) ->
         params: dict[str, Any] = {"limit": 500, "connection_id": connection_id}
         if cursor:
             params["cursor"] = cursor
-        page = (await client.get("/api/v1/products", params=params, headers=headers)).json()
+        page = (await _get(client, "/api/v1/products", params=params, headers=headers)).json()
         for item in page["items"]:
-            detail = (await client.get(f"/api/v1/products/{item['id']}", headers=headers)).json()
+            detail = (await _get(client, f"/api/v1/products/{item['id']}", headers=headers)).json()
             for v in detail["variants"]:
                 for cell in v["stock"]:
                     out[(detail["external_id"], v["external_id"], cell["warehouse_external_id"])] = cell["quantity"]

@@ -3,6 +3,7 @@ tenant isolation, and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -141,3 +142,30 @@ async def test_hits_and_misses_are_metrics(client, synced):
     assert any('outcome="hit"' in line and 'cache="stock.summary"' in line for line in lines)
     assert any('outcome="miss"' in line for line in lines)
     assert synced["tenant"]["id"] not in text
+
+
+async def test_a_cached_read_is_one_redis_round_trip(client, synced, redis_url):
+    """Rate limits, usage and the cache lookup travel in one script call (app/server/gate.py); watched from
+    outside with MONITOR, which lists each command a client sends (commands run by scripts are marked)."""
+    from redis.asyncio import Redis
+
+    h = synced["headers"]
+    path = "/api/v1/products?limit=4"
+    assert (await client.get(path, headers=h)).headers["x-cache"] == "miss"
+    seen: list[dict] = []
+    watcher = Redis.from_url(redis_url)
+    async with watcher.monitor() as monitor:
+
+        async def collect() -> None:
+            while True:
+                seen.append(await monitor.next_command())
+
+        task = asyncio.create_task(collect())
+        for _ in range(5):
+            resp = await client.get(path, headers=h)
+            assert resp.status_code == 200 and resp.headers["x-cache"] == "hit"
+        await asyncio.sleep(0.3)
+        task.cancel()
+    await watcher.aclose()
+    sent = [c for c in seen if c.get("client_type") != "lua"]
+    assert [c["command"].split()[0].upper() for c in sent] == ["EVALSHA"] * 5, sent

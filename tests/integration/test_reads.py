@@ -1,0 +1,119 @@
+"""The hot read path (app/db/reads.py): RLS scoping, read-only, recovery from dropped connections, and the
+one-statement product page on connections that have met no other query."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from app.db.engine import create_engine
+from app.db.reads import read_one, read_transaction
+from app.domain.apikeys.repositories import ApiKeyLookup
+from app.domain.catalog.repositories import product_detail
+from tests.conftest import _asyncpg_kwargs
+from tests.helpers import register
+from tests.sync_support import connect, make_seller, sync_now
+
+
+@pytest.fixture
+async def two_tenants(client, settings, marketplace_sandbox):
+    owners = []
+    sellers = []
+    for seed in (41, 42):
+        owner = await register(client)
+        seller = make_seller(marketplace_sandbox, "wildberries", products=3, warehouses=2, seed=seed)
+        conn = await connect(client, owner["headers"], seller)
+        run = await sync_now(client, settings, owner["headers"], conn["id"])
+        assert run["status"] == "succeeded", run
+        page = (await client.get("/api/v1/products?limit=3", headers=owner["headers"])).json()
+        owners.append({**owner, "product_ids": [p["id"] for p in page["items"]]})
+        sellers.append(seller)
+    yield owners
+    for seller in sellers:
+        seller.delete()
+
+
+async def _terminate_app_connections(database) -> int:
+    conn = await asyncpg.connect(**_asyncpg_kwargs(database["maintenance"]))
+    try:
+        return len(
+            await conn.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2",
+                database["name"],
+                "stock_tracker_app",
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def test_product_page_is_one_statement_under_rls(settings, two_tenants):
+    a, b = two_tenants
+    ta, tb = uuid.UUID(a["tenant"]["id"]), uuid.UUID(b["tenant"]["id"])
+    engine = create_engine(settings)  # fresh connections: nothing decoded on them before
+    try:
+        async with read_transaction(engine, ta) as conn:
+            row = await product_detail(conn, ta, uuid.UUID(a["product_ids"][0]))
+            assert row is not None and row["variants"] and row["cells"]
+            assert all(isinstance(v[4], list) for v in row["variants"])  # barcodes decode on a new connection
+            # The second wall: asking for tenant B's product with B's id in the query, while the transaction
+            # is scoped to A, finds nothing — row-level security, not the WHERE clause, refuses it.
+            assert await product_detail(conn, tb, uuid.UUID(b["product_ids"][0])) is None
+            assert await conn.fetchval("SELECT count(*) FROM products WHERE tenant_id = $1", tb) == 0
+        async with read_transaction(engine, tb) as conn:
+            assert await product_detail(conn, tb, uuid.UUID(b["product_ids"][0])) is not None
+        # No tenant at all: RLS shows nothing.
+        async with read_transaction(engine, None) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM products") == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_read_transaction_is_read_only_and_the_connection_survives_errors(settings, two_tenants):
+    a = two_tenants[0]
+    tenant = uuid.UUID(a["tenant"]["id"])
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            async with read_transaction(engine, tenant) as conn:
+                await conn.execute("UPDATE products SET title = 'x' WHERE tenant_id = $1", tenant)
+        with pytest.raises(asyncpg.UndefinedTableError):
+            async with read_transaction(engine, tenant) as conn:
+                await conn.fetch("SELECT * FROM no_such_table")
+        # The one pooled connection was rolled back and returned: it serves the next read, scoped anew.
+        async with read_transaction(engine, tenant) as conn:
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id')") == str(tenant)
+            assert await conn.fetchval("SELECT count(*) FROM products") == 3
+        # And the tenant setting did not outlive its transaction on that connection.
+        async with engine.connect() as plain:
+            raw = await plain.exec_driver_sql("SELECT current_setting('app.tenant_id', true)")
+            assert raw.scalar() in (None, "")
+    finally:
+        await engine.dispose()
+
+
+async def test_reads_recover_when_the_server_drops_every_connection(settings, database, two_tenants, client):
+    a = two_tenants[0]
+    tenant = uuid.UUID(a["tenant"]["id"])
+    engine = create_engine(settings, pool_size=3, max_overflow=0)
+    try:
+        # Fill the pool, then have the server drop all of it (what a database restart does).
+        async with read_transaction(engine, tenant), read_transaction(engine, tenant), read_transaction(engine, tenant):
+            pass
+        assert await _terminate_app_connections(database) >= 3
+        async with read_transaction(engine, tenant) as conn:  # retried once on a fresh connection
+            assert await conn.fetchval("SELECT count(*) FROM products") == 3
+        assert await _terminate_app_connections(database) >= 1
+        assert await ApiKeyLookup(engine).by_hash("0" * 64) is None  # read_one retries the same way
+        assert await read_one(engine, "SELECT 1") is not None
+    finally:
+        await engine.dispose()
+    # Through the API too: the app's own pool was dropped; the product page still answers.
+    await _terminate_app_connections(database)
+    resp = await client.get(
+        f"/api/v1/products/{a['product_ids'][0]}", headers={**a["headers"], "Cache-Control": "no-store"}
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["id"] == a["product_ids"][0]
