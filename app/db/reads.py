@@ -94,15 +94,25 @@ async def read_transaction(engine: AsyncEngine, tenant_id: uuid.UUID | None) -> 
 
 
 async def read_one(engine: AsyncEngine, sql: str, *args: Any) -> Any:
-    """One read-only statement outside any tenant (e.g. a SECURITY DEFINER lookup), in one round trip.
+    """One read-only statement outside an explicit transaction, in one round trip: its first row or None."""
+    return await _statement(engine, "fetchrow", sql, args)
 
-    No explicit transaction: the statement is its own. It reads only, so it is retried once on a fresh
+
+async def read_rows(engine: AsyncEngine, sql: str, *args: Any) -> list[Any]:
+    """One read-only statement outside an explicit transaction, in one round trip: every row."""
+    rows: list[Any] = await _statement(engine, "fetch", sql, args)
+    return rows
+
+
+async def _statement(engine: AsyncEngine, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+    """The statement is its own transaction: anything it sets locally (``set_config(…, true)``, as the
+    SECURITY INVOKER page functions do) ends with it. It only reads, so it is retried once on a fresh
     connection when the pooled one turns out to have been dropped by the server."""
     for attempt in (1, 2):
         fairy = await engine.raw_connection()
         conn: asyncpg.Connection = fairy.driver_connection
         try:
-            row = await conn.fetchrow(sql, *args)
+            result = await getattr(conn, method)(sql, *args)
         except BaseException as exc:
             if isinstance(exc, Exception) and _dropped(conn, exc):
                 await _discard(engine, fairy, exc, generation=True)
@@ -115,7 +125,7 @@ async def read_one(engine: AsyncEngine, sql: str, *args: Any) -> Any:
                 await _discard(engine, fairy, exc, generation=False)
             raise
         await _release(fairy)
-        return row
+        return result
     raise AssertionError("unreachable")
 
 

@@ -1,5 +1,5 @@
-"""The hot read path (app/db/reads.py): RLS scoping, read-only, recovery from dropped connections, and the
-one-statement product page on connections that have met no other query."""
+"""The hot read paths (app/db/reads.py, st_product_page): RLS scoping, read-only, recovery from dropped
+connections, and the one-round-trip product page on connections that have met no other query."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from app.db.engine import create_engine
 from app.db.reads import read_one, read_transaction
 from app.domain.apikeys.repositories import ApiKeyLookup
-from app.domain.catalog.repositories import product_detail
+from app.domain.catalog.repositories import PRODUCT_PAGE_SQL, product_page
 from tests.conftest import _asyncpg_kwargs
 from tests.helpers import register
 from tests.sync_support import connect, make_seller, sync_now
@@ -52,21 +52,27 @@ async def _terminate_app_connections(database) -> int:
 async def test_product_page_is_one_statement_under_rls(settings, two_tenants):
     a, b = two_tenants
     ta, tb = uuid.UUID(a["tenant"]["id"]), uuid.UUID(b["tenant"]["id"])
-    engine = create_engine(settings)  # fresh connections: nothing decoded on them before
+    pa, pb = uuid.UUID(a["product_ids"][0]), uuid.UUID(b["product_ids"][0])
+    engine = create_engine(settings, pool_size=1, max_overflow=0)  # fresh: nothing decoded on it before
     try:
-        async with read_transaction(engine, ta) as conn:
-            row = await product_detail(conn, ta, uuid.UUID(a["product_ids"][0]))
-            assert row is not None and row["variants"] and row["cells"]
-            assert all(isinstance(v[4], list) for v in row["variants"])  # barcodes decode on a new connection
-            # The second wall: asking for tenant B's product with B's id in the query, while the transaction
-            # is scoped to A, finds nothing — row-level security, not the WHERE clause, refuses it.
-            assert await product_detail(conn, tb, uuid.UUID(b["product_ids"][0])) is None
-            assert await conn.fetchval("SELECT count(*) FROM products WHERE tenant_id = $1", tb) == 0
-        async with read_transaction(engine, tb) as conn:
-            assert await product_detail(conn, tb, uuid.UUID(b["product_ids"][0])) is not None
-        # No tenant at all: RLS shows nothing.
+        rows = await product_page(engine, ta, pa)
+        assert rows and all(r["id"] == pa for r in rows)
+        assert all(isinstance(r["barcodes"], list) for r in rows if r["variant_id"] is not None)
+        assert any(r["warehouse_id"] is not None for r in rows)
+        # Another tenant's product under this tenant: nothing.
+        assert await product_page(engine, ta, pb) == []
+        # The scope lived only as long as the statement: the same (only) connection carries no tenant now.
+        assert (await read_one(engine, "SELECT current_setting('app.tenant_id', true) AS t"))["t"] in (None, "")
         async with read_transaction(engine, None) as conn:
             assert await conn.fetchval("SELECT count(*) FROM products") == 0
+        # Inside a transaction scoped to A, asking the function for B is refused: it never switches a scope.
+        async with read_transaction(engine, ta) as conn:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetch(PRODUCT_PAGE_SQL, tb, pb)
+        async with read_transaction(engine, ta) as conn:
+            assert len(await conn.fetch(PRODUCT_PAGE_SQL, ta, pa)) == len(rows)
+            # RLS, not the WHERE clause: with B's id in the query, a transaction scoped to A sees nothing.
+            assert await conn.fetchval("SELECT count(*) FROM products WHERE tenant_id = $1", tb) == 0
     finally:
         await engine.dispose()
 

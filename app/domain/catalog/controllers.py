@@ -10,9 +10,8 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.reads import read_transaction
 from app.domain.alerts.services import tenant_low_units
-from app.domain.catalog.repositories import HISTORY_LIMIT, CatalogRepository, product_detail
+from app.domain.catalog.repositories import HISTORY_LIMIT, CatalogRepository, product_page
 from app.domain.catalog.schemas import (
     HistoryPoint,
     MarketplaceSummary,
@@ -39,54 +38,61 @@ def _sum_present(values: list[int | None]) -> int | None:
     return sum(present) if present else None
 
 
-def _product_detail(row: Any, default_low_units: int) -> ProductDetail:
-    """The product page from ``PRODUCT_DETAIL_SQL``'s row; totals are summed from exactly the cells shown."""
+def _product_detail(rows: list[Any], default_low_units: int) -> ProductDetail:
+    """The product page from ``st_product_page``'s rows; totals are summed from exactly the cells shown."""
+    first = rows[0]
+    variants: dict[uuid.UUID, Any] = {}  # variant id → its row (first seen), in the function's order
     by_variant: dict[uuid.UUID, list[StockCell]] = {}
-    for variant_id, warehouse_id, external_id, name, kind, quantity, to_client, from_client, reserved, at in row[
-        "cells"
-    ]:
-        by_variant.setdefault(variant_id, []).append(
-            StockCell(
-                warehouse_id=warehouse_id,
-                warehouse_external_id=external_id,
-                warehouse_name=name,
-                kind=kind,
-                quantity=quantity,
-                in_way_to_client=to_client,
-                in_way_from_client=from_client,
-                reserved=reserved,
-                changed_at=at,
+    for r in rows:
+        vid = r["variant_id"]
+        if vid is None:
+            continue
+        if vid not in variants:
+            variants[vid] = r
+            by_variant[vid] = []
+        if r["warehouse_id"] is not None:
+            by_variant[vid].append(
+                StockCell(
+                    warehouse_id=r["warehouse_id"],
+                    warehouse_external_id=r["warehouse_external_id"],
+                    warehouse_name=r["warehouse_name"],
+                    kind=r["kind"],
+                    quantity=r["quantity"],
+                    in_way_to_client=r["in_way_to_client"],
+                    in_way_from_client=r["in_way_from_client"],
+                    reserved=r["reserved"],
+                    changed_at=r["changed_at"],
+                )
             )
-        )
     cells = [cell for stock in by_variant.values() for cell in stock]
     total = sum(c.quantity for c in cells)
-    low = row["low_units"] if row["low_units"] is not None else default_low_units
+    low = first["low_units"] if first["low_units"] is not None else default_low_units
     return ProductDetail(
-        id=row["id"],
-        connection_id=row["connection_id"],
-        marketplace=row["marketplace"],
-        external_id=row["external_id"],
-        vendor_code=row["vendor_code"],
-        title=row["title"],
-        brand=row["brand"],
-        subject=row["subject"],
-        photo_url=row["photo_url"],
+        id=first["id"],
+        connection_id=first["connection_id"],
+        marketplace=first["marketplace"],
+        external_id=first["external_id"],
+        vendor_code=first["vendor_code"],
+        title=first["title"],
+        brand=first["brand"],
+        subject=first["subject"],
+        photo_url=first["photo_url"],
         total_quantity=total,
         in_way_to_client=_sum_present([c.in_way_to_client for c in cells]),
         in_way_from_client=_sum_present([c.in_way_from_client for c in cells]),
         stock_status=_status(total, low),
-        last_seen_at=row["last_success_at"],
+        last_seen_at=first["last_success_at"],
         variants=[
             VariantOut(
                 id=vid,
-                external_id=external_id,
-                size=size,
-                marketplace_size=marketplace_size,
-                barcodes=list(barcodes or []),
-                total_quantity=sum(c.quantity for c in by_variant.get(vid, [])),
-                stock=by_variant.get(vid, []),
+                external_id=v["variant_external_id"],
+                size=v["size"],
+                marketplace_size=v["marketplace_size"],
+                barcodes=list(v["barcodes"] or []),
+                total_quantity=sum(c.quantity for c in by_variant[vid]),
+                stock=by_variant[vid],
             )
-            for vid, external_id, size, marketplace_size, barcodes in row["variants"]
+            for vid, v in variants.items()
         ],
     )
 
@@ -168,12 +174,11 @@ class ProductController(Controller):
     async def get_product(
         self, request: Request[Any, Any, Any], product_id: uuid.UUID, principal: Principal
     ) -> ProductDetail:
-        # The hot read path: one statement in a read-only RLS transaction on a raw connection (app/db/reads.py).
-        async with read_transaction(request.app.state.engine, principal.tenant_id) as conn:
-            row = await product_detail(conn, principal.tenant_id, product_id)
-        if row is None:
+        # The hot read path: one round trip, RLS scoped inside the statement (st_product_page, app/db/reads.py).
+        rows = await product_page(request.app.state.engine, principal.tenant_id, product_id)
+        if not rows:
             raise NotFoundError("No such product.")
-        return _product_detail(row, int(request.app.state.settings.low_stock_units))
+        return _product_detail(rows, int(request.app.state.settings.low_stock_units))
 
     @get(
         "/{product_id:uuid}/stock-history",

@@ -6,42 +6,25 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import and_, func, or_, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.models import Connection, Product, StockHistory, StockLevel, Variant, Warehouse
+from app.db.reads import read_rows
 
 HISTORY_LIMIT = 10_000
 
-# The product page in one statement (the hot read path, run by ``product_detail`` on a raw connection in
-# ``app.db.reads.read_transaction``): the product, its connection's last good sync, the tenant's default
-# "low" threshold, its variants and every stock cell (variant × warehouse) as record arrays. Totals are
-# summed from exactly these cells by the caller (rule 7). Every table is filtered by tenant as well as
-# being under row-level security. Inside an anonymous record asyncpg decodes only built-in types it has
-# already met on the connection, hence the casts to text and text[].
-PRODUCT_DETAIL_SQL = """
-SELECT p.id, p.connection_id, p.marketplace::text AS marketplace, p.external_id, p.vendor_code, p.title,
-       p.brand, p.subject, p.photo_url, c.last_success_at,
-       (SELECT CASE WHEN r.enabled THEN r.units_below END FROM alert_rules r
-         WHERE r.tenant_id = $1 AND r.product_id IS NULL) AS low_units,
-       ARRAY(SELECT ROW(v.id, v.external_id, v.size, v.marketplace_size, v.barcodes::text[])
-               FROM variants v
-              WHERE v.tenant_id = $1 AND v.product_id = p.id
-              ORDER BY v.external_id, v.id) AS variants,
-       ARRAY(SELECT ROW(s.variant_id, s.warehouse_id, w.external_id, w.name, w.kind::text, s.quantity,
-                        s.in_way_to_client, s.in_way_from_client, s.reserved, s.changed_at)
-               FROM stock_levels s JOIN warehouses w ON w.id = s.warehouse_id AND w.tenant_id = $1
-              WHERE s.tenant_id = $1 AND s.product_id = p.id
-              ORDER BY w.kind, w.name, w.id) AS cells
-  FROM products p JOIN connections c ON c.id = p.connection_id AND c.tenant_id = $1
- WHERE p.tenant_id = $1 AND p.id = $2
-"""
+# The product page in one round trip: ``st_product_page`` (migration 0005) scopes row-level security to the
+# tenant for its own statement and returns one row per variant × warehouse cell (a variant without stock
+# comes once with NULL cell columns; a product without variants once with NULL variant columns), ordered
+# by variant, then warehouse kind and name. Totals are summed from exactly these cells by the caller
+# (rule 7). Every table is also filtered by tenant inside it.
+PRODUCT_PAGE_SQL = "SELECT * FROM st_product_page($1, $2)"
 
 
-async def product_detail(conn: asyncpg.Connection, tenant_id: uuid.UUID, product_id: uuid.UUID) -> Any | None:
-    """One product with its variants and stock cells (``PRODUCT_DETAIL_SQL``), or None."""
-    return await conn.fetchrow(PRODUCT_DETAIL_SQL, tenant_id, product_id)
+async def product_page(engine: AsyncEngine, tenant_id: uuid.UUID, product_id: uuid.UUID) -> list[Any]:
+    """The rows of one product's page (``PRODUCT_PAGE_SQL``); empty when there is no such product."""
+    return await read_rows(engine, PRODUCT_PAGE_SQL, tenant_id, product_id)
 
 
 def stock_totals(tenant_id: uuid.UUID) -> Any:
