@@ -87,6 +87,7 @@ def _lifespan(settings: Settings):
         finally:
             await app.state.http.aclose()
             await app.state.arq.aclose()
+            await app.state.api_key_resolver.aclose()
             await app.state.gate_redis.aclose()
             await app.state.redis.aclose()
             await engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -42,15 +43,27 @@ KEY_CACHE_SIZE = 10_000
 TOUCH_EVERY_SECONDS = 60.0
 
 
+# Cached keys used within this long are refreshed in the background, all in one statement; others are dropped.
+KEY_IDLE_SECONDS = 60.0
+
+
 @dataclass(slots=True)
 class _Entry:
     record: KeyRecord | None  # None: no such key (cached too, so junk keys cannot hammer the database)
     expires: float
     touched: float = field(default=-1e18)
+    used: float = 0.0  # monotonic time of the last request with this key
 
 
 class ApiKeyResolver:
-    """Keyed hash → key record, through the SECURITY DEFINER lookup, cached in-process for a few seconds."""
+    """Keyed hash → key record, through the SECURITY DEFINER lookup, cached in-process for a few seconds.
+
+    A key seen for the first time is looked up at once. After that a background task re-reads every key
+    used in the last minute, all in one statement, every ``ttl / 2`` seconds and extends their entries: the
+    database sees one query per process per refresh however many keys are in use, and a revocation still
+    reaches every process within ``ttl`` (an entry the refresher could not renew expires and is looked up
+    again on its next use).
+    """
 
     def __init__(
         self,
@@ -68,9 +81,41 @@ class ApiKeyResolver:
         self.max_entries = max_entries
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
+        self._refresher: asyncio.Task[None] | None = None
 
     def forget(self, key_hash: str) -> None:
         self._cache.pop(key_hash, None)
+
+    async def refresh(self) -> int:
+        """Re-read every recently used cached key in one statement; drop idle ones. Returns how many."""
+        now = time.monotonic()
+        live = [digest for digest, entry in self._cache.items() if entry.used > now - KEY_IDLE_SECONDS]
+        for digest in [d for d, e in self._cache.items() if e.used <= now - KEY_IDLE_SECONDS]:
+            del self._cache[digest]
+        if not live:
+            return 0
+        records = await ApiKeyLookup(self.engine).by_hashes(live)
+        expires = time.monotonic() + self.ttl
+        for digest in live:
+            entry = self._cache.get(digest)
+            if entry is not None:
+                entry.record = records.get(digest)
+                entry.expires = expires
+        return len(live)
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 2)
+            try:
+                await self.refresh()
+            except Exception as exc:  # entries then expire on their own and are looked up one by one
+                log.warning("api_key.refresh_failed", error=type(exc).__name__)
+
+    async def aclose(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
 
     async def resolve(self, token: str) -> tuple[KeyRecord, _Entry]:
         if not keys.well_formed(token):
@@ -85,6 +130,9 @@ class ApiKeyResolver:
             self._cache.move_to_end(digest)
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
+            if self._refresher is None or self._refresher.done():
+                self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        entry.used = now
         if entry.record is None:
             raise AuthenticationError("The API key is not valid.", headers=_CHALLENGE)
         if entry.record.revoked:

@@ -361,7 +361,11 @@ class RateLimitMiddleware(ASGIMiddleware):
     async def _count(self, state: Any, tenant_id: uuid.UUID) -> int:
         """Count one API-key call with limiting switched off; the month's count (0 when Redis is unreachable)."""
         try:
-            return await usage.record_api_call(state.redis, tenant_id)
+            key = usage.current_usage_key(tenant_id)
+            count = int(await state.gate_redis.execute_command("INCR", key))
+            if count == 1:
+                await state.gate_redis.execute_command("EXPIRE", key, usage.RETENTION_SECONDS)
+            return count
         except _REDIS_DOWN as exc:
             return self._usage_unavailable(state, exc)
 

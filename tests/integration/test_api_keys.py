@@ -10,10 +10,14 @@ import time
 import uuid
 
 import asyncpg
+import pytest
 from litestar.testing import AsyncTestClient
 
+from app.db.engine import create_engine, create_sessionmaker
 from app.domain.apikeys import keys
+from app.lib.errors import AuthenticationError
 from app.server.app import create_app
+from app.server.auth import ApiKeyResolver
 from tests.conftest import _asyncpg_kwargs
 from tests.helpers import add_member, register
 
@@ -199,3 +203,36 @@ async def test_lookup_goes_only_through_the_definer_function(client, database, s
         assert owner_of == "stock_tracker_system"
     finally:
         await conn.close()
+
+
+async def test_the_background_refresh_rereads_every_key_in_use_at_once(client, settings):
+    """Keys in use are re-read together (one statement per refresh, however many keys); a key revoked
+    meanwhile is refused after the next refresh even where its entry had not expired; idle keys drop out."""
+    owner = await register(client)
+    created = [await create_key(client, owner, name=f"k{i}") for i in range(3)]
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    resolver = ApiKeyResolver(
+        create_sessionmaker(engine), keys.hash_secret(settings.api_key_secret, settings.jwt_secret), engine
+    )
+    try:
+        for c in created:
+            record, _ = await resolver.resolve(c["key"])
+            assert str(record.id) == c["id"]
+        assert await resolver.refresh() == 3
+        # Revoke through the API (another process, as far as this resolver knows).
+        resp = await client.delete(f"/api/v1/api-keys/{created[0]['id']}", headers=owner["headers"])
+        assert resp.status_code == 204
+        await resolver.resolve(created[0]["key"])  # still cached here, until the next refresh
+        await resolver.refresh()
+        with pytest.raises(AuthenticationError, match="revoked"):
+            await resolver.resolve(created[0]["key"])
+        assert (await resolver.resolve(created[1]["key"]))[0].revoked is False
+        # A key unused for a minute is dropped at the next refresh (and looked up afresh if it comes back).
+        digest = keys.key_hash(resolver.hash_secret, created[2]["key"])
+        resolver._cache[digest].used -= 120
+        await resolver.refresh()
+        assert digest not in resolver._cache
+        assert str((await resolver.resolve(created[2]["key"]))[0].id) == created[2]["id"]
+    finally:
+        await resolver.aclose()
+        await engine.dispose()

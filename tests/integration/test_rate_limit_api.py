@@ -249,6 +249,13 @@ async def test_limiting_can_be_switched_off(database, redis_url):
         owner = await register(c)
         resp = await c.get("/api/v1/products", headers=owner["headers"])
         assert resp.status_code == 200 and "ratelimit" not in resp.headers
+        # Without the limiter the cache and the usage count still work (on their own Redis calls).
+        created = (await c.post("/api/v1/api-keys", json={"name": "off"}, headers=owner["headers"])).json()
+        key = {"Authorization": f"Bearer {created['key']}"}
+        assert (await c.get("/api/v1/products", headers=key)).headers["x-cache"] == "miss"  # the POST bumped it
+        assert (await c.get("/api/v1/products", headers=key)).headers["x-cache"] == "hit"
+        usage = (await c.get("/api/v1/api-keys/usage", headers=key)).json()
+        assert usage["api_calls"] == 3
 
 
 # ---- two API worker processes, 200 concurrent requests on one key -----------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models.apikeys import ApiKey
-from app.db.reads import read_one
+from app.db.reads import read_one, read_rows
 from app.db.repository import TenantRepository
 
 
@@ -52,11 +52,24 @@ class ApiKeyLookup:
 
     SQL = "SELECT id, tenant_id, scopes, revoked, plan FROM st_api_key_lookup($1)"
 
+    # Many keys in one statement (the resolver's background refresh): the same function, once per hash.
+    MANY_SQL = (
+        "SELECT u.h, l.id, l.tenant_id, l.scopes, l.revoked, l.plan "
+        "FROM unnest($1::text[]) AS u(h) CROSS JOIN LATERAL st_api_key_lookup(u.h) AS l"
+    )
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     async def by_hash(self, key_hash: str) -> KeyRecord | None:
         row = await read_one(self.engine, self.SQL, key_hash)
-        if row is None:
-            return None
-        return KeyRecord(id=row[0], tenant_id=row[1], scopes=frozenset(row[2]), revoked=bool(row[3]), plan=row[4])
+        return None if row is None else _record(*row)
+
+    async def by_hashes(self, key_hashes: list[str]) -> dict[str, KeyRecord]:
+        """The keys that exist, by hash (absent: no such key)."""
+        rows = await read_rows(self.engine, self.MANY_SQL, key_hashes)
+        return {row[0]: _record(*row[1:]) for row in rows}
+
+
+def _record(key_id: uuid.UUID, tenant_id: uuid.UUID, scopes: list[str], revoked: bool, plan: str) -> KeyRecord:
+    return KeyRecord(id=key_id, tenant_id=tenant_id, scopes=frozenset(scopes), revoked=bool(revoked), plan=plan)

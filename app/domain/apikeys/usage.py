@@ -32,16 +32,6 @@ def current_usage_key(tenant_id: uuid.UUID | str) -> str:
     return usage_key(tenant_id, period_of(utcnow()))
 
 
-async def record_api_call(redis: Redis, tenant_id: uuid.UUID | str, *, at: datetime | None = None) -> int:
-    """Count one call; returns the month's count including it (the monthly quota is checked against it)."""
-    key = usage_key(tenant_id, period_of(at or utcnow()))
-    # One command per call; the expiry is set once, by the call that created the counter.
-    count = int(await redis.incr(key))
-    if count == 1:
-        await redis.expire(key, RETENTION_SECONDS)
-    return count
-
-
 async def api_calls(redis: Redis, tenant_id: uuid.UUID | str, period: str | None = None) -> int:
     """Calls counted in ``period`` (``YYYY-MM``, default: this month)."""
     value = await redis.get(usage_key(tenant_id, period or period_of(utcnow())))
