@@ -82,6 +82,7 @@ class ApiKeyResolver:
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._refresher: asyncio.Task[None] | None = None
+        self._digests: dict[str, str] = {}
 
     def forget(self, key_hash: str) -> None:
         self._cache.pop(key_hash, None)
@@ -118,9 +119,16 @@ class ApiKeyResolver:
                 await self._refresher
 
     async def resolve(self, token: str) -> tuple[KeyRecord, _Entry]:
-        if not keys.well_formed(token):
-            raise AuthenticationError("The API key is not valid.", headers=_CHALLENGE)
-        digest = keys.key_hash(self.hash_secret, token)
+        digest = self._digests.get(token)
+        if digest is None:
+            if not keys.well_formed(token):
+                raise AuthenticationError("The API key is not valid.", headers=_CHALLENGE)
+            digest = keys.key_hash(self.hash_secret, token)
+            if len(self._digests) >= self.max_entries:
+                self._digests.clear()  # rare: this many distinct keys in one process; start over
+            # Well-formed key → its keyed hash, so a key in use is checksummed and hashed once per process
+            # (the same exposure as the request itself: the key is in this process's memory either way).
+            self._digests[token] = digest
         now = time.monotonic()
         entry = self._cache.get(digest)
         if entry is None or entry.expires <= now:
@@ -205,9 +213,17 @@ def api_key_principal(record: KeyRecord) -> Principal:
     )
 
 
+def _authorization(scope: Any) -> str:
+    # Straight from the raw header list: building the Headers mapping costs more than the scan.
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return ""
+
+
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
+        header = _authorization(connection.scope)
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
