@@ -73,6 +73,19 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.pending: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        """Queue a command; everything queued in one turn of the event loop leaves in one write (requests
+        that reach Redis together share a syscall and a segment)."""
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.pending.append(data)
+
+    def _flush(self) -> None:
+        data, self.pending = b"".join(self.pending), []
+        if self.transport is not None and self.lost is None:
+            self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -126,8 +139,19 @@ class PipelinedRedis:
             protocol = await self._connect()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         protocol.waiters.append((future, time.monotonic()))
-        protocol.transport.write(_encode(args))  # type: ignore[union-attr]
+        protocol.send(_encode(args))
         return await future
+
+    def enqueue(self, *args: Any) -> asyncio.Future[Any] | None:
+        """Send a command now, without waiting: its reply's future, or None when not connected (then use
+        ``execute_command``). Commands enqueued in one turn of the loop leave together."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None:
+            return None
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        protocol.waiters.append((future, time.monotonic()))
+        protocol.send(_encode(args))
+        return future
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:
@@ -171,7 +195,7 @@ class PipelinedRedis:
         for command in commands:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             protocol.waiters.append((future, time.monotonic()))
-            protocol.transport.write(_encode(command))  # type: ignore[union-attr]
+            protocol.send(_encode(command))
             await future
 
     async def _watch(self) -> None:

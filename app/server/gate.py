@@ -1,36 +1,37 @@
 """One Redis round trip per authenticated request.
 
 What an authenticated request needs from Redis before its handler runs — the caller's rate-limit windows,
-the tenant's monthly API-call count (API keys), and, for a cacheable GET, the tenant's cache version and the
-cached entry — is one Lua script: the limiter's own fragment (``app.lib.ratelimit.LIMIT_LUA``, unchanged,
-so every guarantee proved for it holds) followed by the quota and cache steps below. Separate calls cost a
-round trip and ~50 µs of client-side Python each; on a cache hit this makes the whole request one.
+the tenant's monthly API-call count (API keys), and, for a cacheable GET, the tenant's cache version — is
+one Lua script: the limiter's own fragment (``app.lib.ratelimit.LIMIT_LUA``, unchanged, so every guarantee
+proved for it holds) followed by the quota and cache steps below. The cached entry itself is a plain
+``GET`` written to Redis in the same batch (one write, one round trip): a page of JSON returned through
+Lua costs Redis several times what ``GET`` does. Separate round trips cost ~50 µs of client-side Python
+each; on a cache hit the whole request is one.
 
 Order inside the script (atomic, so no other request interleaves):
 
 1. the caller's windows admit and count the request, or refuse it (nothing else is counted then);
 2. an admitted API-key call is counted in the month's usage; past the plan's quota it is taken back and
    the request refused (the windows keep it, as a refused call still arrived);
-3. only for an admitted request: the tenant's cache version (created if missing) and the entry under the
-   route's key, returned only if it was built under that version.
+3. only for an admitted request: the tenant's cache version (created if missing); the entry (read by the
+   batched ``GET``) is used only if it was built under that version.
 
 Keys span several hash slots: single Redis (or a primary), not Redis Cluster — see docs/api-platform.md.
 """
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass
 from typing import Final
 
 from app.domain.apikeys.usage import RETENTION_SECONDS
-from app.lib.cache_version import VERSION_LEN
 from app.lib.ratelimit import HIT, LIMIT_LUA, Decision, Policy, RateLimiter, Script
 
 # After LIMIT_LUA: ARGV[na..na+2] = count usage (0/1), monthly quota, usage TTL; KEYS[nk] = usage key (if
-# counted). Then ARGV = cache mode (0 none, 1 version only, 2 version and entry), a fresh version;
-# KEYS = version key, entry key (as the mode needs). Appends {used, over_quota, version, entry} to ``out``
-# ('' for no version / no entry: a Lua array cannot hold nil).
+# counted). Then ARGV = cache (0 none, 1 the version), a fresh version; KEYS = the version key. Appends
+# {used, over_quota, version} to ``out`` ('' for no version: a Lua array cannot hold nil).
 _GATE: Final = Script(
     LIMIT_LUA
     + """
@@ -51,19 +52,17 @@ if ARGV[na] == '1' then
   nk = nk + 1
 end
 na = na + 3
-local version, entry = '', ''
+local version = ''
 if ARGV[na] ~= '0' and allowed then
-  redis.call('SET', KEYS[nk], ARGV[na + 1], 'NX')
   version = redis.call('GET', KEYS[nk])
-  if ARGV[na] == '2' then
-    local value = redis.call('GET', KEYS[nk + 1])
-    if value and string.sub(value, 1, #version) == version then entry = value end
+  if not version then
+    redis.call('SET', KEYS[nk], ARGV[na + 1], 'NX')
+    version = redis.call('GET', KEYS[nk])
   end
 end
 out[#out + 1] = used
 out[#out + 1] = over
 out[#out + 1] = version
-out[#out + 1] = entry
 return out
 """
 )
@@ -107,16 +106,47 @@ async def pass_gate(
         args += [b"0", b""]
     else:
         keys.append(cache.version_key)
-        if cache.entry_key is not None:
-            keys.append(cache.entry_key)
-        args += [b"2" if cache.entry_key is not None else b"1", secrets.token_hex(VERSION_LEN // 2)]
-    reply, compiled = await limiter.run_script(_GATE, HIT, caller_key, policy, 1, tuple(keys), tuple(args))
+        args += [b"1", _fresh_version()]
+    # The cached entry is read by a plain GET written in the same batch as the script (one round trip):
+    # returning a page of JSON through Lua costs Redis several times what GET does.
+    entry_future = None
+    if cache is not None and cache.entry_key is not None:
+        enqueue = getattr(limiter.redis, "enqueue", None)
+        entry_future = enqueue("GET", cache.entry_key) if enqueue is not None else None
+    try:
+        reply, compiled = await limiter.run_script(_GATE, HIT, caller_key, policy, 1, tuple(keys), tuple(args))
+        entry = None
+        if cache is not None and cache.entry_key is not None:
+            if entry_future is not None:
+                entry = await entry_future
+            elif reply[0]:  # not connected at the start (first call): fetch it now, if admitted
+                entry = await limiter.redis.execute_command("GET", cache.entry_key)
+    finally:
+        if entry_future is not None:
+            if not entry_future.done():
+                entry_future.cancel()  # its reply is still read off the connection, in order, and dropped
+            elif not entry_future.cancelled():
+                entry_future.exception()  # mark it retrieved: the script's own error is the one that counts
     width = 2 + 2 * len(compiled.windows)
-    used, over, version, entry = reply[width : width + 4]
+    used, over, raw_version = reply[width : width + 3]
+    version = bytes(raw_version) if raw_version else None
+    # Served only if it was built under the version read just now (app/server/cache.py).
+    value: bytes | None = bytes(entry) if entry is not None else None
+    if value is not None and (version is None or value[: len(version)] != version):
+        value = None
     return GateResult(
         caller=limiter.decide(compiled, reply[:width], HIT, 1),
         used=int(used),
         over_quota=bool(int(over)),
-        version=bytes(version) if version else None,
-        entry=bytes(entry) if entry else None,
+        version=version,
+        entry=value,
     )
+
+
+_PROCESS_TAG = secrets.token_hex(4)
+_counter = itertools.count()
+
+
+def _fresh_version() -> str:
+    """A version token never handed out before (process tag + counter): used only when a tenant has none."""
+    return f"{_PROCESS_TAG}{next(_counter) & 0xFFFFFFFF:08x}"

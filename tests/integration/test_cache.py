@@ -145,8 +145,9 @@ async def test_hits_and_misses_are_metrics(client, synced):
 
 
 async def test_a_cached_read_is_one_redis_round_trip(client, synced, redis_url):
-    """Rate limits, usage and the cache lookup travel in one script call (app/server/gate.py); watched from
-    outside with MONITOR, which lists each command a client sends (commands run by scripts are marked)."""
+    """Rate limits, usage and the cache version travel in one script call, with the entry's GET in the same
+    write (app/server/gate.py); watched from outside with MONITOR, which lists each command a client sends
+    (commands run by scripts are marked)."""
     from redis.asyncio import Redis
 
     h = synced["headers"]
@@ -168,4 +169,5 @@ async def test_a_cached_read_is_one_redis_round_trip(client, synced, redis_url):
         task.cancel()
     await watcher.aclose()
     sent = [c for c in seen if c.get("client_type") != "lua"]
-    assert [c["command"].split()[0].upper() for c in sent] == ["EVALSHA"] * 5, sent
+    # Per request: the entry's GET and the gate script, written together (one round trip), nothing else.
+    assert [c["command"].split()[0].upper() for c in sent] == ["GET", "EVALSHA"] * 5, sent

@@ -123,3 +123,20 @@ async def test_it_selects_the_database_in_the_url(redis_url, redis):
     finally:
         await client.execute_command("DEL", key)
         await client.aclose()
+
+
+async def test_enqueue_sends_without_waiting_and_keeps_the_order(redis_url, redis):
+    client = PipelinedRedis(redis_url)
+    key = f"resp:{uuid.uuid4().hex}"
+    try:
+        assert client.enqueue("PING") is None  # not connected yet: the caller uses execute_command
+        await client.execute_command("SET", key, "a")
+        first = client.enqueue("GET", key)
+        assert first is not None
+        # Written in the same turn of the loop as the SET below, read before it (Redis keeps the order).
+        assert await client.execute_command("SET", key, "b") == b"OK"
+        assert await first == b"a"
+        assert await client.execute_command("GET", key) == b"b"
+    finally:
+        await redis.delete(key)
+        await client.aclose()
