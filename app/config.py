@@ -67,6 +67,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     worker_max_jobs: int = 50
     worker_poll_delay: float = 0.1
     worker_health_check_interval: int = 30
+    # Retention (the sweep every 10 minutes, docs/decisions.md): events with their webhook deliveries and
+    # notifications, and suppressions; operational rows (alert-evaluation claims, Telegram updates, spent
+    # refresh tokens, relayed outbox rows); finished sync runs. Stock history follows each plan's retention.
+    retention_event_days: int = 30
+    retention_operational_days: int = 30
+    retention_sync_run_days: int = 90
+    retention_batch: int = 5000
+    retention_budget_seconds: float = 30.0
     # Until alert rules exist for a tenant, a product below this many units counts as "low".
     low_stock_units: int = 5
     # Keep outbound marketplace calls under the documented limits (off only for load tests against a sandbox

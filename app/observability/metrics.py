@@ -88,6 +88,9 @@ class Instruments:
         self.rows_upserted = meter.create_counter(
             "stock_tracker.stock_rows_upserted", description="Stock rows written."
         )
+        self.retention_deleted = meter.create_counter(
+            "stock_tracker.retention_deleted", description="Rows deleted (or compacted away) by the retention sweep."
+        )
         self.history_points = meter.create_counter(
             "stock_tracker.history_points", description="Stock history points written."
         )

@@ -15,6 +15,7 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.db.outbox import relay
 from app.domain.connections.gateway import MarketplaceGateway
 from app.domain.events.context import close_notification_context, open_notification_context
+from app.domain.retention.jobs import retention_sweep
 from app.lib.crypto import CredentialCipher
 from app.lib.httpclient import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
@@ -78,6 +79,7 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
         "cron_jobs": [
             cron(outbox_sweep, name="cron:outbox-sweep", second=every_30s, run_at_startup=True, unique=True),
             *(cron(fn, name=name, second=0, unique=True) for name, fn in CRONS.items()),  # type: ignore[arg-type]
+            cron(retention_sweep, name="cron:retention", minute=set(range(3, 60, 10)), second=0, unique=True),
         ]
         if settings.worker_crons
         else [],
