@@ -13,6 +13,7 @@ BENCHES = [
     ["bench.ratelimit"],
     ["bench.api"],
     ["bench.alerts"],
+    ["bench.fleet", "--sellers", "200"],
 ]
 
 if __name__ == "__main__":

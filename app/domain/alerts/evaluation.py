@@ -22,7 +22,7 @@ from app.db.models.notifications import Alert, AlertEvaluation
 from app.domain.alerts.repositories import AlertRepository, AlertRuleRepository, EvaluationRepository, StockReader
 from app.domain.alerts.rules import Rule, classify, decide, deployment_default, rule_from_row
 from app.domain.events.metrics import alert_instruments
-from app.domain.events.services import Published, publish_event
+from app.domain.events.services import FanoutLookups, Published, publish_event
 from app.domain.events.types import STOCK_LOW, STOCK_OUT, STOCK_RESTORED
 from app.domain.reports.services import CoverService
 from app.lib.clock import utcnow
@@ -72,6 +72,8 @@ class AlertEvaluator:
         self.low_stock_units = low_stock_units
         self.stock = StockReader(session, tenant_id)
         self.alerts = AlertRepository(session, tenant_id)
+        # Recipients are read once per evaluation, however many alerts it opens (a first sync opens hundreds).
+        self.lookups = FanoutLookups(session, tenant_id)
 
     async def evaluate(self, connection_id: uuid.UUID, run_id: uuid.UUID) -> Outcome:
         await self.session.execute(
@@ -257,7 +259,9 @@ class AlertEvaluator:
         outcome.events.append(event_type)
 
     async def _emit(self, event_type: str, data: dict[str, Any], key: str, now: datetime, outcome: Outcome) -> None:
-        published = await publish_event(self.session, self.tenant_id, event_type, data, key=key, occurred_at=now)
+        published = await publish_event(
+            self.session, self.tenant_id, event_type, data, key=key, occurred_at=now, lookups=self.lookups
+        )
         if published is not None:
             outcome.published.append(published)
         alert_instruments().alerts_raised.add(1, {"type": event_type})
