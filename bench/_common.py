@@ -55,6 +55,29 @@ async def bench_settings(**overrides: Any) -> AsyncIterator[Settings]:
             await drop_database(servers.database_url, name)
 
 
+async def add_wb_connection(sm: Any, cipher: Any, credentials: dict[str, Any], name: str = "bench") -> tuple[Any, Any]:
+    """A tenant with one Wildberries connection (encrypted credentials), written directly; (tenant, connection)."""
+    from app.db.engine import session_scope
+    from app.db.models import Connection, Marketplace, Tenant
+    from app.domain.connections.services import encrypt_credentials
+    from app.lib.ids import uuid7
+
+    tid, cid = uuid7(), uuid7()
+    async with session_scope(sm, tid) as s:
+        s.add(Tenant(id=tid, name=name))
+        await s.flush()
+        s.add(
+            Connection(
+                id=cid,
+                tenant_id=tid,
+                marketplace=Marketplace.WILDBERRIES,
+                name=name,
+                credentials_encrypted=encrypt_credentials(cipher, credentials),
+            )
+        )
+    return tid, cid
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

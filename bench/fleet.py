@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bench._common import ROOT, bench_settings, peak_rss_mb, report
+from bench._common import ROOT, add_wb_connection, bench_settings, peak_rss_mb, report
 
 
 def _free_port() -> int:
@@ -65,11 +65,9 @@ async def main(sellers: int, products: int, baseline: int) -> None:
     from sqlalchemy import func, select
 
     from app.db.engine import create_engine, create_sessionmaker, session_scope
-    from app.db.models import Connection, Marketplace, StockLevel, SyncRun, Tenant, Variant
+    from app.db.models import StockLevel, SyncRun, Variant
     from app.db.models.notifications import Alert, Event
-    from app.domain.connections.services import encrypt_credentials
     from app.lib.crypto import CredentialCipher
-    from app.lib.ids import uuid7
 
     port = _free_port()
     sandbox = subprocess.Popen(
@@ -106,19 +104,7 @@ async def main(sellers: int, products: int, baseline: int) -> None:
             cipher = CredentialCipher(settings.encryption_key_list)
             pairs: list[tuple[str, str]] = []
             for seller in created:
-                tid, cid = uuid7(), uuid7()
-                async with session_scope(sm, tid) as s:
-                    s.add(Tenant(id=tid, name="fleet"))
-                    await s.flush()
-                    s.add(
-                        Connection(
-                            id=cid,
-                            tenant_id=tid,
-                            marketplace=Marketplace.WILDBERRIES,
-                            name="fleet",
-                            credentials_encrypted=encrypt_credentials(cipher, seller["credentials"]),
-                        )
-                    )
+                tid, cid = await add_wb_connection(sm, cipher, seller["credentials"], "fleet")
                 pairs.append((str(tid), str(cid)))
             # Baseline: a sample one at a time, then the fleet with the worker's real concurrency.
             one_at_a_time = (await _drain(settings, pairs[:baseline], max_jobs=1))[1] if baseline else 0.0

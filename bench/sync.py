@@ -15,20 +15,18 @@ from typing import Any
 
 import httpx
 
-from bench._common import bench_settings, peak_rss_mb, report
+from bench._common import add_wb_connection, bench_settings, peak_rss_mb, report
 
 
 async def main(products: int, warehouses: int, baseline_rows: int) -> None:
     from sqlalchemy import select
 
-    from app.db.engine import create_engine, create_sessionmaker, session_scope, set_tenant
-    from app.db.models import Connection, Marketplace, StockLevel, SyncRun, Tenant, Variant, Warehouse
+    from app.db.engine import create_engine, create_sessionmaker, session_scope
+    from app.db.models import StockLevel, SyncRun, Variant, Warehouse
     from app.domain.connections.gateway import MarketplaceGateway
-    from app.domain.connections.services import encrypt_credentials
     from app.domain.sync.service import SyncService
     from app.lib.crypto import CredentialCipher
     from app.lib.httpclient import marketplace_http_client
-    from app.lib.ids import uuid7
     from tests.sandbox_server import serve_sandbox
 
     with serve_sandbox() as sandbox:
@@ -49,20 +47,7 @@ async def main(products: int, warehouses: int, baseline_rows: int) -> None:
             engine = create_engine(settings, pool_size=4)
             sm = create_sessionmaker(engine)
             cipher = CredentialCipher(settings.encryption_key_list)
-            tid, cid = uuid7(), uuid7()
-            async with session_scope(sm) as s:
-                await set_tenant(s, tid)
-                s.add(Tenant(id=tid, name="bench"))
-                await s.flush()
-                s.add(
-                    Connection(
-                        id=cid,
-                        tenant_id=tid,
-                        marketplace=Marketplace.WILDBERRIES,
-                        name="bench",
-                        credentials_encrypted=encrypt_credentials(cipher, seller["credentials"]),
-                    )
-                )
+            tid, cid = await add_wb_connection(sm, cipher, seller["credentials"])
             http = marketplace_http_client()
             service = SyncService(sm, MarketplaceGateway(settings, http, None), cipher)
             t0 = time.perf_counter()
@@ -128,28 +113,28 @@ async def main(products: int, warehouses: int, baseline_rows: int) -> None:
             """Stock only: fetch both sources over HTTP, decode, normalise and upsert."""
             return sum(float(st.get(k, 0) or 0) for k in ("fbo_stock", "fbs_stock", "write_stock"))
 
-            report(
-                "sync",
-                {
-                    "products": products,
-                    "variants": n_variants,
-                    "warehouses": n_wh,
-                    "stock_rows": rows,
-                    "sandbox_seller_created_s": round(created, 2),
-                    "first_sync_wall_s": round(first_wall, 2),
-                    "first_sync_stages_s": stages,
-                    "first_sync_rows_per_s_end_to_end": round(rows / first_wall),
-                    "write_stage_rows_per_s": round(rows / write_s) if write_s else None,
-                    "stock_pipeline_rows_per_s_first": round(rows / pipeline(stages)),
-                    "stock_pipeline_rows_per_s_resync": round(rows / pipeline(second_stages)),
-                    "resync_identical_wall_s": round(second_wall, 2),
-                    "resync_rows_written": second_counts.get("changes", 0) + second_counts.get("zeroed", 0),
-                    "resync_stages_s": second_stages,
-                    "baseline_naive_orm_rows": len(cells),
-                    "baseline_naive_orm_rows_per_s": round(len(cells) / naive),
-                    "peak_rss_mb": round(peak_rss_mb(), 1),
-                },
-            )
+        report(
+            "sync",
+            {
+                "products": products,
+                "variants": n_variants,
+                "warehouses": n_wh,
+                "stock_rows": rows,
+                "sandbox_seller_created_s": round(created, 2),
+                "first_sync_wall_s": round(first_wall, 2),
+                "first_sync_stages_s": stages,
+                "first_sync_rows_per_s_end_to_end": round(rows / first_wall),
+                "write_stage_rows_per_s": round(rows / write_s) if write_s else None,
+                "stock_pipeline_rows_per_s_first": round(rows / pipeline(stages)),
+                "stock_pipeline_rows_per_s_resync": round(rows / pipeline(second_stages)),
+                "resync_identical_wall_s": round(second_wall, 2),
+                "resync_rows_written": second_counts.get("changes", 0) + second_counts.get("zeroed", 0),
+                "resync_stages_s": second_stages,
+                "baseline_naive_orm_rows": len(cells),
+                "baseline_naive_orm_rows_per_s": round(len(cells) / naive),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
+            },
+        )
 
 
 if __name__ == "__main__":

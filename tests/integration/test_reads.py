@@ -1,15 +1,16 @@
-"""The hot read paths (app/db/reads.py, st_product_page): RLS scoping, read-only, recovery from dropped
-connections, and the one-round-trip product page on connections that have met no other query."""
+"""The hot read paths (app/db/reads.py, st_product_page): RLS scoping, no scope left behind, recovery from
+dropped connections, and the one-round-trip product page on connections that have met no other query."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
 import pytest
 
 from app.db.engine import create_engine
-from app.db.reads import read_one, read_transaction
+from app.db.reads import read_one, read_rows
 from app.domain.apikeys.repositories import ApiKeyLookup
 from app.domain.catalog.repositories import PRODUCT_PAGE_SQL, product_page
 from tests.conftest import _asyncpg_kwargs
@@ -49,7 +50,7 @@ async def _terminate_app_connections(database) -> int:
         await conn.close()
 
 
-async def test_product_page_is_one_statement_under_rls(settings, two_tenants):
+async def test_product_page_is_one_statement_under_rls(settings, database, two_tenants):
     a, b = two_tenants
     ta, tb = uuid.UUID(a["tenant"]["id"]), uuid.UUID(b["tenant"]["id"])
     pa, pb = uuid.UUID(a["product_ids"][0]), uuid.UUID(b["product_ids"][0])
@@ -63,36 +64,35 @@ async def test_product_page_is_one_statement_under_rls(settings, two_tenants):
         assert await product_page(engine, ta, pb) == []
         # The scope lived only as long as the statement: the same (only) connection carries no tenant now.
         assert (await read_one(engine, "SELECT current_setting('app.tenant_id', true) AS t"))["t"] in (None, "")
-        async with read_transaction(engine, None) as conn:
-            assert await conn.fetchval("SELECT count(*) FROM products") == 0
-        # Inside a transaction scoped to A, asking the function for B is refused: it never switches a scope.
-        async with read_transaction(engine, ta) as conn:
+        assert (await read_one(engine, "SELECT count(*) AS n FROM products"))["n"] == 0  # no tenant: no rows
+    finally:
+        await engine.dispose()
+    conn = await asyncpg.connect(**_asyncpg_kwargs(database["app"]))
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(ta))
+            # Inside a transaction scoped to A, asking the function for B is refused: it never switches scope.
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.fetch(PRODUCT_PAGE_SQL, tb, pb)
-        async with read_transaction(engine, ta) as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(ta))
             assert len(await conn.fetch(PRODUCT_PAGE_SQL, ta, pa)) == len(rows)
             # RLS, not the WHERE clause: with B's id in the query, a transaction scoped to A sees nothing.
             assert await conn.fetchval("SELECT count(*) FROM products WHERE tenant_id = $1", tb) == 0
     finally:
-        await engine.dispose()
+        await conn.close()
 
 
-async def test_read_transaction_is_read_only_and_the_connection_survives_errors(settings, two_tenants):
+async def test_a_failed_read_leaves_the_pooled_connection_usable_and_unscoped(settings, two_tenants):
     a = two_tenants[0]
     tenant = uuid.UUID(a["tenant"]["id"])
     engine = create_engine(settings, pool_size=1, max_overflow=0)
     try:
-        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
-            async with read_transaction(engine, tenant) as conn:
-                await conn.execute("UPDATE products SET title = 'x' WHERE tenant_id = $1", tenant)
         with pytest.raises(asyncpg.UndefinedTableError):
-            async with read_transaction(engine, tenant) as conn:
-                await conn.fetch("SELECT * FROM no_such_table")
-        # The one pooled connection was rolled back and returned: it serves the next read, scoped anew.
-        async with read_transaction(engine, tenant) as conn:
-            assert await conn.fetchval("SELECT current_setting('app.tenant_id')") == str(tenant)
-            assert await conn.fetchval("SELECT count(*) FROM products") == 3
-        # And the tenant setting did not outlive its transaction on that connection.
+            await read_rows(engine, "SELECT * FROM no_such_table")
+        # The one pooled connection went back and serves the next page, scoped anew by the function.
+        assert await product_page(engine, tenant, uuid.UUID(a["product_ids"][0]))
+        # And the tenant setting did not outlive the statement on that connection.
         async with engine.connect() as plain:
             raw = await plain.exec_driver_sql("SELECT current_setting('app.tenant_id', true)")
             assert raw.scalar() in (None, "")
@@ -106,11 +106,10 @@ async def test_reads_recover_when_the_server_drops_every_connection(settings, da
     engine = create_engine(settings, pool_size=3, max_overflow=0)
     try:
         # Fill the pool, then have the server drop all of it (what a database restart does).
-        async with read_transaction(engine, tenant), read_transaction(engine, tenant), read_transaction(engine, tenant):
-            pass
+        product = uuid.UUID(a["product_ids"][0])
+        await asyncio.gather(*(product_page(engine, tenant, product) for _ in range(3)))
         assert await _terminate_app_connections(database) >= 3
-        async with read_transaction(engine, tenant) as conn:  # retried once on a fresh connection
-            assert await conn.fetchval("SELECT count(*) FROM products") == 3
+        assert await product_page(engine, tenant, product)  # retried once on a fresh connection
         assert await _terminate_app_connections(database) >= 1
         assert await ApiKeyLookup(engine).by_hash("0" * 64) is None  # read_one retries the same way
         assert await read_one(engine, "SELECT 1") is not None

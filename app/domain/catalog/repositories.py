@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db.models import Connection, Product, StockHistory, StockLevel, Variant, Warehouse
+from app.db.models import Connection, Product, StockHistory, StockLevel, Warehouse
 from app.db.reads import read_rows
 
 HISTORY_LIMIT = 10_000
@@ -123,35 +123,6 @@ class CatalogRepository:
         stmt, _ = self._products()
         stmt = stmt.add_columns(Connection.last_success_at).join(Connection, Connection.id == Product.connection_id)
         return (await self.session.execute(stmt.where(Product.id == product_id))).first()
-
-    async def variants_with_stock(self, product_id: uuid.UUID) -> tuple[list[Any], list[Any]]:
-        variants = (
-            await self.session.execute(
-                select(Variant.id, Variant.external_id, Variant.size, Variant.marketplace_size, Variant.barcodes)
-                .where(Variant.tenant_id == self.tenant_id, Variant.product_id == product_id)
-                .order_by(Variant.external_id)
-            )
-        ).all()
-        cells = (
-            await self.session.execute(
-                select(
-                    StockLevel.variant_id,
-                    StockLevel.warehouse_id,
-                    Warehouse.external_id,
-                    Warehouse.name,
-                    Warehouse.kind,
-                    StockLevel.quantity,
-                    StockLevel.in_way_to_client,
-                    StockLevel.in_way_from_client,
-                    StockLevel.reserved,
-                    StockLevel.changed_at,
-                )
-                .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
-                .where(StockLevel.tenant_id == self.tenant_id, StockLevel.product_id == product_id)
-                .order_by(Warehouse.kind, Warehouse.name)
-            )
-        ).all()
-        return list(variants), list(cells)
 
     async def history(
         self,
