@@ -18,6 +18,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
 
 from app.domain.http import PROBLEM_MEDIA_TYPE, FieldError, Problem
 from app.lib.errors import AppError
@@ -144,7 +145,24 @@ def _unstorable_text(exc: BaseException) -> bool:
     return False
 
 
+def _database_dropped(exc: BaseException) -> bool:
+    """A pooled connection the server had closed (a database restart): SQLAlchemy has invalidated the pool,
+    so a retry gets a fresh connection. Pre-ping is off by default (docs/api-platform.md)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if _database_dropped(exc):
+        log.warning("http.database_connection_dropped", path=request.url.path)
+        _, title = _STATUS_CODES[503]
+        return problem_response(
+            request,
+            503,
+            "database_unavailable",
+            title,
+            "The database connection was reset; retry the request.",
+            headers={"Retry-After": "1"},
+        )
     if _unstorable_text(exc):
         return problem_response(
             request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 import asyncpg
 import pytest
@@ -36,16 +37,28 @@ async def two_tenants(client, settings, marketplace_sandbox):
         seller.delete()
 
 
-async def _terminate_app_connections(database) -> int:
+async def _terminate_app_connections(database, *, since: datetime | None = None) -> int:
+    """Have the server drop the application role's connections (all, or those opened at or after ``since``)."""
     conn = await asyncpg.connect(**_asyncpg_kwargs(database["maintenance"]))
     try:
         return len(
             await conn.fetch(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2 "
+                "AND backend_start >= coalesce($3, '-infinity'::timestamptz)",
                 database["name"],
                 "stock_tracker_app",
+                since,
             )
         )
+    finally:
+        await conn.close()
+
+
+async def _server_now(database) -> datetime:
+    conn = await asyncpg.connect(**_asyncpg_kwargs(database["maintenance"]))
+    try:
+        now: datetime = await conn.fetchval("SELECT clock_timestamp()")
+        return now
     finally:
         await conn.close()
 
@@ -100,25 +113,54 @@ async def test_a_failed_read_leaves_the_pooled_connection_usable_and_unscoped(se
         await engine.dispose()
 
 
-async def test_reads_recover_when_the_server_drops_every_connection(settings, database, two_tenants, client):
+async def test_reads_recover_when_the_server_drops_every_connection(settings, database, two_tenants):
+    from litestar.testing import AsyncTestClient
+
+    from app.server.app import create_app
+
     a = two_tenants[0]
     tenant = uuid.UUID(a["tenant"]["id"])
+    # Only connections opened from here on are dropped: the session's own app keeps its pool.
+    since = await _server_now(database)
     engine = create_engine(settings, pool_size=3, max_overflow=0)
     try:
         # Fill the pool, then have the server drop all of it (what a database restart does).
         product = uuid.UUID(a["product_ids"][0])
         await asyncio.gather(*(product_page(engine, tenant, product) for _ in range(3)))
-        assert await _terminate_app_connections(database) >= 3
+        assert await _terminate_app_connections(database, since=since) >= 3
         assert await product_page(engine, tenant, product)  # retried once on a fresh connection
-        assert await _terminate_app_connections(database) >= 1
+        assert await _terminate_app_connections(database, since=since) >= 1
         assert await ApiKeyLookup(engine).by_hash("0" * 64) is None  # read_one retries the same way
         assert await read_one(engine, "SELECT 1") is not None
     finally:
         await engine.dispose()
-    # Through the API too: the app's own pool was dropped; the product page still answers.
-    await _terminate_app_connections(database)
-    resp = await client.get(
-        f"/api/v1/products/{a['product_ids'][0]}", headers={**a["headers"], "Cache-Control": "no-store"}
-    )
-    assert resp.status_code == 200, resp.text
-    assert resp.json()["id"] == a["product_ids"][0]
+    # Through the API too: the app's pool is dropped; the product page still answers (no 503: hot reads retry).
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as c:
+        page = f"/api/v1/products/{a['product_ids'][0]}"
+        headers = {**a["headers"], "Cache-Control": "no-store"}
+        assert (await c.get(page, headers=headers)).status_code == 200
+        assert await _terminate_app_connections(database, since=since) >= 1
+        resp = await c.get(page, headers=headers)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["id"] == a["product_ids"][0]
+
+
+async def test_an_orm_request_on_a_dropped_connection_is_a_503_and_the_next_one_works(settings, database):
+    """With pre-ping off, the first ORM statement on a connection the server closed fails: the client gets a
+    503 problem with Retry-After (never a 500), SQLAlchemy recycles the pool, and the retry succeeds."""
+    from litestar.testing import AsyncTestClient
+
+    from app.server.app import create_app
+
+    since = await _server_now(database)  # only this app's connections are dropped, not the session's
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as c:
+        owner = await register(c)
+        for _ in range(2):  # a pooled connection, and the tenant's plan cached by the limiter
+            assert (await c.get("/api/v1/connections", headers=owner["headers"])).status_code == 200
+        assert await _terminate_app_connections(database, since=since) >= 1
+        dropped = await c.get("/api/v1/connections", headers=owner["headers"])
+        assert dropped.status_code == 503, dropped.text
+        assert dropped.json()["code"] == "database_unavailable" and dropped.headers["retry-after"] == "1"
+        assert (await c.get("/api/v1/connections", headers=owner["headers"])).status_code == 200
