@@ -321,13 +321,14 @@ class RateLimitMiddleware(ASGIMiddleware):
         limiter: RateLimiter = state.api_limiter
         caller_key = f"k:{principal.key_id}" if is_key else f"u:{principal.user_id}:{principal.tenant_id}"
         plan = cache_plan(scope, principal)
+        now = utcnow()  # one clock reading for the month's counter and the month window
         try:
             # Windows, monthly usage and the cache lookup: one round trip (app/server/gate.py).
             gate = await pass_gate(
                 limiter,
                 caller_key,
                 limits.caller,
-                usage_key=usage.current_usage_key(principal.tenant_id) if is_key else None,
+                usage_key=usage.current_usage_key(principal.tenant_id, now) if is_key else None,
                 monthly_quota=limits.monthly_quota,
                 cache=plan.probe(principal.tenant_id) if plan is not None else None,
             )
@@ -344,7 +345,7 @@ class RateLimitMiddleware(ASGIMiddleware):
             if not caller.allowed:
                 raise refusal(limits.policy_header_user, [caller], "Too many requests; slow down.")
             return rate_limit_headers(limits.policy_header_user, caller.windows)
-        month = month_window(limits.monthly_quota, max(gate.used, 0))
+        month = month_window(limits.monthly_quota, max(gate.used, 0), now)
         if not caller.allowed:
             shown = Decision(allowed=True, retry_after=0.0, windows=[month])  # reported, not what refused
             raise refusal(key_policy_header(limits, month), [caller, shown], "Too many requests for this API key.")

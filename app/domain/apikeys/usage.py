@@ -27,9 +27,9 @@ def usage_key(tenant_id: uuid.UUID | str, period: str) -> str:
     return f"usage:api_calls:{{{tenant_id}}}:{period}"
 
 
-def current_usage_key(tenant_id: uuid.UUID | str) -> str:
+def current_usage_key(tenant_id: uuid.UUID | str, at: datetime | None = None) -> str:
     """This calendar month's counter (what the request gate counts in, app/server/gate.py)."""
-    return usage_key(tenant_id, period_of(utcnow()))
+    return usage_key(tenant_id, period_of(at or utcnow()))
 
 
 async def api_calls(redis: Redis, tenant_id: uuid.UUID | str, period: str | None = None) -> int:
