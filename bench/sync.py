@@ -24,9 +24,9 @@ async def main(products: int, warehouses: int, baseline_rows: int) -> None:
     from app.db.engine import create_engine, create_sessionmaker, session_scope
     from app.db.models import StockLevel, SyncRun, Variant, Warehouse
     from app.domain.connections.gateway import MarketplaceGateway
-    from app.domain.sync.service import SyncService
+    from app.domain.sync.services import SyncService
     from app.lib.crypto import CredentialCipher
-    from app.lib.httpclient import marketplace_http_client
+    from app.lib.outbound import marketplace_http_client
     from tests.sandbox_server import serve_sandbox
 
     with serve_sandbox() as sandbox:

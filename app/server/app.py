@@ -21,7 +21,7 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.domain.apikeys import keys as api_keys
 from app.domain.connections.gateway import MarketplaceGateway
 from app.lib.crypto import CredentialCipher
-from app.lib.httpclient import marketplace_http_client
+from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_client, redis_client
 from app.lib.resp import PipelinedRedis

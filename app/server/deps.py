@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import TENANT_KEY
 from app.db.outbox import relay, take_pending
-from app.domain.http import principal_of
+from app.domain.api import principal_of
 from app.lib.tokens import Principal
 
 log = structlog.get_logger(__name__)

@@ -17,7 +17,7 @@ from app.domain.connections.gateway import MarketplaceGateway
 from app.domain.events.context import close_notification_context, open_notification_context
 from app.domain.retention.jobs import retention_sweep
 from app.lib.crypto import CredentialCipher
-from app.lib.httpclient import marketplace_http_client
+from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_settings
 from app.observability import logging as logctx

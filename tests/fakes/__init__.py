@@ -139,7 +139,7 @@ async def sync_and_evaluate(settings: Any, tenant_id: str, connection_id: str, d
     """
     import uuid
 
-    from app.domain.sync.service import run_id_for
+    from app.domain.sync.services import run_id_for
 
     job_id = f"sync:{connection_id}:test:{uuid.uuid4().hex}"
     run_id = str(run_id_for(job_id))

@@ -26,7 +26,7 @@ from app.domain.accounts.schemas import (
     UserOut,
 )
 from app.domain.accounts.services import AccountService, MemberService
-from app.domain.http import admin_guard, decode_cursor, encode_cursor, errors_for
+from app.domain.api import admin_guard, decode_cursor, encode_cursor, errors_for
 from app.lib.tokens import Principal
 
 

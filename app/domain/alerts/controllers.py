@@ -28,8 +28,8 @@ from app.domain.alerts.schemas import (
     SuppressionPage,
 )
 from app.domain.alerts.services import AlertRuleService
+from app.domain.api import decode_cursor, encode_cursor, errors_for, write_guard
 from app.domain.events.repositories import SuppressionRepository
-from app.domain.http import decode_cursor, encode_cursor, errors_for, write_guard
 from app.lib.errors import NotFoundError
 from app.lib.tokens import Principal
 

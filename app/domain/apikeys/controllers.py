@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.apikeys import ApiKey as ApiKeyRow
 from app.domain.accounts.repositories import TenantSelfRepository
+from app.domain.api import admin_guard, decode_cursor, encode_cursor, errors_for
 from app.domain.apikeys import keys, usage
 from app.domain.apikeys.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiUsage
 from app.domain.apikeys.services import ApiKeyService
 from app.domain.billing.plans import effective_plan
-from app.domain.http import admin_guard, decode_cursor, encode_cursor, errors_for
 from app.lib.clock import utcnow
 from app.lib.tokens import Principal
 

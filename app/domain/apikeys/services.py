@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.apikeys import ApiKey
+from app.domain.api import FieldError
 from app.domain.apikeys import keys
 from app.domain.apikeys.repositories import ApiKeyRepository
-from app.domain.http import FieldError
 from app.lib.clock import utcnow
 from app.lib.errors import ConflictError, NotFoundError, ValidationError
 from app.lib.ids import uuid7

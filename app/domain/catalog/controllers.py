@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.alerts.services import tenant_low_units
+from app.domain.api import decode_cursor, encode_cursor, errors_for
 from app.domain.catalog.repositories import HISTORY_LIMIT, CatalogRepository, product_page
 from app.domain.catalog.schemas import (
     HistoryPoint,
@@ -27,7 +28,6 @@ from app.domain.catalog.schemas import (
     WarehousePage,
     WarehouseSummary,
 )
-from app.domain.http import decode_cursor, encode_cursor, errors_for
 from app.lib.errors import NotFoundError
 from app.lib.tokens import Principal
 

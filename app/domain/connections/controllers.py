@@ -10,6 +10,7 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Connection
+from app.domain.api import errors_for, write_guard
 from app.domain.connections.schemas import (
     ConnectionCreate,
     ConnectionOut,
@@ -20,7 +21,6 @@ from app.domain.connections.schemas import (
     WildberriesConnectionCreate,
 )
 from app.domain.connections.services import ConnectionService
-from app.domain.http import errors_for, write_guard
 from app.lib.tokens import Principal
 
 

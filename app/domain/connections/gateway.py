@@ -11,7 +11,7 @@ import httpx
 import msgspec
 
 from app.config import Settings
-from app.integrations.http import (
+from app.integrations.marketplace import (
     MarketplaceAuthError,
     MarketplaceBadResponse,
     MarketplaceError,
@@ -54,7 +54,7 @@ def decode_credentials(marketplace: str, raw: dict[str, str]) -> dict[str, str]:
     try:
         return msgspec.to_builtins(msgspec.convert(raw, target))
     except msgspec.ValidationError as exc:
-        from app.domain.http import FieldError
+        from app.domain.api import FieldError
 
         raise ValidationError(
             f"Invalid credentials for {marketplace}: {exc}",

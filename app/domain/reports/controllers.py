@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Product, Warehouse
-from app.domain.http import decode_cursor, encode_cursor, errors_for
+from app.domain.api import decode_cursor, encode_cursor, errors_for
 from app.domain.reports.schemas import (
     DaysOfCover,
     ReportCell,

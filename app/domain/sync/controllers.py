@@ -12,8 +12,8 @@ from sqlalchemy import tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import SyncRun
+from app.domain.api import decode_cursor, encode_cursor, errors_for, write_guard
 from app.domain.connections.repositories import ConnectionRepository
-from app.domain.http import decode_cursor, encode_cursor, errors_for, write_guard
 from app.domain.sync.schemas import SyncAccepted, SyncRunOut, SyncRunPage
 from app.domain.sync.triggers import SyncRunRepository, request_manual_sync
 from app.lib.errors import ConflictError, NotFoundError, RateLimitedError

@@ -11,7 +11,7 @@ import structlog
 
 from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow, VariantItem, WarehouseItem
 from app.domain.sync.normalize import is_pseudo_warehouse, warehouse_key
-from app.integrations.http import MarketplaceUnavailable
+from app.integrations.marketplace import MarketplaceUnavailable
 from app.integrations.wildberries.client import WildberriesClient
 from app.integrations.wildberries.schemas import Cursor
 

@@ -10,8 +10,8 @@ import structlog
 from arq import Retry
 
 from app.domain.sync.scheduler import fan_out
-from app.domain.sync.service import SyncRescheduled, SyncService, run_id_for
-from app.integrations.http import MarketplaceUnavailable
+from app.domain.sync.services import SyncRescheduled, SyncService, run_id_for
+from app.integrations.marketplace import MarketplaceUnavailable
 from app.lib.cache_version import bump_tenant_cache_version
 
 log = structlog.get_logger(__name__)

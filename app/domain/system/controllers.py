@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.domain.http import errors_for
+from app.domain.api import errors_for
 from app.lib.errors import ServiceUnavailableError
 
 

@@ -10,7 +10,7 @@ from litestar import Controller, Request, delete, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.outbox import add_job
-from app.domain.http import errors_for, write_guard
+from app.domain.api import errors_for, write_guard
 from app.domain.telegram.repositories import TelegramUpdateRepository
 from app.domain.telegram.schemas import NotificationChannel, NotificationChannelList, TelegramAck, TelegramLink
 from app.domain.telegram.services import LinkService, TelegramNotConfiguredError, bot_username

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models.notifications import WebhookAttempt as AttemptRow
 from app.db.models.notifications import WebhookDelivery as DeliveryRow
 from app.db.models.notifications import WebhookEndpoint as EndpointRow
+from app.domain.api import decode_cursor, encode_cursor, errors_for, write_guard
 from app.domain.events.types import EVENT_TYPES
-from app.domain.http import decode_cursor, encode_cursor, errors_for, write_guard
 from app.domain.webhooks.schemas import (
     EventTypeInfo,
     EventTypeList,

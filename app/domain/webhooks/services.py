@@ -13,10 +13,10 @@ from app.config import Settings
 from app.db.models import Tenant
 from app.db.models.notifications import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.db.outbox import add_job
+from app.domain.api import FieldError
 from app.domain.billing.plans import effective_plan
 from app.domain.events.services import DELIVER_JOB, publish_event
 from app.domain.events.types import ENDPOINT_TEST
-from app.domain.http import FieldError
 from app.domain.webhooks import signing
 from app.domain.webhooks.dispatch import allowed_networks
 from app.domain.webhooks.repositories import AttemptRepository, DeliveryRepository, EndpointRepository

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from app.integrations.http import MarketplaceBadResponse, Retry, Transport
+from app.integrations.marketplace import MarketplaceBadResponse, Retry, Transport
 from app.integrations.ozon.schemas import (
     AnalyticsStock,
     AnalyticsStocksRequest,
@@ -55,7 +55,7 @@ MAX_WAREHOUSES_PAGE = 200
 
 
 class OzonClient:
-    """One seller's Client-Id and Api-Key; methods return decoded Structs or raise ``app.integrations.http`` errors."""
+    """One seller's Client-Id and Api-Key; methods return decoded Structs or raise marketplace errors."""
 
     def __init__(
         self,

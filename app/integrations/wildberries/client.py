@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from app.integrations.http import MarketplaceBadResponse, Retry, Transport
+from app.integrations.marketplace import MarketplaceBadResponse, Retry, Transport
 from app.integrations.wildberries import limits
 from app.integrations.wildberries.schemas import (
     Card,
@@ -68,7 +68,7 @@ def msk_text(moment: datetime) -> str:
 
 
 class WildberriesClient:
-    """One seller token; methods return decoded Structs or raise ``app.integrations.http`` errors."""
+    """One seller token; methods return decoded Structs or raise ``app.integrations.marketplace`` errors."""
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.integrations.http import (
+from app.integrations.marketplace import (
     MarketplaceAuthError,
     MarketplaceBadResponse,
     MarketplaceRateLimited,

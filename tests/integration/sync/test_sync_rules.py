@@ -11,7 +11,7 @@ from app.db.engine import create_engine, create_sessionmaker, session_scope, set
 from app.db.models import Connection, Marketplace, StockHistory, StockLevel, SyncRun, Tenant, Warehouse
 from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow, VariantItem, WarehouseItem
 from app.domain.sync.normalize import normalize
-from app.domain.sync.service import _resolve_order_warehouses
+from app.domain.sync.services import _resolve_order_warehouses
 from app.domain.sync.writer import SnapshotWriter, WriteCounts
 from app.lib.ids import uuid7
 

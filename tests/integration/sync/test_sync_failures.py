@@ -20,10 +20,10 @@ from app.db.models import Connection, StockHistory
 from app.domain.connections.gateway import MarketplaceGateway
 from app.domain.sync.jobs import sync_connection
 from app.domain.sync.scheduler import fan_out
-from app.domain.sync.service import SyncService
-from app.integrations.http import Retry as HttpRetry
+from app.domain.sync.services import SyncService
+from app.integrations.marketplace import Retry as HttpRetry
 from app.lib.crypto import CredentialCipher, InvalidToken, new_fernet_key
-from app.lib.httpclient import marketplace_http_client
+from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_client, redis_client
 from tests.helpers import register

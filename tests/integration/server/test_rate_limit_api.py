@@ -275,7 +275,7 @@ def api_two_workers(settings) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
         env=_env(settings),
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,

@@ -23,7 +23,7 @@ from app.domain.sync import fetch_ozon, fetch_wildberries
 from app.domain.sync.model import Snapshot, WarehouseItem
 from app.domain.sync.normalize import normalize
 from app.domain.sync.writer import SnapshotWriter, WriteCounts
-from app.integrations.http import (
+from app.integrations.marketplace import (
     MarketplaceAuthError,
     MarketplaceBadResponse,
     MarketplaceRateLimited,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import jwt
 import pytest
 
-from app.integrations.http import error_detail
+from app.integrations.marketplace import error_detail
 from app.integrations.ozon.client import POLICY as OZON_POLICY
 from app.integrations.wildberries import limits as wb
 from app.integrations.wildberries.token import REQUIRED_CATEGORIES, parse_token
