@@ -28,7 +28,7 @@ RESULTS = ROOT / "bench" / "results"
 @contextlib.asynccontextmanager
 async def bench_settings(**overrides: Any) -> AsyncIterator[Settings]:
     """Settings pointing at a freshly migrated database (dropped afterwards) and a Redis."""
-    from app.cli.commands import run_migrations
+    from app.cli.bootstrap import run_migrations
 
     with provide_servers() as servers:
         name = f"st_bench_{secrets.token_hex(3)}"

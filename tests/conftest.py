@@ -73,7 +73,7 @@ def servers() -> Iterator[TestServers]:
 @pytest.fixture(scope="session")
 def database(servers: TestServers) -> Iterator[dict[str, str]]:
     """A fresh database built by the migrations (not create_all), dropped at the end."""
-    from app.cli.commands import run_migrations
+    from app.cli.bootstrap import run_migrations
 
     name = f"st_test_{os.getpid()}_{secrets.token_hex(3)}"
     asyncio.run(create_database(servers.database_url, name))

@@ -1,4 +1,4 @@
-"""Subcommands other than `dev` (which lives in ``app.cli.dev``)."""
+"""Subcommands other than `dev` (which lives in ``app.cli.dev``); set-up steps both use are in ``app.cli.bootstrap``."""
 
 from __future__ import annotations
 
@@ -8,27 +8,9 @@ import secrets
 import sys
 from typing import Any
 
-from app.config import Settings, load_settings, require_runtime
+from app.cli.bootstrap import create_demo, run_migrations
+from app.config import load_settings, require_runtime
 from app.lib.crypto import new_fernet_key
-
-
-def run_migrations(url: str, revision: str = "heads", *, downgrade: bool = False) -> None:
-    """Apply (or roll back) migrations with the owner's connection URL."""
-    from pathlib import Path
-
-    from alembic import command
-    from alembic.config import Config
-
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "alembic.ini").exists():  # installed as a package: run from the project directory
-        root = Path.cwd()
-    cfg = Config(str(root / "alembic.ini"))
-    cfg.set_main_option("script_location", str(root / "migrations"))
-    cfg.attributes["database_url"] = url
-    if downgrade:
-        command.downgrade(cfg, revision)
-    else:
-        command.upgrade(cfg, revision)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -117,25 +99,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     print(f"sandbox marketplace on http://{args.host}:{args.port}/sandbox (control API at /sandbox/control)")
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
     return 0
-
-
-async def create_demo(settings: Settings, email: str, password: str) -> tuple[str, bool]:
-    """Create the demo organization and owner unless the email exists. Returns (email, created)."""
-    from app.db.engine import create_engine, create_sessionmaker, session_scope
-    from app.domain.accounts.services import AccountService, EmailTakenError
-    from app.lib.tokens import AccessTokenCodec
-
-    engine = create_engine(settings, pool_size=1, max_overflow=0)
-    try:
-        codec = AccessTokenCodec(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, 60)
-        try:
-            async with session_scope(create_sessionmaker(engine)) as session:
-                await AccountService(session, codec, 60).register(email, password, "Demo Shop")
-        except EmailTakenError:
-            return email, False
-        return email, True
-    finally:
-        await engine.dispose()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
+from app.cli.bootstrap import create_demo, run_migrations, seed_demo_connection
 from app.lib.crypto import new_fernet_key
 from app.lib.embedded import EmbeddedServers, pg_url
 
@@ -97,7 +98,6 @@ class Supervisor:
         try:
             env = self.environment()
             os.environ.update(env)
-            from app.cli.commands import create_demo, run_migrations
             from app.config import load_settings
 
             run_migrations(env["STOCK_TRACKER_MIGRATION_DATABASE_URL"])
@@ -130,7 +130,7 @@ class Supervisor:
             if self._wait_live():
                 if demo_path.exists():
                     email, _, password = demo_path.read_text().strip().partition(" / ")
-                    _seed_demo_connection(f"http://{self.host}:{self.port}", email, password)
+                    seed_demo_connection(f"http://{self.host}:{self.port}", email, password)
                 docs = f"http://{self.host}:{self.port}/schema"
                 print(f"\n  API docs   {docs}\n  sandbox    http://{self.host}:{self.port}/sandbox/control/sellers")
                 if demo_path.exists():
@@ -179,47 +179,6 @@ class Supervisor:
                 proc.kill()
         self.servers.stop()
         print("stock-tracker dev: stopped")
-
-
-DEMO_CONNECTION = "Demo WB shop (sandbox)"
-
-
-def _seed_demo_connection(base: str, email: str, password: str) -> None:
-    """Give the demo organization a sandbox seller to look at and start a sync.
-
-    The sandbox keeps its sellers in memory, so each start creates the seller again from the same seed
-    (the same catalogue and ids) and hands its fresh token to the existing demo connection.
-    """
-    import httpx
-
-    try:
-        with httpx.Client(base_url=base, timeout=30) as h:
-            token = h.post("/api/v1/auth/login", json={"email": email, "password": password}).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            seller = h.post(
-                "/sandbox/control/sellers",
-                json={"marketplace": "wildberries", "products": 200, "warehouses": 3, "seed": 1},
-            ).json()
-            existing = [
-                c for c in h.get("/api/v1/connections", headers=auth).json()["items"] if c["name"] == DEMO_CONNECTION
-            ]
-            if existing:
-                conn = existing[0]
-                h.put(
-                    f"/api/v1/connections/{conn['id']}/credentials",
-                    json={"credentials": seller["credentials"]},
-                    headers=auth,
-                )
-            else:
-                conn = h.post(
-                    "/api/v1/connections",
-                    json={"marketplace": "wildberries", "name": DEMO_CONNECTION, "credentials": seller["credentials"]},
-                    headers=auth,
-                ).json()
-            h.post(f"/api/v1/connections/{conn['id']}/syncs", headers=auth)
-        print("  demo data  a sandbox Wildberries seller is connected and a sync has started")
-    except (httpx.HTTPError, KeyError) as exc:
-        print(f"  demo data  could not be seeded ({type(exc).__name__}); connect a sandbox seller by hand")
 
 
 def run_dev(host: str, port: int, data_dir: str) -> int:

@@ -7,7 +7,7 @@ import secrets
 
 import asyncpg
 
-from app.cli.commands import run_migrations
+from app.cli.bootstrap import run_migrations
 from tests.conftest import _asyncpg_kwargs, _dsn, create_database, drop_database
 
 
