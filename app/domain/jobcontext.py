@@ -8,8 +8,8 @@ job ids stay exactly as they are in the outbox and in Redis. ``app/worker/contex
 here so ``domain/`` can name it without importing ``worker/``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: TypedDict reads ``NotRequired`` at class creation, and
+# string annotations would make every key look required to runtime introspection.
 from datetime import datetime
 from typing import NotRequired, TypedDict
 
