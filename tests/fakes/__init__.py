@@ -80,29 +80,20 @@ def alert_settings(database: dict[str, str], redis_url: str, sandbox: str, teleg
 
 
 @contextlib.asynccontextmanager
-async def worker_context(settings: Any, dns: FakeDNS | None = None) -> AsyncIterator[dict[str, Any]]:
-    """What a cron receives in the worker (engine, sessionmaker, arq pool, clients), for calling it directly."""
-    from app.db.engine import create_engine, create_sessionmaker
-    from app.domain.events.context import close_notification_context, open_notification_context
-    from app.lib.crypto import CredentialCipher
+async def worker_context(settings: Any, dns: FakeDNS | None = None) -> AsyncIterator[Any]:
+    """The ``JobContext`` a job receives in the worker (built by the worker's own start-up code, with a small
+    pool), for calling a job or cron directly."""
+    from app.db.engine import create_engine
     from app.lib.redis import arq_client
+    from app.worker.context import close_job_context, open_job_context
 
-    engine = create_engine(settings, pool_size=2, max_overflow=2)
-    ctx: dict[str, Any] = {
-        "settings": settings,
-        "sessionmaker": create_sessionmaker(engine),
-        "redis": arq_client(settings.redis_url, settings.queue_name),
-        "cipher": CredentialCipher(settings.encryption_key_list),
-    }
-    if dns is not None:
-        ctx["resolver"] = dns
-    await open_notification_context(ctx, settings)
+    redis = arq_client(settings.redis_url, settings.queue_name)
+    ctx = open_job_context(settings, redis, resolver=dns, engine=create_engine(settings, pool_size=2, max_overflow=2))
     try:
         yield ctx
     finally:
-        await close_notification_context(ctx)
-        await ctx["redis"].aclose()
-        await engine.dispose()
+        await close_job_context(ctx)
+        await redis.aclose()
 
 
 async def drain(settings: Any, dns: FakeDNS | None = None) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.db.engine import session_scope
 from app.db.models import AuditEvent
+from app.domain.jobcontext import JobContext
 from app.lib.ids import uuid7
 
 log = structlog.get_logger(__name__)
@@ -22,7 +23,7 @@ def source_id_for(job_id: str) -> uuid.UUID:
 
 
 async def record_audit_event(
-    ctx: dict[str, Any],
+    ctx: JobContext,
     *,
     tenant_id: str,
     action: str,

@@ -10,11 +10,12 @@ import structlog
 from app.domain.alerts.evaluation import AlertEvaluator
 from app.domain.events.context import job_session
 from app.domain.events.delivery import send_now
+from app.domain.jobcontext import JobContext
 
 log = structlog.get_logger(__name__)
 
 
-async def evaluate_alerts(ctx: dict[str, Any], *, tenant_id: str, connection_id: str, run_id: str) -> dict[str, Any]:
+async def evaluate_alerts(ctx: JobContext, *, tenant_id: str, connection_id: str, run_id: str) -> dict[str, Any]:
     """Evaluate the alert rules over the connection's synced stock; a second run for a run id changes nothing."""
     tid = uuid.UUID(tenant_id)
     async with job_session(ctx, tid) as session:

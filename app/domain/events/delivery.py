@@ -10,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 from arq import Retry
 
 from app.domain.events.services import Published
+from app.domain.jobcontext import JobContext
 from app.domain.telegram.services import NotificationSender
 from app.domain.webhooks.dispatch import Deliverer
 
 log = structlog.get_logger(__name__)
 
 
-async def send_now(ctx: dict[str, Any], tenant_id: uuid.UUID, published: Sequence[Published]) -> None:
+async def send_now(ctx: JobContext, tenant_id: uuid.UUID, published: Sequence[Published]) -> None:
     events = [p.id for p in published if p.deliveries]
     channels = sorted({c for p in published for c in p.notified_channels})
     if not events and not channels:

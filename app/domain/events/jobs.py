@@ -16,13 +16,14 @@ from app.domain.events.delivery import send_now
 from app.domain.events.repositories import expiring_tokens
 from app.domain.events.services import publish_event
 from app.domain.events.types import CONNECTION_TOKEN_EXPIRING
+from app.domain.jobcontext import JobContext
 from app.lib.clock import utcnow
 
 log = structlog.get_logger(__name__)
 
 
 async def publish_recorded_event(
-    ctx: dict[str, Any],
+    ctx: JobContext,
     *,
     tenant_id: str,
     event_id: str,
@@ -49,7 +50,7 @@ async def publish_recorded_event(
 TOKEN_WARN_DAYS = (7, 1)
 
 
-async def token_expiry_cron(ctx: dict[str, Any]) -> int:
+async def token_expiry_cron(ctx: JobContext) -> int:
     """Cron: warn about Wildberries tokens expiring within 7 days, and again within 1 day (each once).
 
     Runs its query once an hour (a Redis guard); the event key names the token's expiry and the

@@ -8,19 +8,19 @@ nothing is left or after ``Settings.retention_budget_seconds``. Periods: docs/de
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import structlog
 
 from app.db.engine import session_scope
 from app.domain.billing.plans import PLANS, effective_plan
+from app.domain.jobcontext import JobContext
 from app.domain.retention.repositories import RetentionSystemRepository
 from app.observability.metrics import instruments
 
 log = structlog.get_logger(__name__)
 
 
-async def retention_sweep(ctx: dict[str, Any]) -> dict[str, int]:
+async def retention_sweep(ctx: JobContext) -> dict[str, int]:
     settings = ctx["settings"]
     # While billing is off every tenant has the self-hosted plan's limits, whatever its stored plan says.
     history_days = {

@@ -61,3 +61,23 @@ def normalize(snapshot: Snapshot) -> Snapshot:
     snapshot.warehouses = list(warehouses.values())
     snapshot.stock = [rows[k] for k in sorted(rows)]
     return snapshot
+
+
+def resolve_order_warehouses(snapshot: Snapshot, known: dict[str, str]) -> None:
+    """Orders name their warehouse but carry no id: match the exact trimmed name (rule 4), else add a
+    name-keyed warehouse whose kind comes from the order's own type field — the warehouse set of a product
+    is the union of its stock and order sources (rule 3). ``known`` maps stored warehouse names to ids."""
+    if not snapshot.orders:
+        return
+    by_name = dict(known)
+    by_name.update({w.name: w.external_id for w in snapshot.warehouses})
+    for order in snapshot.orders:
+        name = order.warehouse_name
+        if not name:
+            continue
+        ext = by_name.get(name)
+        if ext is None and order.warehouse_kind:
+            ext = "name:" + name
+            snapshot.warehouses.append(WarehouseItem(ext, name, order.warehouse_kind, None))
+            by_name[name] = ext
+        order.warehouse_external_id = ext

@@ -10,15 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Connection, ConnectionStatus, SyncRun, SyncStatus
 from app.db.outbox import add_job
-from app.db.repository import TenantRepository
+from app.domain.sync.repositories import SyncRunRepository
 from app.lib.clock import utcnow
 from app.lib.ids import uuid7
 
 MANUAL_COOLDOWN = timedelta(seconds=60)
-
-
-class SyncRunRepository(TenantRepository[SyncRun]):
-    model = SyncRun
 
 
 @dataclass(frozen=True)

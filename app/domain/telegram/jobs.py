@@ -12,6 +12,7 @@ from arq import Retry
 from app.db.engine import session_scope
 from app.domain.events.context import job_session
 from app.domain.events.services import SEND_JOB
+from app.domain.jobcontext import JobContext
 from app.domain.telegram.commands import CommandHandler
 from app.domain.telegram.repositories import TelegramUpdateRepository, due_channels
 from app.domain.telegram.services import NotificationSender
@@ -32,7 +33,7 @@ def redact_link_code(payload: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-async def handle_update(ctx: dict[str, Any], *, update_id: int) -> str:
+async def handle_update(ctx: JobContext, *, update_id: int) -> str:
     """Answer one update once: the work happens with the claim, the reply is sent (and re-sent) after."""
     now = utcnow()
     async with job_session(ctx, None) as session:
@@ -67,12 +68,12 @@ async def handle_update(ctx: dict[str, Any], *, update_id: int) -> str:
     return "replied"
 
 
-async def send_notifications(ctx: dict[str, Any], *, tenant_id: str, channel_id: str) -> int:
+async def send_notifications(ctx: JobContext, *, tenant_id: str, channel_id: str) -> int:
     """Send everything due for one chat (alerts as one message; ended quiet hours as one digest)."""
     return await NotificationSender(ctx).send_due(uuid.UUID(tenant_id), uuid.UUID(channel_id))
 
 
-async def notifications_sweep(ctx: dict[str, Any]) -> int:
+async def notifications_sweep(ctx: JobContext) -> int:
     """Cron, every minute: chats whose quiet hours ended (digest due) or whose send job went missing."""
     now = utcnow()
     async with session_scope(ctx["sessionmaker"]) as s:

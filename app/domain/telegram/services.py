@@ -19,6 +19,7 @@ from app.domain.alerts.repositories import quiet_hours_for
 from app.domain.events.context import job_session
 from app.domain.events.metrics import alert_instruments
 from app.domain.events.repositories import SuppressionRepository
+from app.domain.jobcontext import JobContext
 from app.domain.sync.triggers import SyncTrigger, request_manual_sync
 from app.domain.telegram import formatting
 from app.domain.telegram.repositories import ChannelRepository, LinkCodeRepository, NotificationRepository
@@ -128,7 +129,7 @@ def _named(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 class NotificationSender:
     """Sends a channel's due notifications: pending ones as one message, ended quiet hours as one digest."""
 
-    def __init__(self, ctx: dict[str, Any]) -> None:
+    def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.client: TelegramClient | None = ctx.get("telegram")
         self.redis = ctx["redis"]

@@ -26,6 +26,7 @@ from app.domain.events.context import job_session
 from app.domain.events.metrics import alert_instruments
 from app.domain.events.services import publish_event
 from app.domain.events.types import ENDPOINT_DISABLED
+from app.domain.jobcontext import JobContext
 from app.domain.webhooks import signing
 from app.domain.webhooks.repositories import AttemptRepository, DeliveryRepository, EndpointRepository
 from app.domain.webhooks.sender import SendResult, send
@@ -113,7 +114,7 @@ class Deliverer:
     and records them in one transaction — so fanning an event out to many endpoints costs two transactions,
     not two per endpoint."""
 
-    def __init__(self, ctx: dict[str, Any]) -> None:
+    def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.settings: Settings = ctx["settings"]
         self.cipher: CredentialCipher = ctx["cipher"]

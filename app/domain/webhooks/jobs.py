@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import structlog
 
 from app.db.engine import session_scope
+from app.domain.jobcontext import JobContext
 from app.domain.webhooks.dispatch import DELIVER_JOB, Deliverer, attempt_job_id
 from app.domain.webhooks.repositories import due_deliveries
 from app.lib.clock import utcnow
@@ -16,17 +16,17 @@ log = structlog.get_logger(__name__)
 SWEEP_BATCH = 5000
 
 
-async def deliver_webhook(ctx: dict[str, Any], *, tenant_id: str, delivery_id: str) -> str:
+async def deliver_webhook(ctx: JobContext, *, tenant_id: str, delivery_id: str) -> str:
     """Send the due attempt of one delivery (a job for an attempt that is not due does nothing)."""
     return await Deliverer(ctx).deliver(uuid.UUID(tenant_id), uuid.UUID(delivery_id))
 
 
-async def deliver_event_webhooks(ctx: dict[str, Any], *, tenant_id: str, event_id: str) -> dict[str, int]:
+async def deliver_event_webhooks(ctx: JobContext, *, tenant_id: str, event_id: str) -> dict[str, int]:
     """Send a new event to every subscribed endpoint at once (their first attempts)."""
     return await Deliverer(ctx).deliver_event(uuid.UUID(tenant_id), uuid.UUID(event_id))
 
 
-async def webhook_retry_sweep(ctx: dict[str, Any]) -> int:
+async def webhook_retry_sweep(ctx: JobContext) -> int:
     """Cron, every minute: enqueue every due attempt; the job id names the attempt, so a sweep that
     overlaps a deferred retry (or another worker's sweep) enqueues nothing twice."""
     async with session_scope(ctx["sessionmaker"]) as s:

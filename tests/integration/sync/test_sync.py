@@ -52,6 +52,34 @@ async def test_wb_sync_matches_the_marketplace_exactly(client, settings, wb):
     assert all(any((p, v) == (k[0], k[1]) for k in ours) for p, v in fbs_only)
 
 
+async def test_a_run_records_each_step_of_the_pipeline(client, settings, wb):
+    """fetch → normalize → write → evaluate → publish: one record per step, with its stage, status, time and
+    counts that agree with the run's own counts."""
+    owner, _, conn = wb
+    run = await sync_now(client, settings, owner["headers"], conn["id"])
+    stages = run["stages"]
+    assert {name: r["stage"] for name, r in stages.items()} == {
+        "catalogue": "fetch",
+        "fbo_stock": "fetch",
+        "fbs_stock": "fetch",
+        "orders": "fetch",
+        "normalize": "normalize",
+        "write_catalog": "write",
+        "write_stock": "write",
+        "write_orders": "write",
+        "evaluate": "evaluate",
+        "publish": "publish",
+    }
+    assert all(r["status"] == "success" and r["error"] is None and r["seconds"] >= 0 for r in stages.values())
+    counts = run["counts"]
+    assert stages["catalogue"]["counts"] == {"products": 40}
+    assert stages["normalize"]["counts"]["stock_rows"] == stages["write_stock"]["counts"]["stock_rows"]
+    assert stages["write_stock"]["counts"]["stock_rows"] == counts["stock_rows"] > 0
+    assert stages["write_stock"]["counts"]["changes"] == counts["changes"] > 0
+    assert stages["write_orders"]["counts"]["orders"] == counts["orders"]
+    assert stages["evaluate"]["counts"] == {"changed_rows": counts["history_points"]}
+
+
 async def test_resync_is_idempotent_and_history_only_on_change(client, settings, wb):
     owner, seller, conn = wb
     first = await sync_now(client, settings, owner["headers"], conn["id"])
@@ -161,6 +189,7 @@ async def test_invalid_token_marks_the_connection_invalid(client, settings, mark
     seller.delete()  # the marketplace no longer knows this token
     run = await sync_now(client, settings, owner["headers"], conn["id"])
     assert run["status"] == "failed" and run["error_code"] == "marketplace_auth"
+    assert run["stages"]["catalogue"]["status"] == "failed" and run["stages"]["publish"]["status"] == "success"
     got = (await client.get(f"/api/v1/connections/{conn['id']}", headers=owner["headers"])).json()
     assert got["status"] == "invalid" and got["status_reason"]
 

@@ -16,9 +16,9 @@ from sqlalchemy import func, select, text
 
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker, session_scope
-from app.db.models import Connection, StockHistory
+from app.db.models import Connection, StockHistory, SyncStatus
 from app.domain.connections.gateway import MarketplaceGateway
-from app.domain.sync.jobs import sync_connection
+from app.domain.sync.jobs import MAX_TRIES, sync_connection
 from app.domain.sync.scheduler import fan_out
 from app.domain.sync.services import SyncService
 from app.integrations.marketplace import Retry as HttpRetry
@@ -26,6 +26,7 @@ from app.lib.crypto import CredentialCipher, InvalidToken, new_fernet_key
 from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_client, redis_client
+from tests.fakes import worker_context
 from tests.helpers import register
 from tests.sync_support import connect, make_seller, our_stock, run_worker, sync_now, truth_map
 
@@ -78,6 +79,86 @@ async def test_cursor_not_advanced_on_a_failed_page(client, settings, marketplac
     finally:
         await http.aclose()
         await engine.dispose()
+        seller.delete()
+
+
+async def test_a_failed_source_is_recorded_failed_and_the_rest_is_written(client, settings, marketplace_sandbox):
+    """The orders feed fails; the stock sources answered: the run is partially_failed, the orders step says
+    failed with its error, every other step succeeded, the stock is the marketplace's, and only the orders
+    cursor stays where it was."""
+    owner = await register(client)
+    seller = make_seller(marketplace_sandbox, products=30, warehouses=2, seed=23)
+    conn = await connect(client, owner["headers"], seller)
+
+    async def orders_fail(request: httpx.Request) -> None:
+        if request.url.path.endswith("/api/v1/supplier/orders"):
+            seller.faults(error_rate=1.0, status=500, rate_limits="off")
+
+    http = marketplace_http_client()
+    http.event_hooks["request"].append(orders_fail)
+    engine = create_engine(settings)
+    try:
+        service = SyncService(
+            create_sessionmaker(engine),
+            QuickGateway(settings, http, None),
+            CredentialCipher(settings.encryption_key_list),
+        )
+        run_id = uuid.uuid4()
+        status = await service.run(uuid.UUID(owner["tenant"]["id"]), uuid.UUID(conn["id"]), run_id, "manual", None)
+        assert status is SyncStatus.PARTIALLY_FAILED
+        run = (await client.get(f"/api/v1/syncs/{run_id}", headers=owner["headers"])).json()
+        stages = run["stages"]
+        assert stages["orders"]["status"] == "failed" and "orders" in stages["orders"]["error"]
+        assert "write_orders" not in stages  # nothing to write: the orders of before are kept
+        assert all(r["status"] == "success" for name, r in stages.items() if name != "orders")
+        assert run["error_code"] == "partial" and run["error"].startswith("orders: ")
+        stored = await _connection(settings, owner["tenant"]["id"], conn["id"])
+        assert stored.sync_cursor and "cards" in stored.sync_cursor and "orders_since" not in stored.sync_cursor
+        seller.faults(error_rate=0.0, rate_limits="off")
+        assert_matches(await our_stock(client, owner["headers"], conn["id"]), truth_map(seller.truth()))
+    finally:
+        await http.aclose()
+        await engine.dispose()
+        seller.delete()
+
+
+def _recorded_sync_seconds(outcome: str) -> float:
+    """The sum of the sync-duration histogram for an outcome, as Prometheus would scrape it."""
+    from prometheus_client import REGISTRY
+
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        for sample in metric.samples
+        if sample.name == "stock_tracker_sync_duration_seconds_sum" and sample.labels.get("outcome") == outcome
+    )
+
+
+async def test_a_run_that_gives_up_records_its_real_duration(client, settings, marketplace_sandbox):
+    """On the last try of an outage the job ends the run failed; the duration it records is the run's own
+    (from its start, as the API shows it), not the moment of the failure, and the failed steps stay recorded."""
+    owner = await register(client)
+    seller = make_seller(marketplace_sandbox, products=5, warehouses=1, seed=27)
+    conn = await connect(client, owner["headers"], seller)
+    seller.faults(error_rate=1.0, status=503, latency_ms=150, rate_limits="off")
+    before = _recorded_sync_seconds("failed")
+    try:
+        async with worker_context(settings) as ctx:
+            ctx["gateway"] = QuickGateway(settings, ctx["http"], None)
+            ctx["job_id"] = f"sync:{conn['id']}:test-give-up"
+            ctx["job_try"] = MAX_TRIES
+            outcome = await sync_connection(ctx, tenant_id=owner["tenant"]["id"], connection_id=conn["id"])
+        assert outcome == "failed"
+        runs = (
+            await client.get("/api/v1/syncs", params={"connection_id": conn["id"]}, headers=owner["headers"])
+        ).json()
+        run = runs["items"][0]
+        assert run["status"] == "failed" and run["error_code"] == "marketplace_unavailable"
+        fetched = {name: r["status"] for name, r in run["stages"].items()}
+        assert fetched == dict.fromkeys(("catalogue", "fbo_stock", "fbs_stock", "orders"), "failed")
+        assert run["duration_seconds"] >= 0.45  # four sources, each answering 503 after 150 ms
+        assert _recorded_sync_seconds("failed") - before == pytest.approx(run["duration_seconds"], abs=0.002)
+    finally:
         seller.delete()
 
 
@@ -200,6 +281,8 @@ async def test_marketplace_429_reschedules_instead_of_sleeping(client, settings,
             await client.get("/api/v1/syncs", params={"connection_id": second["id"]}, headers=owner["headers"])
         ).json()
         assert runs["items"][0]["status"] == "queued" and "rate limit" in runs["items"][0]["error"]
+        # The step that was refused says so (issue 14 turns this into "deferred" with its resume time).
+        assert runs["items"][0]["stages"]["fbo_stock"]["status"] == "failed"
         assert seller.summary()["stats"]["rate_limited"]  # the sandbox really answered 429
         assert not await redis.exists(f"lock:sync:{second['id']}")  # the slot and the lock are free meanwhile
     finally:

@@ -10,8 +10,7 @@ from sqlalchemy import select
 from app.db.engine import create_engine, create_sessionmaker, session_scope, set_tenant
 from app.db.models import Connection, Marketplace, StockHistory, StockLevel, SyncRun, Tenant, Warehouse
 from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow, VariantItem, WarehouseItem
-from app.domain.sync.normalize import normalize
-from app.domain.sync.services import _resolve_order_warehouses
+from app.domain.sync.normalize import normalize, resolve_order_warehouses
 from app.domain.sync.writer import SnapshotWriter, WriteCounts
 from app.lib.ids import uuid7
 
@@ -41,7 +40,7 @@ def catalog() -> list[CatalogItem]:
 
 async def write(sm, tid, cid, snap: Snapshot) -> WriteCounts:
     normalize(snap)
-    _resolve_order_warehouses(snap, {})
+    resolve_order_warehouses(snap, {})
     counts = WriteCounts()
     run_id = uuid7()
     async with session_scope(sm, tid) as s:

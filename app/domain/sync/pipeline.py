@@ -1,0 +1,261 @@
+"""The sync as a pipeline of stages: fetch → normalize → write → evaluate → publish.
+
+Each stage is a small unit with a typed input and output that records its steps in the run's ``StageLog``
+(time, counts, its own failure). ``SyncService`` runs them in order and owns the transactions: fetch and
+normalize hold no database connection (marketplace calls can take minutes); write, evaluate and publish
+share one transaction, so the snapshot, the alert evaluation it asks for, the events and the run's record
+commit together or not at all — a failed write step means nothing of the write stage was kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import SyncStatus
+from app.db.outbox import add_job
+from app.domain.connections.gateway import MarketplaceGateway
+from app.domain.events.services import record_event
+from app.domain.sync import fetch_ozon, fetch_wildberries
+from app.domain.sync.model import Snapshot
+from app.domain.sync.normalize import normalize, resolve_order_warehouses
+from app.domain.sync.records import Stage, StageLog
+from app.domain.sync.writer import SnapshotWriter, WriteCounts
+from app.integrations.marketplace import MarketplaceBadResponse, MarketplaceUnavailable
+
+ALERTS_JOB = "alerts.evaluate"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTarget:
+    """The connection as the run found it when it started: the input of every stage."""
+
+    tenant_id: uuid.UUID
+    connection_id: uuid.UUID
+    run_id: uuid.UUID
+    marketplace: str
+    credentials: dict[str, str] = field(repr=False)
+    cursor: dict[str, Any]
+    variants: list[tuple[str, str]]  # (product, variant) marketplace ids already stored
+    warehouses: dict[str, str]  # stored warehouse name → marketplace id (order lines carry only a name)
+
+
+@dataclass(slots=True)
+class Written:
+    """What the write stage did: its counts, how the run ends, and the connection's cursors after it."""
+
+    counts: WriteCounts
+    status: SyncStatus  # succeeded, or partially_failed when a source failed (the rest is written)
+    cursor: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How a run ended, as the run's record, its event and the connection's last status say it."""
+
+    status: SyncStatus
+    counts: dict[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    error: str | None = None
+
+
+# What each fetch step adds to the snapshot, as its counts.
+_FETCH_COUNTS = {
+    "catalogue": ("products",),
+    "fbo_stock": ("stock_rows", "warehouses"),
+    "fbs_stock": ("stock_rows", "warehouses"),
+    "orders": ("orders",),
+}
+
+
+def _sizes(snapshot: Snapshot) -> dict[str, int]:
+    return {
+        "products": len(snapshot.catalog),
+        "stock_rows": len(snapshot.stock),
+        "warehouses": len(snapshot.warehouses),
+        "orders": len(snapshot.orders or ()),
+        "errors": len(snapshot.errors),
+    }
+
+
+class FetchStage:
+    """Reads every source of the marketplace into one ``Snapshot``.
+
+    A source that fails (5xx or timeout after the client's retries, an undecodable body) is recorded and the
+    others still run; a refusal (401/403) or a rate limit ends the stage at once (the caller decides); when
+    every source failed it is an outage, not a partial result: ``MarketplaceUnavailable``, retried later.
+    """
+
+    def __init__(self, gateway: MarketplaceGateway) -> None:
+        self.gateway = gateway
+
+    async def run(self, target: SyncTarget, now: datetime, log: StageLog) -> Snapshot:
+        snapshot = Snapshot()
+
+        async def step(name: str, work: Awaitable[None]) -> None:
+            before = _sizes(snapshot)
+            try:
+                with log.step(name, Stage.FETCH) as record:
+                    await work
+                    after = _sizes(snapshot)
+                    record.counts = {k: after[k] - before[k] for k in _FETCH_COUNTS[name]}
+                    if after["errors"] > before["errors"]:  # e.g. one seller warehouse of several failed
+                        record.counts["errors"] = after["errors"] - before["errors"]
+            except (MarketplaceUnavailable, MarketplaceBadResponse) as exc:
+                snapshot.errors.append(f"{name}: {exc}")
+
+        if target.marketplace == "wildberries":
+            wb = self.gateway.wildberries(target.connection_id, target.credentials)
+            await step("catalogue", fetch_wildberries.fetch_catalog(wb, target.cursor.get("cards"), snapshot))
+            known = {v for _, v in target.variants}
+            every_variant = target.variants + [
+                (c.external_id, v.external_id)
+                for c in snapshot.catalog
+                for v in c.variants
+                if v.external_id not in known
+            ]
+            await step("fbo_stock", fetch_wildberries.fetch_fbo(wb, snapshot))
+            await step("fbs_stock", fetch_wildberries.fetch_fbs(wb, snapshot, every_variant))
+            await step("orders", fetch_wildberries.fetch_orders(wb, snapshot, now, target.cursor.get("orders_since")))
+        else:
+            oz = self.gateway.ozon(target.connection_id, target.credentials)
+            await step("catalogue", fetch_ozon.fetch_catalog(oz, snapshot))
+            await step("fbo_stock", fetch_ozon.fetch_fbo(oz, snapshot))
+            await step("fbs_stock", fetch_ozon.fetch_fbs(oz, snapshot))
+        if snapshot.errors and len(log.failed(Stage.FETCH)) == len(log.of(Stage.FETCH)):
+            # Nothing at all answered: this is an outage, not a partial result — retry later.
+            raise MarketplaceUnavailable(
+                "every stage failed: " + "; ".join(snapshot.errors), marketplace=target.marketplace, endpoint="sync"
+            )
+        return snapshot
+
+
+class NormalizeStage:
+    """The data-correctness rules of SPEC §5 (``normalize``), and order lines matched to their warehouse."""
+
+    def run(self, snapshot: Snapshot, target: SyncTarget, log: StageLog) -> Snapshot:
+        with log.step("normalize", Stage.NORMALIZE) as record:
+            reported = len(snapshot.stock)
+            normalize(snapshot)
+            resolve_order_warehouses(snapshot, target.warehouses)
+            record.counts = {
+                "stock_rows": len(snapshot.stock),
+                "warehouses": len(snapshot.warehouses),
+                "dropped_rows": reported - len(snapshot.stock),
+            }
+        return snapshot
+
+
+class WriteStage:
+    """Writes the snapshot in the caller's transaction: catalogue and warehouses, the stock snapshot with its
+    history, the order lines — one step each."""
+
+    async def run(
+        self, session: AsyncSession, target: SyncTarget, snapshot: Snapshot, now: datetime, log: StageLog
+    ) -> Written:
+        writer = SnapshotWriter(session, target.tenant_id, target.connection_id, target.marketplace)
+        counts = WriteCounts()
+        with log.step("write_catalog", Stage.WRITE) as record:
+            if snapshot.catalog:
+                counts.products, counts.variants = await writer.write_catalog(snapshot.catalog)
+            await writer.ensure_stub_variants(snapshot.stock)
+            await writer.write_warehouses(snapshot)
+            counts.warehouses = len(snapshot.warehouses)
+            record.counts = {"products": counts.products, "variants": counts.variants, "warehouses": counts.warehouses}
+        with log.step("write_stock", Stage.WRITE) as record:
+            await writer.write_stock(snapshot, target.run_id, now, counts)
+            record.counts = {
+                "stock_rows": counts.stock_rows,
+                "changes": counts.changes,
+                "zeroed": counts.zeroed,
+                "history_points": counts.history_points,
+                "unmatched_stock_rows": counts.unmatched_stock_rows,
+            }
+        if snapshot.orders is not None:
+            with log.step("write_orders", Stage.WRITE) as record:
+                await writer.write_orders(snapshot.orders, counts)
+                record.counts = {"orders": counts.orders, "orders_written": counts.orders_written}
+        status = SyncStatus.PARTIALLY_FAILED if snapshot.errors else SyncStatus.SUCCEEDED
+        return Written(counts, status, next_cursor(target.cursor, snapshot))
+
+
+def next_cursor(cursor: dict[str, Any], snapshot: Snapshot) -> dict[str, Any] | None:
+    """Each cursor advances only when its whole stage succeeded; a failed one keeps its old position."""
+    new = dict(cursor)
+    if snapshot.catalogue_complete and snapshot.catalogue_cursor:
+        new["cards"] = snapshot.catalogue_cursor
+    if snapshot.orders is not None and snapshot.orders_cursor:
+        new["orders_since"] = snapshot.orders_cursor
+    return new or None
+
+
+def outcome_of(written: Written, snapshot: Snapshot) -> RunOutcome:
+    counts = {k: v for k, v in asdict(written.counts).items() if k != "extra"}
+    counts["calls"] = snapshot.calls
+    failed = written.status is SyncStatus.PARTIALLY_FAILED
+    return RunOutcome(written.status, counts, "partial" if failed else None, "; ".join(snapshot.errors)[:2000] or None)
+
+
+class EvaluateStage:
+    """Alerts are evaluated from the rows just written, in a job of its own (no marketplace calls); both the
+    job id and the event keys derive from the run, so a rerun adds nothing."""
+
+    async def run(self, session: AsyncSession, target: SyncTarget, written: Written, log: StageLog) -> None:
+        with log.step("evaluate", Stage.EVALUATE) as record:
+            add_job(
+                session,
+                ALERTS_JOB,
+                f"alerts:{target.run_id}",
+                tenant_id=target.tenant_id,
+                connection_id=str(target.connection_id),
+                run_id=str(target.run_id),
+            )
+            record.counts = {"changed_rows": written.counts.history_points}
+
+
+class PublishStage:
+    """Tells the tenant how the run ended (``sync.succeeded`` / ``sync.failed``), once per run."""
+
+    def run(self, session: AsyncSession, target: SyncTarget, outcome: RunOutcome, log: StageLog) -> None:
+        with log.step("publish", Stage.PUBLISH) as record:
+            record_sync_event(
+                session,
+                target.tenant_id,
+                target.connection_id,
+                target.run_id,
+                outcome.status.value,
+                outcome.counts,
+                outcome.error_code,
+            )
+            record.counts = {"events": 1}
+
+
+def record_sync_event(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    run_id: uuid.UUID,
+    status: str,
+    counts: dict[str, Any],
+    error_code: str | None,
+) -> None:
+    """``sync.succeeded`` (also for a partial result: the data written is good) or ``sync.failed``."""
+    kind = "sync.failed" if status == "failed" else "sync.succeeded"
+    record_event(
+        session,
+        tenant_id,
+        kind,
+        {
+            "run_id": str(run_id),
+            "connection_id": str(connection_id),
+            "status": status,
+            "counts": counts,
+            "error_code": error_code,
+        },
+        key=f"{kind}:{run_id}",
+    )

@@ -1,0 +1,170 @@
+"""Every SQL statement of the sync outside the snapshot writer: its runs, the connection's sync state, and what
+the fetch must know beforehand. Scoped to one tenant like every tenant repository (row-level security is
+the second wall)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Connection, ConnectionStatus, Product, SyncRun, SyncStatus, Variant, Warehouse
+from app.db.repository import TenantRepository
+from app.lib.clock import utcnow
+
+
+class SyncRunRepository(TenantRepository[SyncRun]):
+    model = SyncRun
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRun:
+    connection_id: uuid.UUID
+    started_at: datetime | None  # None when the run ended before it started (e.g. an invalid connection)
+    finished_at: datetime
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() if self.started_at else None
+
+
+class SyncRepository:
+    """The sync's runs and its connection's sync state, for one tenant."""
+
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    # -- the connection ------------------------------------------------------------------------------------
+
+    async def connection(self, connection_id: uuid.UUID) -> Connection | None:
+        stmt = select(Connection).where(Connection.id == connection_id, Connection.tenant_id == self.tenant_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def known_variants(self, connection_id: uuid.UUID) -> list[tuple[str, str]]:
+        """(product, variant) marketplace ids already stored for the connection."""
+        stmt = (
+            select(Product.external_id, Variant.external_id)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.connection_id == connection_id, Variant.tenant_id == self.tenant_id)
+        )
+        return [(p, v) for p, v in (await self.session.execute(stmt)).all()]
+
+    async def known_warehouses(self, connection_id: uuid.UUID) -> dict[str, str]:
+        """Warehouse name → marketplace id, for matching order lines (which carry only a name)."""
+        stmt = select(Warehouse.external_id, Warehouse.name).where(
+            Warehouse.connection_id == connection_id, Warehouse.tenant_id == self.tenant_id
+        )
+        return {name: ext for ext, name in (await self.session.execute(stmt)).all()}
+
+    async def record_synced(
+        self, connection_id: uuid.UUID, status: SyncStatus, succeeded_at: datetime, cursor: dict[str, Any] | None
+    ) -> None:
+        """A run wrote its snapshot: move the cursors; a complete run also makes the connection active again."""
+        values: dict[str, Any] = {
+            "last_sync_at": utcnow(),
+            "last_success_at": succeeded_at,
+            "sync_cursor": cursor,
+            "last_sync_status": status.value,
+        }
+        if status is SyncStatus.SUCCEEDED:
+            values["status"] = ConnectionStatus.ACTIVE
+        await self._update_connection(connection_id, values)
+
+    async def record_failed(self, connection_id: uuid.UUID) -> None:
+        await self._update_connection(connection_id, {"last_sync_at": utcnow(), "last_sync_status": "failed"})
+
+    async def record_refused(self, connection_id: uuid.UUID, reason: str) -> None:
+        """The marketplace refused the credentials (401/403): the connection is invalid until they are replaced."""
+        now = utcnow()
+        await self._update_connection(
+            connection_id,
+            {
+                "status": ConnectionStatus.INVALID,
+                "status_reason": reason,
+                "last_checked_at": now,
+                "last_sync_at": now,
+                "last_sync_status": "failed",
+            },
+        )
+
+    async def _update_connection(self, connection_id: uuid.UUID, values: dict[str, Any]) -> None:
+        await self.session.execute(
+            update(Connection)
+            .where(Connection.id == connection_id, Connection.tenant_id == self.tenant_id)
+            .values(**values)
+        )
+
+    # -- runs ----------------------------------------------------------------------------------------------
+
+    async def open_run(self, run_id: uuid.UUID, connection_id: uuid.UUID, trigger: str, job_id: str | None) -> None:
+        """Record the run as queued unless it exists (a manual run is created by its request; a rerun of a
+        job finds its run)."""
+        await self.session.execute(
+            insert(SyncRun)
+            .values(
+                id=run_id,
+                tenant_id=self.tenant_id,
+                connection_id=connection_id,
+                trigger=trigger,
+                status=SyncStatus.QUEUED,
+                job_id=job_id,
+                counts={},
+                stages={},
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+
+    async def start_run(self, run_id: uuid.UUID) -> None:
+        await self._update_run(
+            run_id, {"status": SyncStatus.RUNNING, "started_at": utcnow(), "attempts": SyncRun.attempts + 1}
+        )
+
+    async def requeue_run(self, run_id: uuid.UUID, reason: str, stages: dict[str, Any] | None) -> None:
+        """Back to queued (the job runs again later); ``stages`` None keeps the stored records."""
+        values: dict[str, Any] = {"status": SyncStatus.QUEUED, "error": reason}
+        if stages is not None:
+            values["stages"] = stages
+        await self._update_run(run_id, values)
+
+    async def finish_run(
+        self,
+        run_id: uuid.UUID,
+        status: SyncStatus,
+        *,
+        counts: dict[str, Any],
+        stages: dict[str, Any],
+        error_code: str | None,
+        error: str | None,
+    ) -> FinishedRun | None:
+        """Record how the run ended; returns its connection and timings (None when the run does not exist)."""
+        finished_at = utcnow()
+        stmt = (
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.tenant_id == self.tenant_id)
+            .values(
+                status=status,
+                finished_at=finished_at,
+                counts=counts,
+                stages=stages,
+                error_code=error_code,
+                error=error,
+            )
+            .returning(SyncRun.connection_id, SyncRun.started_at)
+            .execution_options(synchronize_session=False)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return FinishedRun(row.connection_id, row.started_at, finished_at) if row is not None else None
+
+    async def _update_run(self, run_id: uuid.UUID, values: dict[str, Any]) -> None:
+        await self.session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.tenant_id == self.tenant_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )

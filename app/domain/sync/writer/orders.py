@@ -1,0 +1,110 @@
+"""Order lines, stored raw by their line id (WB ``srid``): the source of sales velocity and days of cover,
+which are computed from these rows when read, so any figure can be recomputed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.sync.model import OrderItem
+from app.domain.sync.writer._copy import copy_into, raw_connection
+
+_COLUMNS = [
+    "external_id",
+    "basket_id",
+    "product_external_id",
+    "variant_external_id",
+    "barcode",
+    "warehouse_name",
+    "warehouse_external_id",
+    "ordered_at",
+    "order_date",
+    "is_cancel",
+    "cancelled_at",
+    "raw",
+]
+
+# $1 tenant, $2 connection.
+_UPSERT = """
+    WITH by_barcode AS (
+        SELECT DISTINCT ON (b.barcode) b.barcode, b.id FROM (
+            SELECT v.id, unnest(v.barcodes) AS barcode FROM variants v WHERE v.connection_id = $2
+        ) b ORDER BY b.barcode, b.id
+    ), by_size AS (
+        SELECT DISTINCT ON (v.product_id, v.size) v.product_id, v.size, v.id
+        FROM variants v WHERE v.connection_id = $2 AND v.size IS NOT NULL
+        ORDER BY v.product_id, v.size, v.id
+    ), src AS (
+        -- An order line names its size by barcode (and tech size), not by variant id: resolve it by
+        -- hash joins over the connection's variants, never a scan per line.
+        SELECT t.*, p.id AS product_id, coalesce(v1.id, bb.id, bs.id) AS variant_id, w.id AS warehouse_id
+        FROM tmp_orders t
+        LEFT JOIN products p ON p.connection_id = $2 AND p.external_id = t.product_external_id
+        LEFT JOIN variants v1 ON v1.connection_id = $2 AND v1.external_id = t.variant_external_id
+        LEFT JOIN by_barcode bb ON bb.barcode = t.barcode
+        LEFT JOIN by_size bs ON bs.product_id = p.id AND bs.size = t.raw->>'techSize'
+        LEFT JOIN warehouses w ON w.connection_id = $2 AND w.external_id = t.warehouse_external_id
+    ), up AS (
+        INSERT INTO order_lines AS o (tenant_id, connection_id, external_id, basket_id, product_id, variant_id,
+            warehouse_id, warehouse_name, ordered_at, order_date, is_cancel, cancelled_at, raw)
+        SELECT $1, $2, external_id, basket_id, product_id, variant_id, warehouse_id, warehouse_name,
+               ordered_at, order_date, is_cancel, cancelled_at, raw
+        FROM src ORDER BY external_id
+        ON CONFLICT (connection_id, external_id) DO UPDATE SET
+            is_cancel = EXCLUDED.is_cancel, cancelled_at = EXCLUDED.cancelled_at, raw = EXCLUDED.raw,
+            product_id = EXCLUDED.product_id, variant_id = EXCLUDED.variant_id,
+            warehouse_id = EXCLUDED.warehouse_id
+        WHERE (o.is_cancel, o.cancelled_at, o.raw->>'lastChangeDate', o.product_id, o.variant_id,
+               o.warehouse_id)
+              IS DISTINCT FROM (EXCLUDED.is_cancel, EXCLUDED.cancelled_at, EXCLUDED.raw->>'lastChangeDate',
+                                EXCLUDED.product_id, EXCLUDED.variant_id, EXCLUDED.warehouse_id)
+        RETURNING 1
+    ) SELECT count(*) FROM up
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersWrite:
+    orders: int  # distinct order lines received
+    written: int  # lines inserted or changed (a cancellation updates the stored line)
+
+
+async def write_orders(
+    session: AsyncSession, tenant_id: uuid.UUID, connection_id: uuid.UUID, orders: list[OrderItem]
+) -> OrdersWrite:
+    """Upsert raw order lines by their line id (WB srid); cancellations update the stored line."""
+    raw = await raw_connection(session)
+    await raw.execute(
+        "CREATE TEMP TABLE tmp_orders (external_id text, basket_id text, product_external_id text, "
+        "variant_external_id text, barcode text, warehouse_name text, warehouse_external_id text, "
+        "ordered_at timestamptz, "
+        "order_date date, is_cancel bool, cancelled_at timestamptz, raw jsonb) ON COMMIT DROP"
+    )
+    unique = {o.external_id: o for o in orders}
+    await copy_into(
+        raw,
+        "tmp_orders",
+        _COLUMNS,
+        [
+            (
+                o.external_id,
+                o.basket_id,
+                o.product_external_id,
+                o.variant_external_id,
+                o.barcode,
+                o.warehouse_name,
+                o.warehouse_external_id,
+                o.ordered_at,
+                o.order_date,
+                o.is_cancel,
+                o.cancelled_at,
+                msgspec.json.encode(o.raw).decode(),
+            )
+            for o in (unique[k] for k in sorted(unique))
+        ],
+    )
+    written = await raw.fetchval(_UPSERT, tenant_id, connection_id)
+    return OrdersWrite(len(unique), int(written))
