@@ -31,6 +31,22 @@ class ReportRepository:
             stmt = stmt.where(Product.id > after)
         return list((await self.session.execute(stmt)).scalars().all())
 
+    async def products_with_stock(self, limit: int) -> list[Any]:
+        """(id, connection_id, vendor_code, external_id, total) of products that have stock rows."""
+        totals = (
+            select(StockLevel.product_id, func.sum(StockLevel.quantity).label("total"))
+            .where(StockLevel.tenant_id == self.tenant_id)
+            .group_by(StockLevel.product_id)
+            .subquery()
+        )
+        stmt = (
+            select(Product.id, Product.connection_id, Product.vendor_code, Product.external_id, totals.c.total)
+            .join(totals, totals.c.product_id == Product.id)
+            .where(Product.tenant_id == self.tenant_id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).all())
+
     async def product_connection(self, product_id: uuid.UUID) -> Any | None:
         """(id, connection_id) of one product, or None."""
         stmt = select(Product.id, Product.connection_id).where(
