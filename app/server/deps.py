@@ -108,9 +108,11 @@ def provide_catalog_service(db_session: AsyncSession, principal: Principal, stat
     return CatalogService(db_session, principal.tenant_id, int(state.settings.low_stock_units))
 
 
-def provide_product_page_service(principal: Principal, state: State) -> ProductPageService:
-    # No session: the product page is one statement on the pool (the hot read path).
-    return ProductPageService(state.engine, principal.tenant_id, int(state.settings.low_stock_units))
+def provide_product_page_service(request: Request[Any, Any, Any]) -> ProductPageService:
+    # No session: the product page is one statement on the pool (the hot read path). It reads the principal and
+    # the state off the request rather than through two more dependencies: ~15 µs less per request (bench/edge.py).
+    state = request.app.state
+    return ProductPageService(state.engine, principal_of(request).tenant_id, int(state.settings.low_stock_units))
 
 
 def provide_report_service(db_session: AsyncSession, principal: Principal) -> ReportService:
