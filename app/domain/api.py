@@ -1,10 +1,7 @@
-"""Edge helpers every controller shares: the problem schema, declared error responses, guards, cursors."""
+"""Edge helpers every controller shares: the problem schema, declared error responses, guards."""
 
 from __future__ import annotations
 
-import base64
-import uuid
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -12,16 +9,10 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
-from app.lib.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from app.lib.errors import AuthenticationError, FieldError, PermissionDeniedError
 from app.lib.tokens import Principal
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-
-
-class FieldError(msgspec.Struct):
-    field: str
-    message: str
-    source: str = "body"
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -81,33 +72,3 @@ def write_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if not principal_of(connection).is_admin:
         raise PermissionDeniedError("Only the organization's owner or an admin can do this.")
-
-
-def encode_cursor(*parts: Any) -> str:
-    raw = "|".join(p.isoformat() if isinstance(p, datetime) else str(p) for p in parts)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
-    """Decode an opaque cursor into typed parts; anything malformed is a 422, never a 500."""
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        parts = raw.split("|")
-        if len(parts) != len(types):
-            raise ValueError("wrong arity")
-        out: list[Any] = []
-        for part, typ in zip(parts, types, strict=True):
-            if typ is datetime:
-                out.append(datetime.fromisoformat(part))
-            elif typ is uuid.UUID:
-                out.append(uuid.UUID(part))
-            else:
-                out.append(typ(part))
-        return tuple(out)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(
-            "The cursor is invalid.",
-            errors=[FieldError(field="cursor", message="invalid cursor", source="query")],
-        ) from exc

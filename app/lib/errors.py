@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+
+class FieldError(msgspec.Struct):
+    """One invalid input: which field, what is wrong, and where it came from (body, query, path, header)."""
+
+    field: str
+    message: str
+    source: str = "body"
+
 
 class AppError(Exception):
     status_code = 400
@@ -15,6 +25,17 @@ class AppError(Exception):
         self.detail = detail or self.title
         self.headers = headers or {}
         self.extra = extra
+
+
+class CommitThenRaise(AppError):
+    """An error whose request still commits what it wrote before raising.
+
+    The unit-of-work rule (applied in one place, ``app/server/deps.py``): a request's session commits when
+    the handler returns and rolls back when anything is raised — except an error of this kind, which is
+    the one way a service says "what I wrote is the answer's effect": the session commits, then the error
+    is answered. The only user is refresh-token reuse: the token family is revoked and the caller gets 401.
+    Mix it in beside the error's own class (``class X(AuthenticationError, CommitThenRaise)``).
+    """
 
 
 class NotFoundError(AppError):

@@ -1,4 +1,10 @@
-"""Request-scoped dependencies: one session per request (commit on success), the principal."""
+"""Request-scoped dependencies, registered in one place: the session (the unit of work), the principal, and
+every service a handler asks for by name.
+
+A handler declares what it needs (``connection_service: ConnectionService``) and Litestar builds it per
+request from the providers below; services build their own repositories from the session they get. No
+handler constructs a service or touches the session.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +13,157 @@ from typing import Any
 
 import structlog
 from litestar import Request
+from litestar.datastructures import State
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import TENANT_KEY
 from app.db.outbox import relay, take_pending
+from app.domain.accounts.services import AccountService, MemberService
+from app.domain.alerts.services import AlertRuleService, AlertService
 from app.domain.api import principal_of
+from app.domain.apikeys.services import ApiKeyService
+from app.domain.catalog.services import CatalogService, ProductPageService
+from app.domain.connections.services import ConnectionService
+from app.domain.reports.services import ReportService
+from app.domain.sync.runs import SyncRunService
+from app.domain.system.services import HealthService
+from app.domain.telegram.services import LinkService, TelegramWebhookService
+from app.domain.webhooks.sender import Resolver, SystemResolver
+from app.domain.webhooks.services import WebhookService
+from app.lib.errors import CommitThenRaise
 from app.lib.tokens import Principal
 
 log = structlog.get_logger(__name__)
+_SYSTEM_RESOLVER = SystemResolver()
 
 
 async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
-    """The boundary owns the transaction; outbox rows written here are relayed only after commit."""
+    """One session per request, and the unit-of-work rule, stated once:
+
+    * the handler returns → the session commits;
+    * anything is raised → the session rolls back, so a failed request leaves nothing half-written;
+    * except a ``CommitThenRaise`` error (``app/lib/errors.py``): the service says that what it wrote is
+      the answer's effect (refresh-token reuse revokes the token family and answers 401), so the session
+      commits and then the error is answered.
+
+    Outbox rows written in a committed session are relayed to the queue after the commit (the periodic
+    sweep enqueues anything this misses); services and repositories never commit.
+    """
     state = request.app.state
     session: AsyncSession = state.sessionmaker()
     user = request.scope.get("user")
     if isinstance(user, Principal):
         session.info[TENANT_KEY] = user.tenant_id
-    pending = []
+    committed = False
     try:
         yield session
         await session.commit()
-        pending = take_pending(session)
-    except BaseException as exc:
-        if getattr(exc, "commit", False):
-            await session.commit()
-        else:
-            await session.rollback()
+        committed = True
+    except CommitThenRaise:
+        await session.commit()
+        committed = True
+        raise
+    except BaseException:
+        await session.rollback()
         raise
     finally:
+        pending = take_pending(session) if committed else []
         await session.close()
-    if pending:
-        try:
-            await relay(state.sessionmaker, state.arq, pending)
-        except Exception as exc:  # the periodic sweep enqueues what this missed
-            log.warning("outbox.relay_failed", error=type(exc).__name__)
+        if pending:
+            try:
+                await relay(state.sessionmaker, state.arq, pending)
+            except Exception as exc:  # the periodic sweep enqueues what this missed
+                log.warning("outbox.relay_failed", error=type(exc).__name__)
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return principal_of(request)
 
 
+def provide_account_service(db_session: AsyncSession, state: State) -> AccountService:
+    return AccountService(db_session, state.token_codec, state.settings.refresh_token_ttl_seconds)
+
+
+def provide_member_service(db_session: AsyncSession, principal: Principal) -> MemberService:
+    return MemberService(db_session, principal)
+
+
+def provide_api_key_service(db_session: AsyncSession, principal: Principal, state: State) -> ApiKeyService:
+    resolver = getattr(state, "api_key_resolver", None)
+    return ApiKeyService(
+        db_session, principal, state.settings, state.redis, resolver.forget if resolver is not None else None
+    )
+
+
+def provide_connection_service(db_session: AsyncSession, principal: Principal, state: State) -> ConnectionService:
+    return ConnectionService(db_session, principal.tenant_id, state.cipher, state.gateway)
+
+
+def provide_sync_run_service(db_session: AsyncSession, principal: Principal) -> SyncRunService:
+    return SyncRunService(db_session, principal.tenant_id)
+
+
+def provide_catalog_service(db_session: AsyncSession, principal: Principal, state: State) -> CatalogService:
+    return CatalogService(db_session, principal.tenant_id, int(state.settings.low_stock_units))
+
+
+def provide_product_page_service(request: Request[Any, Any, Any]) -> ProductPageService:
+    # No session: the product page is one statement on the pool (the hot read path). It reads the principal and
+    # the state off the request rather than through two more dependencies: ~15 µs less per request (bench/edge.py).
+    state = request.app.state
+    return ProductPageService(state.engine, principal_of(request).tenant_id, int(state.settings.low_stock_units))
+
+
+def provide_report_service(db_session: AsyncSession, principal: Principal) -> ReportService:
+    return ReportService(db_session, principal.tenant_id)
+
+
+def provide_alert_rule_service(db_session: AsyncSession, principal: Principal, state: State) -> AlertRuleService:
+    return AlertRuleService(db_session, principal.tenant_id, state.settings.low_stock_units)
+
+
+def provide_alert_service(db_session: AsyncSession, principal: Principal) -> AlertService:
+    return AlertService(db_session, principal.tenant_id)
+
+
+def provide_webhook_service(db_session: AsyncSession, principal: Principal, state: State) -> WebhookService:
+    # Tests put a local fake DNS resolver in the app state.
+    resolver: Resolver = getattr(state, "resolver", None) or _SYSTEM_RESOLVER
+    return WebhookService(db_session, principal.tenant_id, state.cipher, state.settings, resolver)
+
+
+def provide_link_service(db_session: AsyncSession, principal: Principal, state: State) -> LinkService:
+    return LinkService(db_session, principal.tenant_id, state.settings, state.http, state.redis)
+
+
+def provide_telegram_webhook_service(db_session: AsyncSession, state: State) -> TelegramWebhookService:
+    return TelegramWebhookService(db_session, state.settings)
+
+
+def provide_health_service(state: State) -> HealthService:
+    return HealthService(state.engine, state.redis, state.settings.health_timeout_seconds)
+
+
+def _sync(provider: Any) -> Provide:
+    return Provide(provider, sync_to_thread=False)
+
+
 DEPENDENCIES = {
     "db_session": Provide(provide_db_session),
-    "principal": Provide(provide_principal, sync_to_thread=False),
+    "principal": _sync(provide_principal),
+    "account_service": _sync(provide_account_service),
+    "member_service": _sync(provide_member_service),
+    "api_key_service": _sync(provide_api_key_service),
+    "connection_service": _sync(provide_connection_service),
+    "sync_run_service": _sync(provide_sync_run_service),
+    "catalog_service": _sync(provide_catalog_service),
+    "product_page_service": _sync(provide_product_page_service),
+    "report_service": _sync(provide_report_service),
+    "alert_rule_service": _sync(provide_alert_rule_service),
+    "alert_service": _sync(provide_alert_service),
+    "webhook_service": _sync(provide_webhook_service),
+    "link_service": _sync(provide_link_service),
+    "telegram_webhook_service": _sync(provide_telegram_webhook_service),
+    "health_service": _sync(provide_health_service),
 }

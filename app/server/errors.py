@@ -20,8 +20,8 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
 
-from app.domain.api import PROBLEM_MEDIA_TYPE, FieldError, Problem
-from app.lib.errors import AppError
+from app.domain.api import PROBLEM_MEDIA_TYPE, Problem
+from app.lib.errors import AppError, FieldError
 from app.lib.ids import uuid7
 from app.observability.metrics import instruments
 

@@ -81,17 +81,17 @@ async def test_the_generated_sdk_does_the_integrators_journey(sdk, api_url, sett
     anonymous = sdk.Client(base_url=api_url, raise_on_unexpected_status=True)
     email = unique_email("sdk")
     registered = await register.asyncio(
-        client=anonymous, body=models.RegisterRequest(email=email, password=PASSWORD, organization_name="SDK Shop")
+        client=anonymous, body=models.RegistrationCreate(email=email, password=PASSWORD, organization_name="SDK Shop")
     )
-    assert isinstance(registered, models.RegisterResponse), registered
-    tokens = await login.asyncio(client=anonymous, body=models.LoginRequest(email=email, password=PASSWORD))
+    assert isinstance(registered, models.Registration), registered
+    tokens = await login.asyncio(client=anonymous, body=models.SessionCreate(email=email, password=PASSWORD))
     assert isinstance(tokens, models.TokenPair), tokens
     owner = sdk.AuthenticatedClient(base_url=api_url, token=tokens.access_token, raise_on_unexpected_status=True)
     me = await get_me.asyncio(client=owner)
     assert isinstance(me, models.Me) and me.user.email == email and me.tenant.id == registered.tenant.id
 
     # Problems come back typed, too.
-    wrong = await login.asyncio_detailed(client=anonymous, body=models.LoginRequest(email=email, password="nope-nope"))
+    wrong = await login.asyncio_detailed(client=anonymous, body=models.SessionCreate(email=email, password="nope-nope"))
     assert wrong.status_code == 401 and isinstance(wrong.parsed, models.Problem) and wrong.parsed.code == "unauthorized"
 
     created = await api_keys.asyncio(
@@ -100,7 +100,7 @@ async def test_the_generated_sdk_does_the_integrators_journey(sdk, api_url, sett
             name="sdk", scopes=[models.ApiKeyCreateScopesItem.READ, models.ApiKeyCreateScopesItem.WRITE]
         ),
     )
-    assert isinstance(created, models.ApiKeyCreated) and created.key.startswith("stk_")
+    assert isinstance(created, models.ApiKeyWithSecret) and created.key.startswith("stk_")
     integrator = sdk.AuthenticatedClient(base_url=api_url, token=created.key, raise_on_unexpected_status=True)
 
     seller = make_seller(marketplace_sandbox, "wildberries", products=PRODUCTS, warehouses=1, seed=41)
@@ -113,12 +113,12 @@ async def test_the_generated_sdk_does_the_integrators_journey(sdk, api_url, sett
                 credentials=models.WildberriesCredentials(token=seller.credentials["token"]),
             ),
         )
-        assert isinstance(connection, models.ConnectionOut), connection
+        assert isinstance(connection, models.Connection), connection
         accepted = await trigger_sync.asyncio(connection.id, client=integrator)
-        assert isinstance(accepted, models.SyncAccepted), accepted
+        assert isinstance(accepted, models.SyncRunAccepted), accepted
         await run_worker(settings)
         run = await get_sync.asyncio(accepted.id, client=integrator)
-        assert isinstance(run, models.SyncRunOut) and run.status.value == "succeeded"
+        assert isinstance(run, models.SyncRun) and run.status.value == "succeeded"
 
         seen: list[uuid.UUID] = []
         cursor = None

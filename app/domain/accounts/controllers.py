@@ -3,36 +3,43 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.models import Membership
+from app.db.models import Tenant as TenantRow
+from app.db.models import User as UserRow
 from app.domain.accounts.schemas import (
-    LoginRequest,
-    LogoutRequest,
     Me,
     Member,
     MemberCreate,
     MemberPage,
     MemberUpdate,
-    RefreshRequest,
-    RegisterRequest,
-    RegisterResponse,
-    TenantOut,
+    Registration,
+    RegistrationCreate,
+    SessionCreate,
+    SessionRefresh,
+    SessionRevoke,
+    Tenant,
     TokenPair,
-    UserOut,
+    User,
 )
 from app.domain.accounts.services import AccountService, MemberService
-from app.domain.api import admin_guard, decode_cursor, encode_cursor, errors_for
-from app.lib.tokens import Principal
+from app.domain.api import admin_guard, errors_for
 
 
-def _service(request: Request, session: AsyncSession) -> AccountService:
-    settings = request.app.state.settings
-    return AccountService(session, request.app.state.token_codec, settings.refresh_token_ttl_seconds)
+def user_out(row: UserRow) -> User:
+    return User(id=row.id, email=row.email, created_at=row.created_at)
+
+
+def tenant_out(row: TenantRow) -> Tenant:
+    return Tenant(id=row.id, name=row.name, plan=row.plan, timezone=row.timezone, created_at=row.created_at)
+
+
+def member_out(membership: Membership, user: UserRow) -> Member:
+    return Member(user_id=user.id, email=user.email, role=membership.role.value, joined_at=membership.created_at)
 
 
 class AuthController(Controller):
@@ -45,20 +52,9 @@ class AuthController(Controller):
         summary="Create an organization and its owner",
         responses=errors_for(409, 422),
     )
-    async def register(self, request: Request, data: RegisterRequest, db_session: AsyncSession) -> RegisterResponse:
-        reg = await _service(request, db_session).register(data.email, data.password, data.organization_name)
-        return RegisterResponse(
-            user=UserOut(id=reg.user.id, email=reg.user.email, created_at=reg.user.created_at),
-            tenant=TenantOut(
-                id=reg.tenant.id,
-                name=reg.tenant.name,
-                plan=reg.tenant.plan,
-                timezone=reg.tenant.timezone,
-                created_at=reg.tenant.created_at,
-            ),
-            role="owner",
-            tokens=reg.tokens,
-        )
+    async def register(self, data: RegistrationCreate, account_service: AccountService) -> Registration:
+        new = await account_service.register(data.email, data.password, data.organization_name)
+        return Registration(user=user_out(new.user), tenant=tenant_out(new.tenant), role="owner", tokens=new.tokens)
 
     @post(
         "/login",
@@ -67,8 +63,8 @@ class AuthController(Controller):
         status_code=200,
         responses=errors_for(401, 422),
     )
-    async def login(self, request: Request, data: LoginRequest, db_session: AsyncSession) -> TokenPair:
-        return await _service(request, db_session).login(data.email, data.password, data.tenant_id)
+    async def login(self, data: SessionCreate, account_service: AccountService) -> TokenPair:
+        return await account_service.login(data.email, data.password, data.tenant_id)
 
     @post(
         "/refresh",
@@ -77,8 +73,8 @@ class AuthController(Controller):
         status_code=200,
         responses=errors_for(401, 422),
     )
-    async def refresh(self, request: Request, data: RefreshRequest, db_session: AsyncSession) -> TokenPair:
-        return await _service(request, db_session).refresh(data.refresh_token)
+    async def refresh(self, data: SessionRefresh, account_service: AccountService) -> TokenPair:
+        return await account_service.refresh(data.refresh_token)
 
     @post(
         "/logout",
@@ -87,8 +83,8 @@ class AuthController(Controller):
         status_code=204,
         responses=errors_for(422),
     )
-    async def logout(self, request: Request, data: LogoutRequest, db_session: AsyncSession) -> None:
-        await _service(request, db_session).logout(data.refresh_token)
+    async def logout(self, data: SessionRevoke, account_service: AccountService) -> None:
+        await account_service.logout(data.refresh_token)
 
 
 class MeController(Controller):
@@ -101,19 +97,9 @@ class MeController(Controller):
         summary="The signed-in user, organization and role",
         responses=errors_for(401),
     )
-    async def me(self, db_session: AsyncSession, principal: Principal) -> Me:
-        user, tenant, role = await MemberService(db_session, principal).me()
-        return Me(
-            user=UserOut(id=user.id, email=user.email, created_at=user.created_at),
-            tenant=TenantOut(
-                id=tenant.id,
-                name=tenant.name,
-                plan=tenant.plan,
-                timezone=tenant.timezone,
-                created_at=tenant.created_at,
-            ),
-            role=role,  # type: ignore[arg-type]
-        )
+    async def me(self, member_service: MemberService) -> Me:
+        user, tenant, role = await member_service.me()
+        return Me(user=user_out(user), tenant=tenant_out(tenant), role=role)  # type: ignore[arg-type]
 
 
 class MembersController(Controller):
@@ -123,20 +109,12 @@ class MembersController(Controller):
     @get("/", operation_id="listMembers", summary="Members of the organization", responses=errors_for(401, 422))
     async def list_members(
         self,
-        db_session: AsyncSession,
-        principal: Principal,
+        member_service: MemberService,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> MemberPage:
-        after = decode_cursor(cursor, datetime, uuid.UUID)
-        rows = await MemberService(db_session, principal).list(after, limit + 1)
-        items = [Member(user_id=u.id, email=u.email, role=m.role.value, joined_at=m.created_at) for m, u in rows]
-        next_cursor = None
-        if len(rows) > limit:
-            items = items[:limit]
-            last = rows[limit - 1][0]
-            next_cursor = encode_cursor(last.created_at, last.id)
-        return MemberPage(items=items, next_cursor=next_cursor)
+        page = await member_service.page(cursor, limit)
+        return MemberPage(items=[member_out(m, u) for m, u in page.items], next_cursor=page.next_cursor)
 
     @post(
         "/",
@@ -145,9 +123,8 @@ class MembersController(Controller):
         guards=[admin_guard],
         responses=errors_for(401, 403, 404, 409, 422),
     )
-    async def add_member(self, data: MemberCreate, db_session: AsyncSession, principal: Principal) -> Member:
-        m, u = await MemberService(db_session, principal).add(data.email, data.role)
-        return Member(user_id=u.id, email=u.email, role=m.role.value, joined_at=m.created_at)
+    async def add_member(self, data: MemberCreate, member_service: MemberService) -> Member:
+        return member_out(*await member_service.add(data.email, data.role))
 
     @patch(
         "/{user_id:uuid}",
@@ -156,11 +133,8 @@ class MembersController(Controller):
         guards=[admin_guard],
         responses=errors_for(401, 403, 404, 409, 422),
     )
-    async def update_member(
-        self, user_id: uuid.UUID, data: MemberUpdate, db_session: AsyncSession, principal: Principal
-    ) -> Member:
-        m, u = await MemberService(db_session, principal).change_role(user_id, data.role)
-        return Member(user_id=u.id, email=u.email, role=m.role.value, joined_at=m.created_at)
+    async def update_member(self, user_id: uuid.UUID, data: MemberUpdate, member_service: MemberService) -> Member:
+        return member_out(*await member_service.change_role(user_id, data.role))
 
     @delete(
         "/{user_id:uuid}",
@@ -169,5 +143,5 @@ class MembersController(Controller):
         guards=[admin_guard],
         responses=errors_for(401, 403, 404, 409),
     )
-    async def remove_member(self, user_id: uuid.UUID, db_session: AsyncSession, principal: Principal) -> None:
-        await MemberService(db_session, principal).remove(user_id)
+    async def remove_member(self, user_id: uuid.UUID, member_service: MemberService) -> None:
+        await member_service.remove(user_id)

@@ -19,23 +19,31 @@ OrgName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 RoleName = Literal["owner", "admin", "member"]
 
 
-class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
+class RegistrationCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Sign up: a new organization and its owner."""
+
     email: Email
     password: Password
     organization_name: OrgName
 
 
-class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Log in: email and password (and which organization, for someone in several)."""
+
     email: Annotated[str, msgspec.Meta(max_length=320)]
     password: Annotated[str, msgspec.Meta(max_length=1024)]
     tenant_id: uuid.UUID | None = None
 
 
-class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
+class SessionRefresh(msgspec.Struct, forbid_unknown_fields=True):
+    """Rotate the session's tokens: the refresh token is spent and a new pair issued."""
+
     refresh_token: Annotated[str, msgspec.Meta(max_length=512)]
 
 
-class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True):
+class SessionRevoke(msgspec.Struct, forbid_unknown_fields=True):
+    """Log out: the refresh token's whole family is revoked."""
+
     refresh_token: Annotated[str, msgspec.Meta(max_length=512)]
 
 
@@ -46,13 +54,13 @@ class TokenPair(msgspec.Struct):
     token_type: str = "Bearer"
 
 
-class UserOut(msgspec.Struct):
+class User(msgspec.Struct):
     id: uuid.UUID
     email: str
     created_at: datetime
 
 
-class TenantOut(msgspec.Struct):
+class Tenant(msgspec.Struct):
     id: uuid.UUID
     name: str
     plan: str
@@ -60,16 +68,18 @@ class TenantOut(msgspec.Struct):
     created_at: datetime
 
 
-class RegisterResponse(msgspec.Struct):
-    user: UserOut
-    tenant: TenantOut
+class Registration(msgspec.Struct):
+    """The new owner, their organization, and their first tokens."""
+
+    user: User
+    tenant: Tenant
     role: RoleName
     tokens: TokenPair
 
 
 class Me(msgspec.Struct):
-    user: UserOut
-    tenant: TenantOut
+    user: User
+    tenant: Tenant
     role: RoleName
 
 

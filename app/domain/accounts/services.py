@@ -21,18 +21,17 @@ from app.domain.accounts.repositories import (
 from app.domain.accounts.schemas import TokenPair
 from app.lib import security
 from app.lib.clock import utcnow
-from app.lib.errors import AuthenticationError, ConflictError, NotFoundError, PermissionDeniedError
+from app.lib.errors import AuthenticationError, CommitThenRaise, ConflictError, NotFoundError, PermissionDeniedError
 from app.lib.ids import uuid7
+from app.lib.pagination import Page, paginate
 from app.lib.tokens import AccessTokenCodec, Principal
 
 REFRESH_PREFIX = "rt1"
 BAD_CREDENTIALS = "The email or password is incorrect."
 
 
-class RefreshTokenReuseError(AuthenticationError):
+class RefreshTokenReuseError(AuthenticationError, CommitThenRaise):
     """A rotated refresh token came back: its family is revoked, and that revocation must commit."""
-
-    commit = True
 
 
 class EmailTakenError(ConflictError):
@@ -40,7 +39,7 @@ class EmailTakenError(ConflictError):
 
 
 @dataclass(frozen=True)
-class Registration:
+class NewAccount:
     user: User
     tenant: Tenant
     tokens: TokenPair
@@ -89,7 +88,7 @@ class AccountService:
         )
         return pair, token_id
 
-    async def register(self, email: str, password: str, organization_name: str) -> Registration:
+    async def register(self, email: str, password: str, organization_name: str) -> NewAccount:
         email = normalize_email(email)
         if await self.users.email_exists(email):
             raise EmailTakenError("An account with this email already exists.")
@@ -115,7 +114,7 @@ class AccountService:
         await self.session.flush()
         await self.session.refresh(tenant)
         await self.session.refresh(user)
-        return Registration(user=user, tenant=tenant, tokens=tokens)
+        return NewAccount(user=user, tenant=tenant, tokens=tokens)
 
     async def login(self, email: str, password: str, tenant_id: uuid.UUID | None = None) -> TokenPair:
         user = await self.users.get_by_email(normalize_email(email))
@@ -184,8 +183,15 @@ class MemberService:
             raise AuthenticationError("This account no longer belongs to the organization.")
         return user, tenant, membership.role.value
 
-    async def list(self, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[tuple[Membership, User]]:
-        return await self.members.list_with_users(after=after, limit=limit)
+    async def page(self, cursor: str | None, limit: int) -> Page[tuple[Membership, User]]:
+        """Members in the order they joined."""
+        return await paginate(
+            lambda after, n: self.members.list_with_users(after=after, limit=n),
+            cursor=cursor,
+            limit=limit,
+            key=lambda row: (row[0].created_at, row[0].id),
+            types=(datetime, uuid.UUID),
+        )
 
     async def add(self, email: str, role: str) -> tuple[Membership, User]:
         self._check_can_grant(role)

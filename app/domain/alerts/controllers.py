@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, Response, delete, get, put
+from litestar import Controller, Response, delete, get, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.notifications import AlertRule
-from app.domain.alerts.repositories import AlertRepository
+from app.db.models.notifications import Suppression as SuppressionRow
 from app.domain.alerts.rules import DEFAULT_HYSTERESIS_DAYS, DEFAULT_HYSTERESIS_UNITS, DEFAULT_WINDOW_DAYS
 from app.domain.alerts.schemas import (
     Alert,
@@ -24,24 +22,17 @@ from app.domain.alerts.schemas import (
     ProductAlertRulePage,
     ProductAlertRuleUpdate,
     QuietHours,
-    SuppressionEntry,
+    Suppression,
     SuppressionPage,
 )
-from app.domain.alerts.services import AlertRuleService
-from app.domain.api import decode_cursor, encode_cursor, errors_for, write_guard
-from app.domain.events.repositories import SuppressionRepository
-from app.lib.errors import NotFoundError
-from app.lib.tokens import Principal
+from app.domain.alerts.services import AlertRow, AlertRuleService, AlertService
+from app.domain.api import errors_for, write_guard
 
 DEFINITION = (
     "An alert opens when a product's units over all its warehouses fall below units_below, or its days of cover "
     "(units ÷ orders per day over cover_window_days) fall below days_of_cover_below, and resolves when units reach "
     "units_below + hysteresis_units and cover reaches days_of_cover_below + hysteresis_days. 0 units is 'out'."
 )
-
-
-def _rules(request: Request[Any, Any, Any], session: AsyncSession, principal: Principal) -> AlertRuleService:
-    return AlertRuleService(session, principal.tenant_id, request.app.state.settings.low_stock_units)
 
 
 def default_out(rule: AlertRule | None, tz: str, low_stock_units: int) -> AlertRuleDefault:
@@ -103,11 +94,9 @@ class AlertRuleController(Controller):
         summary="The organization's default alert rule",
         responses=errors_for(401),
     )
-    async def get_default(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal
-    ) -> AlertRuleDefault:
-        rule, tz = await _rules(request, db_session, principal).default()
-        return default_out(rule, tz, request.app.state.settings.low_stock_units)
+    async def get_default(self, alert_rule_service: AlertRuleService) -> AlertRuleDefault:
+        rule, tz = await alert_rule_service.default()
+        return default_out(rule, tz, alert_rule_service.low_stock_units)
 
     @put(
         "/default",
@@ -116,15 +105,9 @@ class AlertRuleController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 422),
     )
-    async def put_default(
-        self,
-        request: Request[Any, Any, Any],
-        data: AlertRuleDefaultUpdate,
-        db_session: AsyncSession,
-        principal: Principal,
-    ) -> AlertRuleDefault:
-        rule, tz = await _rules(request, db_session, principal).put_default(data)
-        return default_out(rule, tz, request.app.state.settings.low_stock_units)
+    async def put_default(self, data: AlertRuleDefaultUpdate, alert_rule_service: AlertRuleService) -> AlertRuleDefault:
+        rule, tz = await alert_rule_service.put_default(data)
+        return default_out(rule, tz, alert_rule_service.low_stock_units)
 
     @get(
         "/",
@@ -134,19 +117,13 @@ class AlertRuleController(Controller):
     )
     async def list_overrides(
         self,
-        request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        principal: Principal,
+        alert_rule_service: AlertRuleService,
         product_id: uuid.UUID | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> ProductAlertRulePage:
-        after = decode_cursor(cursor, uuid.UUID)
-        rows = await _rules(request, db_session, principal).overrides(
-            product_id, after[0] if after else None, limit + 1
-        )
-        next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-        return ProductAlertRulePage(items=[override_out(r) for r in rows[:limit]], next_cursor=next_cursor)
+        page = await alert_rule_service.overrides(product_id, cursor, limit)
+        return ProductAlertRulePage(items=[override_out(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 class ProductAlertRuleController(Controller):
@@ -160,15 +137,9 @@ class ProductAlertRuleController(Controller):
         responses=errors_for(401, 404, 422),
     )
     async def get_rule(
-        self,
-        request: Request[Any, Any, Any],
-        product_id: uuid.UUID,
-        db_session: AsyncSession,
-        principal: Principal,
-        warehouse_id: uuid.UUID | None = None,
+        self, product_id: uuid.UUID, alert_rule_service: AlertRuleService, warehouse_id: uuid.UUID | None = None
     ) -> ProductAlertRule:
-        rule = await _rules(request, db_session, principal).get_override(product_id, warehouse_id)
-        return override_out(rule)
+        return override_out(await alert_rule_service.get_override(product_id, warehouse_id))
 
     @put(
         "/",
@@ -182,14 +153,12 @@ class ProductAlertRuleController(Controller):
     )
     async def put_rule(
         self,
-        request: Request[Any, Any, Any],
         product_id: uuid.UUID,
         data: ProductAlertRuleUpdate,
-        db_session: AsyncSession,
-        principal: Principal,
+        alert_rule_service: AlertRuleService,
         warehouse_id: uuid.UUID | None = None,
     ) -> Response[ProductAlertRule]:
-        rule, created = await _rules(request, db_session, principal).put_override(product_id, warehouse_id, data)
+        rule, created = await alert_rule_service.put_override(product_id, warehouse_id, data)
         return Response(override_out(rule), status_code=201 if created else 200)
 
     @delete(
@@ -200,17 +169,12 @@ class ProductAlertRuleController(Controller):
         responses=errors_for(401, 403, 404, 422),
     )
     async def delete_rule(
-        self,
-        request: Request[Any, Any, Any],
-        product_id: uuid.UUID,
-        db_session: AsyncSession,
-        principal: Principal,
-        warehouse_id: uuid.UUID | None = None,
+        self, product_id: uuid.UUID, alert_rule_service: AlertRuleService, warehouse_id: uuid.UUID | None = None
     ) -> None:
-        await _rules(request, db_session, principal).delete_override(product_id, warehouse_id)
+        await alert_rule_service.delete_override(product_id, warehouse_id)
 
 
-def alert_out(row: Any) -> Alert:
+def alert_out(row: AlertRow) -> Alert:
     a, external_id, vendor_code, title, marketplace, warehouse_name = row
     return Alert(
         id=a.id,
@@ -237,6 +201,19 @@ def alert_out(row: Any) -> Alert:
     )
 
 
+def suppression_out(row: SuppressionRow) -> Suppression:
+    return Suppression(
+        id=row.id,
+        reason=row.reason,
+        detail=row.detail,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        channel_id=row.channel_id,
+        endpoint_id=row.endpoint_id,
+        created_at=row.created_at,
+    )
+
+
 class AlertController(Controller):
     path = "/api/v1/alerts"
     tags = ["alerts"]
@@ -249,33 +226,18 @@ class AlertController(Controller):
     )
     async def list_alerts(
         self,
-        db_session: AsyncSession,
-        principal: Principal,
+        alert_service: AlertService,
         status: Literal["open", "resolved"] | None = None,
         product_id: uuid.UUID | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> AlertPage:
-        after = decode_cursor(cursor, datetime, uuid.UUID)
-        rows = await AlertRepository(db_session, principal.tenant_id).page(
-            status=status,
-            product_id=product_id,
-            after=after,
-            limit=limit + 1,
-        )
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1][0]
-            next_cursor = encode_cursor(last.opened_at, last.id)
-        return AlertPage(items=[alert_out(r) for r in rows[:limit]], next_cursor=next_cursor)
+        page = await alert_service.page(status, product_id, cursor, limit)
+        return AlertPage(items=[alert_out(r) for r in page.items], next_cursor=page.next_cursor)
 
     @get("/{alert_id:uuid}", operation_id="getAlert", summary="One alert", responses=errors_for(401, 404))
-    async def get_alert(self, alert_id: uuid.UUID, db_session: AsyncSession, principal: Principal) -> Alert:
-        repo = AlertRepository(db_session, principal.tenant_id)
-        rows = [r for r in await repo.page(status=None, product_id=None, after=None, limit=1, alert_id=alert_id)]
-        if not rows:
-            raise NotFoundError("No such alert.")
-        return alert_out(rows[0])
+    async def get_alert(self, alert_id: uuid.UUID, alert_service: AlertService) -> Alert:
+        return alert_out(await alert_service.get(alert_id))
 
 
 class SuppressionController(Controller):
@@ -290,27 +252,9 @@ class SuppressionController(Controller):
     )
     async def list_suppressions(
         self,
-        db_session: AsyncSession,
-        principal: Principal,
+        alert_service: AlertService,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> SuppressionPage:
-        after = decode_cursor(cursor, datetime, uuid.UUID)
-        rows = await SuppressionRepository(db_session, principal.tenant_id).page(after, limit + 1)
-        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-        return SuppressionPage(
-            items=[
-                SuppressionEntry(
-                    id=r.id,
-                    reason=r.reason,
-                    detail=r.detail,
-                    event_id=r.event_id,
-                    event_type=r.event_type,
-                    channel_id=r.channel_id,
-                    endpoint_id=r.endpoint_id,
-                    created_at=r.created_at,
-                )
-                for r in rows[:limit]
-            ],
-            next_cursor=next_cursor,
-        )
+        page = await alert_service.suppressions_page(cursor, limit)
+        return SuppressionPage(items=[suppression_out(r) for r in page.items], next_cursor=page.next_cursor)

@@ -38,6 +38,29 @@ class AlertRuleRepository(TenantRepository[AlertRule]):
         )
         return list((await self.session.execute(stmt)).scalars().all())
 
+    async def default_units(self) -> tuple[int | None, bool] | None:
+        """The default rule's units threshold and whether it is enabled (None: no default rule)."""
+        row = (
+            await self.session.execute(
+                self.select(AlertRule.units_below, AlertRule.enabled).where(AlertRule.product_id.is_(None))
+            )
+        ).first()
+        return None if row is None else (row[0], bool(row[1]))
+
+    async def product_connection(self, product_id: uuid.UUID) -> uuid.UUID | None:
+        """The connection a product of this tenant belongs to (None: no such product)."""
+        stmt = select(Product.connection_id).where(Product.tenant_id == self.tenant_id, Product.id == product_id)
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else row[0]
+
+    async def warehouse_connection(self, warehouse_id: uuid.UUID) -> uuid.UUID | None:
+        """The connection a warehouse of this tenant belongs to (None: no such warehouse)."""
+        stmt = select(Warehouse.connection_id).where(
+            Warehouse.tenant_id == self.tenant_id, Warehouse.id == warehouse_id
+        )
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else row[0]
+
     async def overrides_page(
         self, product_id: uuid.UUID | None, after: uuid.UUID | None, limit: int
     ) -> list[AlertRule]:

@@ -113,7 +113,7 @@ class AlertPage(msgspec.Struct):
     next_cursor: str | None = None
 
 
-class SuppressionEntry(msgspec.Struct):
+class Suppression(msgspec.Struct):
     id: uuid.UUID
     reason: str
     detail: str
@@ -125,5 +125,5 @@ class SuppressionEntry(msgspec.Struct):
 
 
 class SuppressionPage(msgspec.Struct):
-    items: list[SuppressionEntry]
+    items: list[Suppression]
     next_cursor: str | None = None

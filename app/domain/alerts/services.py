@@ -1,33 +1,31 @@
-"""Use-cases of the alert rules API, and the threshold other areas read (the stock summary's "low")."""
+"""Use-cases of the alerts API (rules, alerts, suppressions), and the threshold other areas read ("low")."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import time
+from datetime import datetime, time
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Product, Warehouse
-from app.db.models.notifications import AlertRule
+from app.db.models.notifications import AlertRule, Suppression
 from app.domain.alerts.quiet import QuietHours, parse_hhmm
-from app.domain.alerts.repositories import AlertRuleRepository, tenant_timezone
+from app.domain.alerts.repositories import AlertRepository, AlertRuleRepository, tenant_timezone
 from app.domain.alerts.schemas import AlertRuleDefaultUpdate, ProductAlertRuleUpdate
+from app.domain.events.repositories import SuppressionRepository
 from app.domain.telegram.repositories import NotificationRepository
 from app.lib.clock import utcnow
 from app.lib.errors import NotFoundError
 from app.lib.ids import uuid7
+from app.lib.pagination import Page, paginate
+
+# An alert row as the API reads it: (Alert, product external id, vendor code, title, marketplace, warehouse name).
+AlertRow = Any
 
 
 async def tenant_low_units(session: AsyncSession, tenant_id: uuid.UUID, default: int) -> int:
     """Units below which a product counts as low for this tenant: its default rule, else the deployment's."""
-    row = (
-        await session.execute(
-            select(AlertRule.units_below, AlertRule.enabled).where(
-                AlertRule.tenant_id == tenant_id, AlertRule.product_id.is_(None)
-            )
-        )
-    ).first()
+    row = await AlertRuleRepository(session, tenant_id).default_units()
     if row is None or row[0] is None or not row[1]:
         return default
     return int(row[0])
@@ -79,23 +77,11 @@ class AlertRuleService:
         await NotificationRepository(self.session, self.tenant_id).reschedule_held(until, now)
 
     async def _check_place(self, product_id: uuid.UUID, warehouse_id: uuid.UUID | None) -> None:
-        product = (
-            await self.session.execute(
-                select(Product.connection_id).where(Product.tenant_id == self.tenant_id, Product.id == product_id)
-            )
-        ).first()
-        if product is None:
+        connection_id = await self.rules.product_connection(product_id)
+        if connection_id is None:
             raise NotFoundError("No such product.")
-        if warehouse_id is not None:
-            wh = (
-                await self.session.execute(
-                    select(Warehouse.connection_id).where(
-                        Warehouse.tenant_id == self.tenant_id, Warehouse.id == warehouse_id
-                    )
-                )
-            ).first()
-            if wh is None or wh[0] != product[0]:
-                raise NotFoundError("No such warehouse for this product's connection.")
+        if warehouse_id is not None and await self.rules.warehouse_connection(warehouse_id) != connection_id:
+            raise NotFoundError("No such warehouse for this product's connection.")
 
     async def get_override(self, product_id: uuid.UUID, warehouse_id: uuid.UUID | None) -> AlertRule:
         await self._check_place(product_id, warehouse_id)
@@ -128,5 +114,48 @@ class AlertRuleService:
         rule = await self.get_override(product_id, warehouse_id)
         await self.rules.delete(rule.id)
 
-    async def overrides(self, product_id: uuid.UUID | None, after: uuid.UUID | None, limit: int) -> list[AlertRule]:
-        return await self.rules.overrides_page(product_id, after, limit)
+    async def overrides(self, product_id: uuid.UUID | None, cursor: str | None, limit: int) -> Page[AlertRule]:
+        """Product and product × warehouse overrides, by id."""
+        return await paginate(
+            lambda after, n: self.rules.overrides_page(product_id, after[0] if after else None, n),
+            cursor=cursor,
+            limit=limit,
+            key=lambda rule: (rule.id,),
+            types=(uuid.UUID,),
+        )
+
+
+class AlertService:
+    """Reading alerts and the suppression log (alerts are opened and resolved by the evaluation)."""
+
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.alerts = AlertRepository(session, tenant_id)
+        self.suppressions = SuppressionRepository(session, tenant_id)
+
+    async def page(
+        self, status: str | None, product_id: uuid.UUID | None, cursor: str | None, limit: int
+    ) -> Page[AlertRow]:
+        """Alerts newest first, each with its product and warehouse."""
+        return await paginate(
+            lambda after, n: self.alerts.page(status=status, product_id=product_id, after=after, limit=n),
+            cursor=cursor,
+            limit=limit,
+            key=lambda row: (row[0].opened_at, row[0].id),
+            types=(datetime, uuid.UUID),
+        )
+
+    async def get(self, alert_id: uuid.UUID) -> AlertRow:
+        rows = await self.alerts.page(status=None, product_id=None, after=None, limit=1, alert_id=alert_id)
+        if not rows:
+            raise NotFoundError("No such alert.")
+        return rows[0]
+
+    async def suppressions_page(self, cursor: str | None, limit: int) -> Page[Suppression]:
+        """What was not sent at once (or at all), newest first."""
+        return await paginate(
+            self.suppressions.page,
+            cursor=cursor,
+            limit=limit,
+            key=lambda row: (row.created_at, row.id),
+            types=(datetime, uuid.UUID),
+        )

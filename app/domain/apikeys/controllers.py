@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.apikeys import ApiKey as ApiKeyRow
-from app.domain.accounts.repositories import TenantSelfRepository
-from app.domain.api import admin_guard, decode_cursor, encode_cursor, errors_for
-from app.domain.apikeys import keys, usage
-from app.domain.apikeys.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiUsage
+from app.domain.api import admin_guard, errors_for
+from app.domain.apikeys.schemas import ApiKey, ApiKeyCreate, ApiKeyPage, ApiKeyWithSecret, ApiUsage
 from app.domain.apikeys.services import ApiKeyService
-from app.domain.billing.plans import effective_plan
-from app.lib.clock import utcnow
-from app.lib.tokens import Principal
 
 
-def _out(row: ApiKeyRow) -> ApiKey:
+def api_key_out(row: ApiKeyRow) -> ApiKey:
     return ApiKey(
         id=row.id,
         name=row.name,
@@ -35,11 +28,6 @@ def _out(row: ApiKeyRow) -> ApiKey:
     )
 
 
-def _service(request: Request[Any, Any, Any], session: AsyncSession, principal: Principal) -> ApiKeyService:
-    settings = request.app.state.settings
-    return ApiKeyService(session, principal, keys.hash_secret(settings.api_key_secret, settings.jwt_secret))
-
-
 class ApiKeyController(Controller):
     path = "/api/v1/api-keys"
     tags = ["api-keys"]
@@ -51,11 +39,10 @@ class ApiKeyController(Controller):
         guards=[admin_guard],
         responses=errors_for(401, 403, 409, 422),
     )
-    async def create_key(
-        self, request: Request[Any, Any, Any], data: ApiKeyCreate, db_session: AsyncSession, principal: Principal
-    ) -> ApiKeyCreated:
-        created = await _service(request, db_session, principal).create(data.name, list(data.scopes))
-        return ApiKeyCreated(**{f: getattr(_out(created.row), f) for f in ApiKey.__struct_fields__}, key=created.key)
+    async def create_key(self, data: ApiKeyCreate, api_key_service: ApiKeyService) -> ApiKeyWithSecret:
+        created = await api_key_service.create(data.name, list(data.scopes))
+        shown = api_key_out(created.row)
+        return ApiKeyWithSecret(**{f: getattr(shown, f) for f in ApiKey.__struct_fields__}, key=created.key)
 
     @get(
         "/",
@@ -66,17 +53,13 @@ class ApiKeyController(Controller):
     )
     async def list_keys(
         self,
-        request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        principal: Principal,
+        api_key_service: ApiKeyService,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         include_revoked: bool = False,
     ) -> ApiKeyPage:
-        after = decode_cursor(cursor, datetime, uuid.UUID)
-        rows = await _service(request, db_session, principal).page(after, limit + 1, include_revoked)
-        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-        return ApiKeyPage(items=[_out(r) for r in rows[:limit]], next_cursor=next_cursor)
+        page = await api_key_service.page(cursor, limit, include_revoked)
+        return ApiKeyPage(items=[api_key_out(r) for r in page.items], next_cursor=page.next_cursor)
 
     @get(
         "/usage",
@@ -84,17 +67,8 @@ class ApiKeyController(Controller):
         summary="API-key calls this month against the plan's quota",
         responses=errors_for(401),
     )
-    async def get_usage(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal
-    ) -> ApiUsage:
-        settings = request.app.state.settings
-        tenant = await TenantSelfRepository(db_session, principal.tenant_id).get()
-        plan = effective_plan(
-            tenant.plan if tenant else settings.billing_default_plan, billing_enabled=settings.billing_enabled
-        )
-        period = usage.period_of(utcnow())
-        calls = await usage.api_calls(request.app.state.redis, principal.tenant_id, period)
-        return ApiUsage(period=period, api_calls=calls, quota=plan.api_calls_per_month, plan=plan.code)
+    async def get_usage(self, api_key_service: ApiKeyService) -> ApiUsage:
+        return await api_key_service.usage()
 
     @get(
         "/{key_id:uuid}",
@@ -103,10 +77,8 @@ class ApiKeyController(Controller):
         guards=[admin_guard],
         responses=errors_for(401, 403, 404),
     )
-    async def get_key(
-        self, request: Request[Any, Any, Any], key_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> ApiKey:
-        return _out(await _service(request, db_session, principal).get(key_id))
+    async def get_key(self, key_id: uuid.UUID, api_key_service: ApiKeyService) -> ApiKey:
+        return api_key_out(await api_key_service.get(key_id))
 
     @delete(
         "/{key_id:uuid}",
@@ -115,11 +87,5 @@ class ApiKeyController(Controller):
         guards=[admin_guard],
         responses=errors_for(401, 403, 404),
     )
-    async def revoke_key(
-        self, request: Request[Any, Any, Any], key_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> None:
-        row = await _service(request, db_session, principal).revoke(key_id)
-        # This process forgets the key at once; the others within their cache's lifetime (seconds).
-        resolver = getattr(request.app.state, "api_key_resolver", None)
-        if resolver is not None:
-            resolver.forget(row.key_hash)
+    async def revoke_key(self, key_id: uuid.UUID, api_key_service: ApiKeyService) -> None:
+        await api_key_service.revoke(key_id)

@@ -38,18 +38,9 @@ class ApiKey(msgspec.Struct):
     revoked_at: datetime | None
 
 
-class ApiKeyCreated(msgspec.Struct):
+class ApiKeyWithSecret(ApiKey):
     """The new key, with its secret in ``key``: shown this once, never again."""
 
-    id: uuid.UUID
-    name: str
-    prefix: str
-    last_four: str
-    scopes: list[Scope]
-    created_at: datetime
-    created_by: uuid.UUID | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
     key: str
 
 

@@ -1,20 +1,26 @@
-"""Use-cases of the API-keys area: create (the secret is returned once), list, read, revoke."""
+"""Use-cases of the API-keys area: create (the secret is returned once), list, read, revoke, usage."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.db.models.apikeys import ApiKey
-from app.domain.api import FieldError
-from app.domain.apikeys import keys
+from app.domain.accounts.repositories import TenantSelfRepository
+from app.domain.apikeys import keys, usage
 from app.domain.apikeys.repositories import ApiKeyRepository
+from app.domain.apikeys.schemas import ApiUsage
+from app.domain.billing.plans import effective_plan
 from app.lib.clock import utcnow
-from app.lib.errors import ConflictError, NotFoundError, ValidationError
+from app.lib.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from app.lib.ids import uuid7
+from app.lib.pagination import Page, paginate
 from app.lib.tokens import Principal
 
 MAX_ACTIVE_KEYS = 100
@@ -43,10 +49,22 @@ def check_scopes(scopes: list[str]) -> list[str]:
 
 
 class ApiKeyService:
-    def __init__(self, session: AsyncSession, principal: Principal, hash_secret: bytes) -> None:
+    """``forget(key_hash)`` drops a revoked key from this process's key cache (the others expire theirs)."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        settings: Settings,
+        redis: Redis,
+        forget: Callable[[str], None] | None = None,
+    ) -> None:
         self.session = session
         self.principal = principal
-        self.hash_secret = hash_secret
+        self.settings = settings
+        self.redis = redis
+        self.forget = forget
+        self.hash_secret = keys.hash_secret(settings.api_key_secret, settings.jwt_secret)
         self.keys = ApiKeyRepository(session, principal.tenant_id)
 
     async def create(self, name: str, scopes: list[str]) -> CreatedKey:
@@ -69,8 +87,15 @@ class ApiKeyService:
         await self.session.refresh(row)
         return CreatedKey(row=row, key=secret)
 
-    async def page(self, after: tuple[datetime, uuid.UUID] | None, limit: int, include_revoked: bool) -> list[ApiKey]:
-        return await self.keys.page(after=after, limit=limit, include_revoked=include_revoked)
+    async def page(self, cursor: str | None, limit: int, include_revoked: bool) -> Page[ApiKey]:
+        """Keys in the order they were created."""
+        return await paginate(
+            lambda after, n: self.keys.page(after=after, limit=n, include_revoked=include_revoked),
+            cursor=cursor,
+            limit=limit,
+            key=lambda row: (row.created_at, row.id),
+            types=(datetime, uuid.UUID),
+        )
 
     async def get(self, key_id: uuid.UUID) -> ApiKey:
         row = await self.keys.get(key_id)
@@ -84,4 +109,17 @@ class ApiKeyService:
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             await self.session.flush()
+        if self.forget is not None:
+            self.forget(row.key_hash)  # this process at once; the others within their cache's lifetime
         return row
+
+    async def usage(self) -> ApiUsage:
+        """API-key calls this calendar month (the counter the quota is enforced on) and the plan's quota."""
+        tenant = await TenantSelfRepository(self.session, self.principal.tenant_id).get()
+        plan = effective_plan(
+            tenant.plan if tenant else self.settings.billing_default_plan,
+            billing_enabled=self.settings.billing_enabled,
+        )
+        period = usage.period_of(utcnow())
+        calls = await usage.api_calls(self.redis, self.principal.tenant_id, period)
+        return ApiUsage(period=period, api_calls=calls, quota=plan.api_calls_per_month, plan=plan.code)

@@ -11,7 +11,9 @@ import msgspec
 StockStatus = Literal["in_stock", "low", "out"]
 
 
-class ProductListItem(msgspec.Struct):
+class Product(msgspec.Struct):
+    """A product with its stock totals over all its variants and warehouses."""
+
     id: uuid.UUID
     connection_id: uuid.UUID
     marketplace: str
@@ -29,7 +31,7 @@ class ProductListItem(msgspec.Struct):
 
 
 class ProductPage(msgspec.Struct):
-    items: list[ProductListItem]
+    items: list[Product]
     next_cursor: str | None = None
 
 
@@ -45,7 +47,7 @@ class StockCell(msgspec.Struct):
     changed_at: datetime
 
 
-class VariantOut(msgspec.Struct):
+class Variant(msgspec.Struct):
     id: uuid.UUID
     external_id: str
     size: str | None
@@ -56,6 +58,8 @@ class VariantOut(msgspec.Struct):
 
 
 class ProductDetail(msgspec.Struct):
+    """A product with its variants and the stock of each variant in each warehouse."""
+
     id: uuid.UUID
     connection_id: uuid.UUID
     marketplace: str
@@ -70,10 +74,10 @@ class ProductDetail(msgspec.Struct):
     in_way_from_client: int | None
     stock_status: StockStatus
     last_seen_at: datetime | None
-    variants: list[VariantOut]
+    variants: list[Variant]
 
 
-class HistoryPoint(msgspec.Struct):
+class StockHistoryPoint(msgspec.Struct):
     at: datetime
     quantity: int
     variant_id: uuid.UUID
@@ -82,13 +86,13 @@ class HistoryPoint(msgspec.Struct):
     in_way_from_client: int | None
 
 
-class StockHistoryOut(msgspec.Struct):
+class StockHistory(msgspec.Struct):
     product_id: uuid.UUID
-    points: list[HistoryPoint]
+    points: list[StockHistoryPoint]
     truncated: bool = False
 
 
-class WarehouseOut(msgspec.Struct):
+class Warehouse(msgspec.Struct):
     id: uuid.UUID
     connection_id: uuid.UUID
     external_id: str
@@ -100,7 +104,7 @@ class WarehouseOut(msgspec.Struct):
 
 
 class WarehousePage(msgspec.Struct):
-    items: list[WarehouseOut]
+    items: list[Warehouse]
     next_cursor: str | None = None
 
 

@@ -3,37 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post, put
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar import Controller, delete, get, patch, post, put
 
-from app.db.models import Connection
+from app.db.models import Connection as ConnectionRow
 from app.domain.api import errors_for, write_guard
 from app.domain.connections.schemas import (
+    Connection,
     ConnectionCreate,
-    ConnectionOut,
+    ConnectionCredentialsUpdate,
     ConnectionPage,
     ConnectionUpdate,
-    CredentialsReplace,
-    TokenInfoOut,
+    TokenInfo,
     WildberriesConnectionCreate,
 )
 from app.domain.connections.services import ConnectionService
-from app.lib.tokens import Principal
 
 
-def to_out(conn: Connection) -> ConnectionOut:
+def connection_out(conn: ConnectionRow) -> Connection:
     token = None
     if conn.marketplace.value == "wildberries":
-        token = TokenInfoOut(
+        token = TokenInfo(
             type=conn.token_type,
             expires_at=conn.token_expires_at,
             categories=list(conn.token_categories or []),
             missing_categories=list(conn.missing_categories or []),
         )
-    return ConnectionOut(
+    return Connection(
         id=conn.id,
         marketplace=conn.marketplace.value,
         name=conn.name,
@@ -48,11 +45,6 @@ def to_out(conn: Connection) -> ConnectionOut:
     )
 
 
-def service(request: Request[Any, Any, Any], session: AsyncSession, principal: Principal) -> ConnectionService:
-    state = request.app.state
-    return ConnectionService(session, principal.tenant_id, state.cipher, state.gateway)
-
-
 class ConnectionController(Controller):
     path = "/api/v1/connections"
     tags = ["connections"]
@@ -64,27 +56,20 @@ class ConnectionController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 422, 502),
     )
-    async def create(
-        self, request: Request[Any, Any, Any], data: ConnectionCreate, db_session: AsyncSession, principal: Principal
-    ) -> ConnectionOut:
+    async def create(self, data: ConnectionCreate, connection_service: ConnectionService) -> Connection:
         marketplace = "wildberries" if isinstance(data, WildberriesConnectionCreate) else "ozon"
         credentials = msgspec.to_builtins(data.credentials)
-        conn = await service(request, db_session, principal).create(marketplace, data.name, credentials)
-        return to_out(conn)
+        return connection_out(await connection_service.create(marketplace, data.name, credentials))
 
     @get("/", operation_id="listConnections", summary="Marketplace connections", responses=errors_for(401))
-    async def list_connections(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal
-    ) -> ConnectionPage:
-        return ConnectionPage(items=[to_out(c) for c in await service(request, db_session, principal).list()])
+    async def list_connections(self, connection_service: ConnectionService) -> ConnectionPage:
+        return ConnectionPage(items=[connection_out(c) for c in await connection_service.list()])
 
     @get(
         "/{connection_id:uuid}", operation_id="getConnection", summary="One connection", responses=errors_for(401, 404)
     )
-    async def get_connection(
-        self, request: Request[Any, Any, Any], connection_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> ConnectionOut:
-        return to_out(await service(request, db_session, principal).get(connection_id))
+    async def get_connection(self, connection_id: uuid.UUID, connection_service: ConnectionService) -> Connection:
+        return connection_out(await connection_service.get(connection_id))
 
     @patch(
         "/{connection_id:uuid}",
@@ -94,14 +79,9 @@ class ConnectionController(Controller):
         responses=errors_for(401, 403, 404, 422),
     )
     async def rename(
-        self,
-        request: Request[Any, Any, Any],
-        connection_id: uuid.UUID,
-        data: ConnectionUpdate,
-        db_session: AsyncSession,
-        principal: Principal,
-    ) -> ConnectionOut:
-        return to_out(await service(request, db_session, principal).rename(connection_id, data.name))
+        self, connection_id: uuid.UUID, data: ConnectionUpdate, connection_service: ConnectionService
+    ) -> Connection:
+        return connection_out(await connection_service.rename(connection_id, data.name))
 
     @put(
         "/{connection_id:uuid}/credentials",
@@ -111,15 +91,9 @@ class ConnectionController(Controller):
         responses=errors_for(401, 403, 404, 422, 502),
     )
     async def replace_credentials(
-        self,
-        request: Request[Any, Any, Any],
-        connection_id: uuid.UUID,
-        data: CredentialsReplace,
-        db_session: AsyncSession,
-        principal: Principal,
-    ) -> ConnectionOut:
-        svc = service(request, db_session, principal)
-        return to_out(await svc.replace_credentials(connection_id, data.credentials))
+        self, connection_id: uuid.UUID, data: ConnectionCredentialsUpdate, connection_service: ConnectionService
+    ) -> Connection:
+        return connection_out(await connection_service.replace_credentials(connection_id, data.credentials))
 
     @post(
         "/{connection_id:uuid}/check",
@@ -129,10 +103,8 @@ class ConnectionController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 404, 502),
     )
-    async def check(
-        self, request: Request[Any, Any, Any], connection_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> ConnectionOut:
-        return to_out(await service(request, db_session, principal).check(connection_id))
+    async def check(self, connection_id: uuid.UUID, connection_service: ConnectionService) -> Connection:
+        return connection_out(await connection_service.check(connection_id))
 
     @delete(
         "/{connection_id:uuid}",
@@ -141,7 +113,5 @@ class ConnectionController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 404),
     )
-    async def delete_connection(
-        self, request: Request[Any, Any, Any], connection_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> None:
-        await service(request, db_session, principal).delete(connection_id)
+    async def delete_connection(self, connection_id: uuid.UUID, connection_service: ConnectionService) -> None:
+        await connection_service.delete(connection_id)

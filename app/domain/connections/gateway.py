@@ -22,7 +22,7 @@ from app.integrations.ozon.client import OzonClient
 from app.integrations.wildberries.client import WildberriesClient
 from app.integrations.wildberries.token import REQUIRED_CATEGORIES, parse_token
 from app.lib.clock import utcnow
-from app.lib.errors import AppError, ValidationError
+from app.lib.errors import AppError, FieldError, ValidationError
 from app.lib.ratelimit import RateLimiter
 
 
@@ -54,8 +54,6 @@ def decode_credentials(marketplace: str, raw: dict[str, str]) -> dict[str, str]:
     try:
         return msgspec.to_builtins(msgspec.convert(raw, target))
     except msgspec.ValidationError as exc:
-        from app.domain.api import FieldError
-
         raise ValidationError(
             f"Invalid credentials for {marketplace}: {exc}",
             errors=[FieldError(field="credentials", message=str(exc))],

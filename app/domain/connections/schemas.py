@@ -49,24 +49,30 @@ class ConnectionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
 
 
-class CredentialsReplace(msgspec.Struct, forbid_unknown_fields=True):
+class ConnectionCredentialsUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """New credentials for the connection's marketplace (checked with the marketplace first)."""
+
     credentials: dict[str, str]
 
 
-class TokenInfoOut(msgspec.Struct):
+class TokenInfo(msgspec.Struct):
+    """What a Wildberries token says about itself: type, expiry, categories (and the ones the sync needs)."""
+
     type: str | None
     expires_at: datetime | None
     categories: list[str]
     missing_categories: list[str]
 
 
-class ConnectionOut(msgspec.Struct):
+class Connection(msgspec.Struct):
+    """A marketplace account of the organization (its credentials are never returned)."""
+
     id: uuid.UUID
     marketplace: MarketplaceName
     name: str
     status: Literal["active", "invalid", "rate_limited", "disabled"]
     status_reason: str | None
-    token: TokenInfoOut | None
+    token: TokenInfo | None
     last_checked_at: datetime | None
     last_sync_at: datetime | None
     last_success_at: datetime | None
@@ -75,5 +81,5 @@ class ConnectionOut(msgspec.Struct):
 
 
 class ConnectionPage(msgspec.Struct):
-    items: list[ConnectionOut]
+    items: list[Connection]
     next_cursor: str | None = None

@@ -6,12 +6,17 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.engine import session_scope
 from app.db.models import Connection, ConnectionStatus, Marketplace
-from app.domain.connections.gateway import CredentialCheck, MarketplaceGateway, decode_credentials
-from app.domain.connections.repositories import ConnectionRepository
+from app.domain.connections.gateway import (
+    CredentialCheck,
+    InvalidCredentialsError,
+    MarketplaceGateway,
+    decode_credentials,
+)
+from app.domain.connections.repositories import ConnectionRepository, all_tenant_ids
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher, InvalidToken
 from app.lib.errors import NotFoundError
@@ -93,8 +98,6 @@ class ConnectionService:
 
     async def check(self, connection_id: uuid.UUID) -> Connection:
         """Re-validate stored credentials; an invalid token marks the connection invalid (not an error)."""
-        from app.domain.connections.gateway import InvalidCredentialsError
-
         conn = await self.get(connection_id)
         credentials = decrypt_credentials(self.cipher, conn.credentials_encrypted)
         try:
@@ -125,28 +128,20 @@ async def rotate_all_credentials(
     Runs per tenant (row-level security applies to this path too); the tenant list comes from the audited
     system function ``st_tenant_ids()``.
     """
-    from sqlalchemy import select, text
-
-    from app.db.engine import session_scope
-
     async with session_scope(sessionmaker) as s:
-        tenants = [r[0] for r in (await s.execute(text("SELECT id FROM st_tenant_ids()"))).all()]
+        tenants = await all_tenant_ids(s)
     total = 0
     failed: list[uuid.UUID] = []
     for tenant_id in tenants:
         async with session_scope(sessionmaker, tenant_id) as s:
-            rows = (await s.execute(select(Connection.id, Connection.credentials_encrypted))).all()
-            for conn_id, blob in rows:
+            connections = ConnectionRepository(s, tenant_id)
+            for conn_id, blob in await connections.encrypted_credentials():
                 try:
                     rotated = cipher.rotate(blob)
                 except InvalidToken:  # no configured key opens it: report it, never drop it
                     failed.append(conn_id)
                     continue
-                await s.execute(
-                    update(Connection)
-                    .where(Connection.tenant_id == tenant_id, Connection.id == conn_id)
-                    .values(credentials_encrypted=rotated)
-                )
+                await connections.set_encrypted_credentials(conn_id, rotated)
                 total += 1
     return total, failed
 

@@ -11,12 +11,14 @@ import msgspec
 SyncStatusName = Literal["queued", "running", "succeeded", "partially_failed", "failed"]
 
 
-class SyncAccepted(msgspec.Struct):
+class SyncRunAccepted(msgspec.Struct):
+    """The queued (or already running) run the request started or joined."""
+
     id: uuid.UUID
     status: SyncStatusName
 
 
-class SyncRunOut(msgspec.Struct):
+class SyncRun(msgspec.Struct):
     id: uuid.UUID
     connection_id: uuid.UUID
     trigger: str
@@ -33,5 +35,5 @@ class SyncRunOut(msgspec.Struct):
 
 
 class SyncRunPage(msgspec.Struct):
-    items: list[SyncRunOut]
+    items: list[SyncRun]
     next_cursor: str | None = None

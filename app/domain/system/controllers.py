@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from app.domain.api import errors_for
-from app.lib.errors import ServiceUnavailableError
-
-
-class HealthStatus(msgspec.Struct):
-    status: str
-    checks: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-async def _check_db(request: Request[Any, Any, Any]) -> None:
-    async with request.app.state.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-
-
-async def _check_redis(request: Request[Any, Any, Any]) -> None:
-    await request.app.state.redis.ping()
+from app.domain.system.schemas import HealthStatus
+from app.domain.system.services import HealthService
 
 
 class HealthController(Controller):
@@ -42,21 +24,8 @@ class HealthController(Controller):
         summary="The database and Redis answer",
         responses=errors_for(503, api=False),
     )
-    async def ready(self, request: Request[Any, Any, Any]) -> HealthStatus:
-        timeout = request.app.state.settings.health_timeout_seconds
-        checks: dict[str, str] = {}
-        for name, check in (("database", _check_db), ("redis", _check_redis)):
-            try:
-                await asyncio.wait_for(check(request), timeout)
-                checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = f"unavailable ({type(exc).__name__})"
-        failed = [k for k, v in checks.items() if v != "ok"]
-        if failed:
-            raise ServiceUnavailableError(
-                "Not ready: " + ", ".join(f"{k} {checks[k]}" for k in failed), headers={"Retry-After": "5"}
-            )
-        return HealthStatus(status="ok", checks=checks)
+    async def ready(self, health_service: HealthService) -> HealthStatus:
+        return HealthStatus(status="ok", checks=await health_service.ready())
 
 
 @get("/metrics", operation_id="metrics", summary="Prometheus metrics", tags=["system"], include_in_schema=False)

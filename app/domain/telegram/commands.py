@@ -13,15 +13,15 @@ from html import escape
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.engine import set_tenant
-from app.db.models import Product, StockLevel, Tenant
+from app.domain.accounts.repositories import TenantSelfRepository
 from app.domain.alerts.repositories import AlertRepository
 from app.domain.alerts.services import tenant_low_units
 from app.domain.catalog.repositories import CatalogRepository
+from app.domain.reports.repositories import ReportRepository
 from app.domain.reports.services import CoverService
 from app.domain.telegram.repositories import ChannelRepository, chat_links, claim_link_code
 from app.domain.telegram.services import hash_code, trigger_manual_syncs
@@ -30,6 +30,7 @@ from app.lib.clock import utcnow
 
 REPORT_ROWS = 25
 REPORT_WINDOW = 14
+REPORT_PRODUCTS = 5000
 LOW_ROWS = 30
 
 HELP = (
@@ -106,7 +107,8 @@ class CommandHandler:
         await set_tenant(self.session, tenant_id)
         title = msg.chat.title or msg.chat.username or msg.chat.first_name
         await ChannelRepository(self.session, tenant_id).link(msg.chat.id, title, user_id, utcnow())
-        org = (await self.session.execute(select(Tenant.name).where(Tenant.id == tenant_id))).scalar_one()
+        tenant = await TenantSelfRepository(self.session, tenant_id).get()
+        org = tenant.name if tenant else ""
         return f"✅ Linked to <b>{escape(org)}</b>. Stock alerts will arrive in this chat.\n\n{HELP}"
 
     async def _stock(self, tenant_id: uuid.UUID, org: str) -> str:
@@ -160,22 +162,7 @@ class CommandHandler:
 
     async def _report(self, tenant_id: uuid.UUID) -> str:
         """The stock report as a text table (lowest days of cover first) until file exports exist."""
-        totals = (
-            select(StockLevel.product_id, func.sum(StockLevel.quantity).label("total"))
-            .where(StockLevel.tenant_id == tenant_id)
-            .group_by(StockLevel.product_id)
-            .subquery()
-        )
-        products = list(
-            (
-                await self.session.execute(
-                    select(Product.id, Product.connection_id, Product.vendor_code, Product.external_id, totals.c.total)
-                    .join(totals, totals.c.product_id == Product.id)
-                    .where(Product.tenant_id == tenant_id)
-                    .limit(5000)
-                )
-            ).all()
-        )
+        products = await ReportRepository(self.session, tenant_id).products_with_stock(REPORT_PRODUCTS)
         if not products:
             return "No stock yet — connect a marketplace and sync."
         _, flows = await CoverService(self.session, tenant_id).method_and_flows(products, REPORT_WINDOW, False)

@@ -1,19 +1,25 @@
-"""Use-cases of the Telegram area: link codes, channels, sending notifications (and digests), manual sync."""
+"""Use-cases of the Telegram area: link codes, channels, the bot's webhook, sending notifications (and digests),
+manual sync."""
 
 from __future__ import annotations
 
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+import msgspec
 import structlog
 from arq import Retry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.db.models import Connection
 from app.db.models.notifications import NotificationChannel, TelegramLinkCode
+from app.db.outbox import add_job
 from app.db.repository import TenantRepository
 from app.domain.alerts.repositories import quiet_hours_for
 from app.domain.events.context import job_session
@@ -22,7 +28,13 @@ from app.domain.events.repositories import SuppressionRepository
 from app.domain.jobcontext import JobContext
 from app.domain.sync.triggers import SyncTrigger, request_manual_sync
 from app.domain.telegram import formatting
-from app.domain.telegram.repositories import ChannelRepository, LinkCodeRepository, NotificationRepository
+from app.domain.telegram.repositories import (
+    ChannelRepository,
+    LinkCodeRepository,
+    NotificationRepository,
+    TelegramUpdateRepository,
+)
+from app.domain.telegram.schemas import TelegramLink
 from app.integrations.telegram.client import (
     TelegramBlocked,
     TelegramChatMigrated,
@@ -30,9 +42,10 @@ from app.integrations.telegram.client import (
     TelegramError,
     TelegramRetryAfter,
 )
+from app.integrations.telegram.schemas import Update
 from app.lib import security
 from app.lib.clock import utcnow
-from app.lib.errors import ConflictError, NotFoundError
+from app.lib.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from app.lib.ids import uuid7
 
 log = structlog.get_logger(__name__)
@@ -40,6 +53,7 @@ LINK_TTL = timedelta(minutes=15)
 FLOOD_KEY = "telegram:flood_until"
 BOT_USERNAME_KEY = "telegram:bot_username"
 SEND_BATCH = 200
+UPDATE_JOB = "telegram.update"
 
 
 class TelegramNotConfiguredError(ConflictError):
@@ -52,9 +66,16 @@ def hash_code(code: str) -> str:
 
 
 class LinkService:
-    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Linking Telegram chats to the organization, listing and unlinking them."""
+
+    def __init__(
+        self, session: AsyncSession, tenant_id: uuid.UUID, settings: Settings, http: httpx.AsyncClient, redis: Any
+    ) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        self.settings = settings
+        self.http = http
+        self.redis = redis
         self.channels = ChannelRepository(session, tenant_id)
 
     def create_code(self, user_id: uuid.UUID | None) -> tuple[str, datetime]:
@@ -66,12 +87,48 @@ class LinkService:
         )
         return code, expires
 
+    async def create_link(self, user_id: uuid.UUID | None) -> TelegramLink:
+        """A link code and the bot's deep link carrying it (no deep link when Telegram does not answer)."""
+        if not self.settings.telegram_bot_token:
+            raise TelegramNotConfiguredError("Set STOCK_TRACKER_TELEGRAM_BOT_TOKEN to use Telegram.")
+        code, expires = self.create_code(user_id)
+        client = TelegramClient(self.http, self.settings.telegram_api_base, self.settings.telegram_bot_token)
+        username = await bot_username(client, self.redis)
+        deep_link = f"https://t.me/{username}?start={code}" if username else None
+        return TelegramLink(code=code, deep_link=deep_link, bot_username=username, expires_at=expires)
+
     async def list(self) -> list[NotificationChannel]:
         return await self.channels.all()
 
     async def delete(self, channel_id: uuid.UUID) -> None:
         if not await self.channels.delete(channel_id):
             raise NotFoundError("No such notification channel.")
+
+
+class TelegramWebhookService:
+    """The bot's webhook: verify the secret token, store each update once, hand it to a job."""
+
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+
+    async def receive(self, secret_token: str, read_body: Callable[[], Awaitable[bytes]]) -> None:
+        """Verify, store once (unique ``update_id``); the job is enqueued only for a new update. The body is
+        read only once the caller proved it knows the secret."""
+        if not self.settings.telegram_bot_token or not self.settings.telegram_webhook_secret:
+            raise NotFoundError("The Telegram bot is not configured.")
+        if not secret_token or not security.constant_time_equal(secret_token, self.settings.telegram_webhook_secret):
+            raise AuthenticationError("Wrong or missing X-Telegram-Bot-Api-Secret-Token.")
+        body = await read_body()
+        try:
+            update = msgspec.json.decode(body, type=Update)
+            payload = msgspec.json.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ValidationError("The body is not a Telegram update.") from exc
+        message = update.message or update.channel_post or update.edited_message
+        chat_id = message.chat.id if message else None
+        if await TelegramUpdateRepository(self.session).store(update.update_id, chat_id, payload):
+            add_job(self.session, UPDATE_JOB, f"tg-update:{update.update_id}", update_id=update.update_id)
 
 
 async def bot_username(client: TelegramClient, redis: Any) -> str | None:

@@ -3,51 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.notifications import WebhookAttempt as AttemptRow
 from app.db.models.notifications import WebhookDelivery as DeliveryRow
 from app.db.models.notifications import WebhookEndpoint as EndpointRow
-from app.domain.api import decode_cursor, encode_cursor, errors_for, write_guard
+from app.domain.api import errors_for, write_guard
 from app.domain.events.types import EVENT_TYPES
 from app.domain.webhooks.schemas import (
-    EventTypeInfo,
-    EventTypeList,
-    RecoverAccepted,
-    RecoverRequest,
-    RetryAccepted,
-    SecretRotated,
-    TestEventSent,
     WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryPage,
     WebhookEndpoint,
     WebhookEndpointCreate,
     WebhookEndpointPage,
+    WebhookEndpointSecret,
     WebhookEndpointUpdate,
     WebhookEndpointWithSecret,
+    WebhookEventType,
+    WebhookEventTypeList,
+    WebhookRecoveryAccepted,
+    WebhookRecoveryCreate,
+    WebhookRetryAccepted,
+    WebhookTestEventSent,
 )
-from app.domain.webhooks.sender import Resolver, SystemResolver
 from app.domain.webhooks.services import WebhookService
-from app.lib.tokens import Principal
-
-_SYSTEM_RESOLVER = SystemResolver()
-
-
-def resolver_of(request: Request[Any, Any, Any]) -> Resolver:
-    """The app's DNS resolver (the system's unless the app state carries another, as tests do)."""
-    resolver: Resolver = getattr(request.app.state, "resolver", None) or _SYSTEM_RESOLVER
-    return resolver
-
-
-def service(request: Request[Any, Any, Any], session: AsyncSession, principal: Principal) -> WebhookService:
-    state = request.app.state
-    return WebhookService(session, principal.tenant_id, state.cipher, state.settings, resolver_of(request))
 
 
 def endpoint_out(e: EndpointRow) -> WebhookEndpoint:
@@ -108,30 +91,20 @@ class WebhookEndpointController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 422),
     )
-    async def create(
-        self,
-        request: Request[Any, Any, Any],
-        data: WebhookEndpointCreate,
-        db_session: AsyncSession,
-        principal: Principal,
-    ) -> WebhookEndpointWithSecret:
-        endpoint, secret = await service(request, db_session, principal).create(data)
+    async def create(self, data: WebhookEndpointCreate, webhook_service: WebhookService) -> WebhookEndpointWithSecret:
+        endpoint, secret = await webhook_service.create(data)
         out = endpoint_out(endpoint)
         return WebhookEndpointWithSecret(**{f: getattr(out, f) for f in out.__struct_fields__}, secret=secret)
 
     @get("/", operation_id="listWebhookEndpoints", summary="Webhook endpoints", responses=errors_for(401, 422))
     async def list_endpoints(
         self,
-        request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        principal: Principal,
+        webhook_service: WebhookService,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> WebhookEndpointPage:
-        after = decode_cursor(cursor, uuid.UUID)
-        rows = await service(request, db_session, principal).page(after[0] if after else None, limit + 1)
-        next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-        return WebhookEndpointPage(items=[endpoint_out(e) for e in rows[:limit]], next_cursor=next_cursor)
+        page = await webhook_service.page(cursor, limit)
+        return WebhookEndpointPage(items=[endpoint_out(e) for e in page.items], next_cursor=page.next_cursor)
 
     @get(
         "/{endpoint_id:uuid}",
@@ -139,10 +112,8 @@ class WebhookEndpointController(Controller):
         summary="One webhook endpoint",
         responses=errors_for(401, 404),
     )
-    async def get_endpoint(
-        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> WebhookEndpoint:
-        return endpoint_out(await service(request, db_session, principal).get(endpoint_id))
+    async def get_endpoint(self, endpoint_id: uuid.UUID, webhook_service: WebhookService) -> WebhookEndpoint:
+        return endpoint_out(await webhook_service.get(endpoint_id))
 
     @patch(
         "/{endpoint_id:uuid}",
@@ -152,14 +123,9 @@ class WebhookEndpointController(Controller):
         responses=errors_for(401, 403, 404, 422),
     )
     async def update(
-        self,
-        request: Request[Any, Any, Any],
-        endpoint_id: uuid.UUID,
-        data: WebhookEndpointUpdate,
-        db_session: AsyncSession,
-        principal: Principal,
+        self, endpoint_id: uuid.UUID, data: WebhookEndpointUpdate, webhook_service: WebhookService
     ) -> WebhookEndpoint:
-        return endpoint_out(await service(request, db_session, principal).update(endpoint_id, data))
+        return endpoint_out(await webhook_service.update(endpoint_id, data))
 
     @delete(
         "/{endpoint_id:uuid}",
@@ -168,10 +134,8 @@ class WebhookEndpointController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 404),
     )
-    async def delete_endpoint(
-        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> None:
-        await service(request, db_session, principal).delete(endpoint_id)
+    async def delete_endpoint(self, endpoint_id: uuid.UUID, webhook_service: WebhookService) -> None:
+        await webhook_service.delete(endpoint_id)
 
     @post(
         "/{endpoint_id:uuid}/enable",
@@ -181,10 +145,8 @@ class WebhookEndpointController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 404),
     )
-    async def enable(
-        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> WebhookEndpoint:
-        return endpoint_out(await service(request, db_session, principal).set_enabled(endpoint_id, True))
+    async def enable(self, endpoint_id: uuid.UUID, webhook_service: WebhookService) -> WebhookEndpoint:
+        return endpoint_out(await webhook_service.set_enabled(endpoint_id, True))
 
     @post(
         "/{endpoint_id:uuid}/disable",
@@ -194,10 +156,8 @@ class WebhookEndpointController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 404),
     )
-    async def disable(
-        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> WebhookEndpoint:
-        return endpoint_out(await service(request, db_session, principal).set_enabled(endpoint_id, False))
+    async def disable(self, endpoint_id: uuid.UUID, webhook_service: WebhookService) -> WebhookEndpoint:
+        return endpoint_out(await webhook_service.set_enabled(endpoint_id, False))
 
     @post(
         "/{endpoint_id:uuid}/rotate-secret",
@@ -207,11 +167,9 @@ class WebhookEndpointController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 404),
     )
-    async def rotate_secret(
-        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> SecretRotated:
-        secret, expires = await service(request, db_session, principal).rotate_secret(endpoint_id)
-        return SecretRotated(secret=secret, previous_secret_expires_at=expires)
+    async def rotate_secret(self, endpoint_id: uuid.UUID, webhook_service: WebhookService) -> WebhookEndpointSecret:
+        secret, expires = await webhook_service.rotate_secret(endpoint_id)
+        return WebhookEndpointSecret(secret=secret, previous_secret_expires_at=expires)
 
     @post(
         "/{endpoint_id:uuid}/test",
@@ -221,11 +179,9 @@ class WebhookEndpointController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 404, 409),
     )
-    async def send_test(
-        self, request: Request[Any, Any, Any], endpoint_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> TestEventSent:
-        event_id, delivery_id = await service(request, db_session, principal).send_test(endpoint_id)
-        return TestEventSent(event_id=event_id, delivery_id=delivery_id)
+    async def send_test(self, endpoint_id: uuid.UUID, webhook_service: WebhookService) -> WebhookTestEventSent:
+        event_id, delivery_id = await webhook_service.send_test(endpoint_id)
+        return WebhookTestEventSent(event_id=event_id, delivery_id=delivery_id)
 
     @get(
         "/{endpoint_id:uuid}/deliveries",
@@ -235,25 +191,14 @@ class WebhookEndpointController(Controller):
     )
     async def deliveries(
         self,
-        request: Request[Any, Any, Any],
         endpoint_id: uuid.UUID,
-        db_session: AsyncSession,
-        principal: Principal,
+        webhook_service: WebhookService,
         status: Literal["pending", "succeeded", "failed"] | None = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> WebhookDeliveryPage:
-        after = decode_cursor(cursor, datetime, uuid.UUID)
-        rows, attempts = await service(request, db_session, principal).deliveries_page(
-            endpoint_id,
-            status,
-            after,
-            limit + 1,
-        )
-        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-        return WebhookDeliveryPage(
-            items=[delivery_out(d, attempts.get(d.id, [])) for d in rows[:limit]], next_cursor=next_cursor
-        )
+        page = await webhook_service.deliveries_page(endpoint_id, status, cursor, limit)
+        return WebhookDeliveryPage(items=[delivery_out(d, a) for d, a in page.items], next_cursor=page.next_cursor)
 
     @post(
         "/{endpoint_id:uuid}/recover",
@@ -264,15 +209,9 @@ class WebhookEndpointController(Controller):
         responses=errors_for(401, 403, 404, 409, 422),
     )
     async def recover(
-        self,
-        request: Request[Any, Any, Any],
-        endpoint_id: uuid.UUID,
-        data: RecoverRequest,
-        db_session: AsyncSession,
-        principal: Principal,
-    ) -> RecoverAccepted:
-        count = await service(request, db_session, principal).recover(endpoint_id, data.since)
-        return RecoverAccepted(deliveries=count)
+        self, endpoint_id: uuid.UUID, data: WebhookRecoveryCreate, webhook_service: WebhookService
+    ) -> WebhookRecoveryAccepted:
+        return WebhookRecoveryAccepted(deliveries=await webhook_service.recover(endpoint_id, data.since))
 
 
 class WebhookDeliveryController(Controller):
@@ -287,11 +226,9 @@ class WebhookDeliveryController(Controller):
         guards=[write_guard],
         responses=errors_for(401, 403, 404),
     )
-    async def retry(
-        self, request: Request[Any, Any, Any], delivery_id: uuid.UUID, db_session: AsyncSession, principal: Principal
-    ) -> RetryAccepted:
-        await service(request, db_session, principal).retry(delivery_id)
-        return RetryAccepted(delivery_id=delivery_id)
+    async def retry(self, delivery_id: uuid.UUID, webhook_service: WebhookService) -> WebhookRetryAccepted:
+        await webhook_service.retry(delivery_id)
+        return WebhookRetryAccepted(delivery_id=delivery_id)
 
 
 class WebhookEventTypeController(Controller):
@@ -304,5 +241,5 @@ class WebhookEventTypeController(Controller):
         summary="Event types an endpoint can subscribe to",
         responses=errors_for(401),
     )
-    async def list_types(self) -> EventTypeList:
-        return EventTypeList(items=[EventTypeInfo(type=t, description=d) for t, d in EVENT_TYPES.items()])
+    async def list_types(self) -> WebhookEventTypeList:
+        return WebhookEventTypeList(items=[WebhookEventType(type=t, description=d) for t, d in EVENT_TYPES.items()])

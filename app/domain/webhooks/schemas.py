@@ -73,12 +73,14 @@ class WebhookEndpointPage(msgspec.Struct):
     next_cursor: str | None = None
 
 
-class SecretRotated(msgspec.Struct):
+class WebhookEndpointSecret(msgspec.Struct):
+    """The endpoint's new signing secret (shown once); the previous one signs beside it until the time given."""
+
     secret: str
     previous_secret_expires_at: datetime
 
 
-class TestEventSent(msgspec.Struct):
+class WebhookTestEventSent(msgspec.Struct):
     event_id: uuid.UUID
     delivery_id: uuid.UUID
 
@@ -113,23 +115,25 @@ class WebhookDeliveryPage(msgspec.Struct):
     next_cursor: str | None = None
 
 
-class RecoverRequest(msgspec.Struct, forbid_unknown_fields=True):
+class WebhookRecoveryCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Re-send every delivery to the endpoint that failed at or after ``since``."""
+
     since: datetime
 
 
-class RecoverAccepted(msgspec.Struct):
+class WebhookRecoveryAccepted(msgspec.Struct):
     deliveries: int
 
 
-class RetryAccepted(msgspec.Struct):
+class WebhookRetryAccepted(msgspec.Struct):
     delivery_id: uuid.UUID
     status: Literal["pending"] = "pending"
 
 
-class EventTypeInfo(msgspec.Struct):
+class WebhookEventType(msgspec.Struct):
     type: str
     description: str
 
 
-class EventTypeList(msgspec.Struct):
-    items: list[EventTypeInfo]
+class WebhookEventTypeList(msgspec.Struct):
+    items: list[WebhookEventType]

@@ -6,14 +6,12 @@ import uuid
 from datetime import datetime, timedelta
 
 from msgspec import UNSET
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.models import Tenant
 from app.db.models.notifications import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.db.outbox import add_job
-from app.domain.api import FieldError
+from app.domain.accounts.repositories import TenantSelfRepository
 from app.domain.billing.plans import effective_plan
 from app.domain.events.services import DELIVER_JOB, publish_event
 from app.domain.events.types import ENDPOINT_TEST
@@ -24,8 +22,9 @@ from app.domain.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUp
 from app.domain.webhooks.sender import Resolver
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher
-from app.lib.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from app.lib.errors import ConflictError, FieldError, NotFoundError, PermissionDeniedError, ValidationError
 from app.lib.ids import uuid7
+from app.lib.pagination import Page, paginate
 from app.lib.ssrf import UnsafeTargetError, check_addresses, parse_target
 
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -79,8 +78,15 @@ class WebhookService:
             raise NotFoundError("No such webhook endpoint.")
         return endpoint
 
-    async def page(self, after: uuid.UUID | None, limit: int) -> list[WebhookEndpoint]:
-        return await self.endpoints.page(after, limit)
+    async def page(self, cursor: str | None, limit: int) -> Page[WebhookEndpoint]:
+        """Endpoints by id."""
+        return await paginate(
+            lambda after, n: self.endpoints.page(after[0] if after else None, n),
+            cursor=cursor,
+            limit=limit,
+            key=lambda endpoint: (endpoint.id,),
+            types=(uuid.UUID,),
+        )
 
     async def create(self, data: WebhookEndpointCreate) -> tuple[WebhookEndpoint, str]:
         await self._check_plan()
@@ -164,18 +170,21 @@ class WebhookService:
         return published.id, published.deliveries[0]
 
     async def deliveries_page(
-        self,
-        endpoint_id: uuid.UUID,
-        status: str | None,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> tuple[list[WebhookDelivery], dict[uuid.UUID, list[WebhookAttempt]]]:
+        self, endpoint_id: uuid.UUID, status: str | None, cursor: str | None, limit: int
+    ) -> Page[tuple[WebhookDelivery, list[WebhookAttempt]]]:
+        """Deliveries to an endpoint, newest first, each with its latest attempts."""
         await self.get(endpoint_id)
-        rows = await self.deliveries.page_for_endpoint(endpoint_id, status=status, after=after, limit=limit)
-        attempts = await AttemptRepository(self.session, self.tenant_id).for_deliveries(
-            [d.id for d in rows[:limit]], per_delivery=20
+        page = await paginate(
+            lambda after, n: self.deliveries.page_for_endpoint(endpoint_id, status=status, after=after, limit=n),
+            cursor=cursor,
+            limit=limit,
+            key=lambda delivery: (delivery.created_at, delivery.id),
+            types=(datetime, uuid.UUID),
         )
-        return rows, attempts
+        attempts = await AttemptRepository(self.session, self.tenant_id).for_deliveries(
+            [d.id for d in page.items], per_delivery=20
+        )
+        return Page(items=[(d, attempts.get(d.id, [])) for d in page.items], next_cursor=page.next_cursor)
 
     async def retry(self, delivery_id: uuid.UUID) -> uuid.UUID:
         """One more attempt now (whatever the delivery's state), signed afresh."""
@@ -212,8 +221,8 @@ class WebhookService:
             )
 
     async def _check_plan(self) -> None:
-        row = (await self.session.execute(select(Tenant.plan).where(Tenant.id == self.tenant_id))).first()
-        plan = effective_plan(row[0] if row else "self_hosted", billing_enabled=self.settings.billing_enabled)
+        tenant = await TenantSelfRepository(self.session, self.tenant_id).get()
+        plan = effective_plan(tenant.plan if tenant else "self_hosted", billing_enabled=self.settings.billing_enabled)
         if not plan.webhooks:
             raise WebhookPlanLimitError(f"The {plan.name} plan does not include webhooks.")
         if await self.endpoints.count() >= plan.max_webhook_endpoints:
