@@ -8,7 +8,7 @@ the month's usage count, the tenant's cache version) and the cache entry's GET, 
 trip, by N concurrent callers (each its own API key, as under load) against one Redis. Two clients:
 
 * ``resp``: the hand-written pipelining client (``app/lib/resp.py``): one connection per process, every
-  command issued in one turn of the event loop leaves in one write; the GET is ``enqueue``d before the script.
+  command issued in one turn of the event loop leaves in one write; GET + EVALSHA go as one ``execute_many``.
 * ``redis-py``: ``redis.asyncio`` with the hiredis parser, the pooled client the API builds
   (``app.lib.redis.redis_client``: 2 s socket timeouts, health check every 30 s), GET + EVALSHA in one
   ``pipeline(transaction=False)``; and ``redis-py-bare``, the same without timeouts or health checks
@@ -49,11 +49,11 @@ from redis.exceptions import NoScriptError  # noqa: E402
 
 from app.domain.apikeys import usage  # noqa: E402
 from app.domain.billing.plans import PLANS  # noqa: E402
+from app.lib.cache_version import VERSION_LEN, version_key  # noqa: E402
 from app.lib.ratelimit import HIT, RateLimiter  # noqa: E402
 from app.lib.redis import redis_client  # noqa: E402
 from app.lib.resp import PipelinedRedis  # noqa: E402
 from app.server import gate  # noqa: E402
-from app.lib.cache_version import VERSION_LEN, version_key  # noqa: E402
 from app.server.ratelimit import plan_limits  # noqa: E402
 from bench.ratelimit import redis_server  # noqa: E402
 
@@ -201,7 +201,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", default="1,32,128")
     parser.add_argument("--entry-bytes", type=int, default=16_384, help="size of the cached page")
-    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="uvicorn runs the API on uvloop")
+    parser.add_argument(
+        "--loop", choices=["uvloop", "asyncio"], default="uvloop", help="uvicorn runs the API on uvloop"
+    )
     args = parser.parse_args()
     levels = [int(n) for n in args.concurrency.split(",")]
     with redis_server(args.redis_url) as url:
