@@ -18,6 +18,7 @@ redis-py's ``TimeoutError`` and the next call reconnects. Everything else keeps 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -73,7 +74,8 @@ def _arg(value: Any) -> bytes:
 def _encode(args: tuple[Any, ...]) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        data = _arg(arg)
+        kind = type(arg)
+        data = arg if kind is bytes else arg.encode() if kind is str else _arg(arg)  # the common cases first
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
 
@@ -187,6 +189,8 @@ class PipelinedRedis:
         """Send ``commands`` in one write and return their replies in order; a command the server refused
         is its exception in the list (as redis-py's ``pipeline().execute(raise_on_error=False)``). A lost or
         silent connection raises."""
+        if not commands:
+            return []
         data = b"".join(_encode(command) for command in commands)  # a bad argument fails before anything is sent
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
@@ -197,11 +201,14 @@ class PipelinedRedis:
         protocol.send(data)
         replies: list[Any] = []
         try:
+            # Replies come in order, so once the last one is in, all are: one wake-up, not one per command.
+            with contextlib.suppress(ResponseError):
+                await futures[-1]
             for future in futures:
-                try:
-                    replies.append(await future)
-                except ResponseError as exc:
-                    replies.append(exc)
+                failure = future.exception()
+                if failure is not None and not isinstance(failure, ResponseError):
+                    raise failure
+                replies.append(failure if failure is not None else future.result())
         finally:
             for future in futures:
                 if not future.done():
