@@ -4,11 +4,13 @@ limiter on vs off, and two same-run baselines: a FastAPI twin of the cached list
 API-key check, same limiter, same uvicorn settings) and the `limits` library's moving window per check.
 
     python bench/api.py [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/0]
-                        [--duration 10] [--runs 3] [--connections 64] [--keys 400]
+                        [--duration 10] [--runs 3] [--connections 64] [--keys 400] [--against DIR ...]
 
 Everything runs on loopback: a fresh database (dropped at the end), the sandbox marketplace in a thread, and
 `python -m app api --workers 2` (or the twin under the same uvicorn options) as a subprocess. Figures are the
-median of ``--runs`` runs; JSON goes to bench/results/api.json.
+median of ``--runs`` runs; JSON goes to bench/results/api.json. ``--against DIR`` (repeatable) also serves the
+cached list from other checkouts of the repo (before/after a change) on the same database and keys, the wrk
+runs alternating between the trees: a same-run before/after.
 
 Why many API keys: every plan holds one key to a 1-second burst window (50 on the self-hosted plan), so a
 single key at thousands of req/s would measure 429s. The load is spread round-robin over ``--keys`` keys of
@@ -180,10 +182,12 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: f
 
 
 @contextlib.contextmanager
-def server(cmd: list[str], env: dict[str, str], ready_path: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server(
+    cmd: list[str], env: dict[str, str], ready_path: str, cwd: Path = ROOT
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     full = [*cmd, "--port", str(port)]
-    proc = subprocess.Popen(full, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(full, env=env, cwd=cwd, stdout=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base + ready_path, proc)
@@ -383,6 +387,29 @@ def soak(
         "rss_max_mb": max(samples),
         "growth_last_half_mb": round(samples[-1] - samples[len(samples) // 2], 1),
     }
+
+
+def compare_trees(
+    env: dict[str, str], ours: str, trees: list[str], keys: list[str], *, runs: int, duration: int, connections: int
+) -> dict[str, Any]:
+    """The cached list served by this tree and by other checkouts of the app (``--against``: e.g. main
+    before a change, exported with ``git archive``), all on the same database, Redis and keys, with the wrk
+    runs alternated between them so the machine's drift falls on all alike."""
+    with contextlib.ExitStack() as stack:
+        bases = {"this tree": ours}
+        for tree in trees:
+            base, _ = stack.enter_context(server(api_cmd(), env, "/health/ready", cwd=Path(tree).resolve()))
+            warm(base, keys, [LIST_PATH])
+            bases[tree] = base
+        per_tree: dict[str, list[dict[str, float]]] = {name: [] for name in bases}
+        for _ in range(runs):
+            for name, base in bases.items():
+                per_tree[name].append(wrk(base, [LIST_PATH], keys, duration=duration, connections=connections))
+    figures: dict[str, Any] = {name: median_of(r) for name, r in per_tree.items()}
+    figures["rps_vs_this_tree"] = {
+        name: round(figures[name]["rps"] / max(figures["this tree"]["rps"], 1), 2) for name in per_tree
+    }
+    return figures
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -655,6 +682,14 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=200)
     parser.add_argument("--fixed-rate", type=int, default=1000)
     parser.add_argument("--soak", type=int, default=180, help="seconds of mixed load watching RSS (0: skip)")
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another checkout of the repo (e.g. `git archive main | tar -x -C DIR`): its API serves the cached "
+        "list in turn with this one's (repeatable)",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "hey"):
         if subprocess.run(["which", tool], capture_output=True).returncode:
@@ -683,6 +718,11 @@ def main() -> int:
                 [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns) for _ in range(runs)]
             )
             print("cached list (wrk, limiter on)      ", results["cached_list"])
+            if args.against:
+                results["cached_list_against"] = compare_trees(
+                    env, base, args.against, keys, runs=runs, duration=dur, connections=conns
+                )
+                print("cached list, alternating trees     ", results["cached_list_against"])
             users = user_tokens(env, fixture["tenant_id"], len(keys))
             results["cached_list_signed_in_users"] = median_of(
                 [wrk(base, [LIST_PATH], users, duration=dur, connections=conns) for _ in range(runs)]

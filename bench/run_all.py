@@ -11,6 +11,7 @@ BENCHES = [
     ["bench.sync", "--products", "60000"],
     ["bench.fanout"],
     ["bench.ratelimit"],
+    ["bench.redis_client"],
     ["bench.api"],
     ["bench.alerts"],
     ["bench.fleet", "--sellers", "200"],

@@ -293,15 +293,26 @@ class RateLimiter:
     ) -> tuple[list[Any], _Compiled]:
         """Run ``script`` (``LIMIT_LUA`` plus an extension) for ``key`` under ``policy``; the raw reply.
         Redis errors propagate: the caller applies ``unavailable``."""
+        compiled, keys, args = self.script_call(mode, key, policy, cost, extra_keys, extra_args)
+        return await script.run(self.redis, keys, args), compiled
+
+    def script_call(
+        self,
+        mode: bytes,
+        key: str,
+        policy: Policy,
+        cost: int = 1,
+        extra_keys: tuple[str, ...] = (),
+        extra_args: tuple[bytes | str, ...] = (),
+    ) -> tuple[_Compiled, list[str], list[bytes | str]]:
+        """The KEYS and ARGV of a ``LIMIT_LUA`` script call, for a caller that sends it itself (in a pipeline)."""
         compiled = self._compiled.get(policy)
         if compiled is None:
             compiled = self._compiled[policy] = _Compiled(policy)
         if cost < 1 or (mode != _CHARGE and any(cost > w.limit for w in compiled.windows)):
             raise ValueError(f"cost {cost} can never fit policy {policy.name!r}")
         keys = [_counter_name(self.prefix, key, window_id) for window_id in compiled.window_ids]
-        args: list[bytes | str] = [mode, str(cost).encode(), *compiled.argv]
-        reply = await script.run(self.redis, [*keys, *extra_keys], [*args, *extra_args])
-        return reply, compiled
+        return compiled, [*keys, *extra_keys], [mode, str(cost).encode(), *compiled.argv, *extra_args]
 
     @staticmethod
     def decide(compiled: _Compiled, reply: list[Any], mode: bytes, cost: int) -> Decision:

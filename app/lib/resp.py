@@ -1,31 +1,34 @@
-"""A pipelining Redis client for the per-request hot path (the request gate's one script call).
+"""A pipelining Redis client for the per-request hot path (the request gate's one round trip).
 
-redis-py's asyncio client takes a pooled connection per command (a lock, a liveness probe, a timeout
-context, then the reply): about 80 µs of Python per call, a fifth of a cached request here. This client
-keeps one connection per process and writes each command the moment it is issued; Redis answers commands
-on a connection strictly in order, so replies are matched to a FIFO of futures in ``data_received`` (parsed
-by hiredis, which redis-py uses too). Concurrent requests share the socket and their commands and replies
-travel together in the same segments: no lock, no pool, no per-call timer.
+redis-py's asyncio client takes a pooled connection per command or pipeline (a lock, a liveness probe, a
+timeout context, then the reply), and concurrent requests each use their own connection. This client keeps
+one connection per process and writes each command the moment it is issued; Redis answers commands on a
+connection strictly in order, so replies are matched to a FIFO of futures in ``data_received`` (parsed by
+hiredis, which redis-py uses too). Concurrent requests share the socket and their commands and replies
+travel together in the same segments: no lock, no pool, no per-call timer. ``bench/redis_client.py``
+measures it against redis-py on the gate's exact call; docs/decisions.md records why it is kept.
 
-It speaks only what the gate needs (``execute_command`` with bulk-string arguments), and maps server errors
-to redis-py's exception classes so callers handle both clients alike. A deadline watchdog (not a timer per
-call) drops the connection when the oldest reply is overdue; every pending call then fails with
+It speaks what the gate needs (``execute_command`` and ``execute_many``), encodes arguments and reads the
+URL (``redis://``, ``rediss://`` with its ``ssl_*`` options, ``unix://``) as redis-py does, and maps server
+errors to redis-py's exception classes, so callers handle both clients alike. A deadline watchdog (not a
+timer per call) drops the connection when the oldest reply is overdue; every pending call then fails with
 redis-py's ``TimeoutError`` and the next call reconnects. Everything else keeps using redis-py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
+import contextlib
 import time
 from collections import deque
 from typing import Any
 
 import hiredis
-from redis.asyncio.connection import parse_url
+from redis.asyncio.connection import RedisSSLContext, parse_url
 from redis.exceptions import (
     AuthenticationError,
     BusyLoadingError,
+    DataError,
     MasterDownError,
     NoScriptError,
     OutOfMemoryError,
@@ -53,15 +56,50 @@ def _server_error(message: str) -> Exception:
     return _ERRORS.get(code, ResponseError)(message)
 
 
+def _arg(value: Any) -> bytes:
+    """One argument as redis-py's ``Encoder`` writes it (floats by ``repr``, so they round-trip exactly)."""
+    if isinstance(value, bytes | memoryview):
+        return bytes(value)
+    if isinstance(value, bool):  # an int subclass: refused rather than sent as 'True' or 1
+        raise DataError("Invalid input of type: 'bool'. Convert to a bytes, string, int or float first.")
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, float):
+        return repr(value).encode()
+    raise DataError(f"Invalid input of type: '{type(value).__name__}'. Convert to a bytes, string, int or float first.")
+
+
 def _encode(args: tuple[Any, ...]) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        if isinstance(arg, str):
-            arg = arg.encode()
-        elif isinstance(arg, int):
-            arg = str(arg).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+        kind = type(arg)
+        data = arg if kind is bytes else arg.encode() if kind is str else _arg(arg)  # the common cases first
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+# The ``ssl_*`` options of a rediss:// URL, applied as redis-py's SSLConnection applies them (so one URL means
+# the same TLS set-up for this client, the pooled client and arq).
+_TLS_OPTIONS = {
+    "ssl_keyfile": "keyfile",
+    "ssl_certfile": "certfile",
+    "ssl_cert_reqs": "cert_reqs",
+    "ssl_ca_certs": "ca_certs",
+    "ssl_ca_data": "ca_data",
+    "ssl_check_hostname": "check_hostname",
+    "ssl_ciphers": "ciphers",
+}
+
+
+def _tls(options: dict[str, Any]) -> RedisSSLContext:
+    unknown = sorted(k for k in options if k.startswith("ssl_") and k not in _TLS_OPTIONS)
+    if unknown:
+        raise ValueError(f"unsupported TLS option(s) in the Redis URL: {', '.join(unknown)}")
+    chosen = {_TLS_OPTIONS[k]: v for k, v in options.items() if k in _TLS_OPTIONS}
+    chosen.setdefault("cert_reqs", "required")  # redis-py's default for rediss://
+    return RedisSSLContext(**chosen)
 
 
 class _Protocol(asyncio.Protocol):
@@ -126,32 +164,58 @@ class PipelinedRedis:
     """``await client.execute_command("EVALSHA", sha, 1, key, ...)`` over one shared connection."""
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
-        self.options = parse_url(url)
-        self.tls = url.startswith("rediss://")
+        options: dict[str, Any] = dict(parse_url(url))
+        self.options = options
+        # Checked now (a bad option is a configuration error); certificates are loaded at the first connect.
+        self._tls = _tls(options) if url.startswith("rediss://") else None
         self.timeout = timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
         self._watchdog: asyncio.Task[None] | None = None
 
     async def execute_command(self, *args: Any) -> Any:
+        # Encoded before a reply is awaited: a bad argument must not leave a waiter with no command behind
+        # it, or every later reply on the connection would go to the wrong caller.
+        data = _encode(args)
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         protocol.waiters.append((future, time.monotonic()))
-        protocol.send(_encode(args))
+        protocol.send(data)
         return await future
 
-    def enqueue(self, *args: Any) -> asyncio.Future[Any] | None:
-        """Send a command now, without waiting: its reply's future, or None when not connected (then use
-        ``execute_command``). Commands enqueued in one turn of the loop leave together."""
+    async def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` in one write and return their replies in order; a command the server refused
+        is its exception in the list (as redis-py's ``pipeline().execute(raise_on_error=False)``). A lost or
+        silent connection raises."""
+        if not commands:
+            return []
+        data = b"".join(_encode(command) for command in commands)  # a bad argument fails before anything is sent
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
-            return None
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        protocol.waiters.append((future, time.monotonic()))
-        protocol.send(_encode(args))
-        return future
+            protocol = await self._connect()
+        loop, now = asyncio.get_running_loop(), time.monotonic()
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in commands]
+        protocol.waiters.extend((future, now) for future in futures)
+        protocol.send(data)
+        replies: list[Any] = []
+        try:
+            # Replies come in order, so once the last one is in, all are: one wake-up, not one per command.
+            with contextlib.suppress(ResponseError):
+                await futures[-1]
+            for future in futures:
+                failure = future.exception()
+                if failure is not None and not isinstance(failure, ResponseError):
+                    raise failure
+                replies.append(failure if failure is not None else future.result())
+        finally:
+            for future in futures:
+                if not future.done():
+                    future.cancel()  # its reply is still read off the connection, in order, and dropped
+                elif not future.cancelled():
+                    future.exception()  # retrieved: the first failure is the one raised
+        return replies
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:
@@ -171,7 +235,7 @@ class PipelinedRedis:
                             _Protocol,
                             self.options.get("host", "localhost"),
                             self.options.get("port", 6379),
-                            ssl=ssl.create_default_context() if self.tls else None,
+                            ssl=self._tls.get() if self._tls is not None else None,
                         )
                     await self._handshake(protocol)
             except BaseException as exc:
@@ -193,9 +257,10 @@ class PipelinedRedis:
         if int(self.options.get("db", 0) or 0):
             commands.append(("SELECT", int(self.options["db"])))
         for command in commands:
+            data = _encode(command)
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             protocol.waiters.append((future, time.monotonic()))
-            protocol.send(_encode(command))
+            protocol.send(data)
             await future
 
     async def _watch(self) -> None:

@@ -26,8 +26,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
+from redis.exceptions import NoScriptError
+
 from app.domain.apikeys.usage import RETENTION_SECONDS
 from app.lib.ratelimit import HIT, LIMIT_LUA, Decision, Policy, RateLimiter, Script
+from app.lib.resp import PipelinedRedis
 
 # After LIMIT_LUA: ARGV[na..na+2] = count usage (0/1), monthly quota, usage TTL; KEYS[nk] = usage key (if
 # counted). Then ARGV = cache (0 none, 1 the version), a fresh version; KEYS = the version key. Appends
@@ -107,26 +110,24 @@ async def pass_gate(
     else:
         keys.append(cache.version_key)
         args += [b"1", _fresh_version()]
-    # The cached entry is read by a plain GET written in the same batch as the script (one round trip):
-    # returning a page of JSON through Lua costs Redis several times what GET does.
-    entry_future = None
-    if cache is not None and cache.entry_key is not None:
-        enqueue = getattr(limiter.redis, "enqueue", None)
-        entry_future = enqueue("GET", cache.entry_key) if enqueue is not None else None
-    try:
-        reply, compiled = await limiter.run_script(_GATE, HIT, caller_key, policy, 1, tuple(keys), tuple(args))
-        entry = None
-        if cache is not None and cache.entry_key is not None:
-            if entry_future is not None:
-                entry = await entry_future
-            elif reply[0]:  # not connected at the start (first call): fetch it now, if admitted
-                entry = await limiter.redis.execute_command("GET", cache.entry_key)
-    finally:
-        if entry_future is not None:
-            if not entry_future.done():
-                entry_future.cancel()  # its reply is still read off the connection, in order, and dropped
-            elif not entry_future.cancelled():
-                entry_future.exception()  # mark it retrieved: the script's own error is the one that counts
+    compiled, keys, args = limiter.script_call(HIT, caller_key, policy, 1, tuple(keys), tuple(args))
+    entry = None
+    if cache is None or cache.entry_key is None:
+        reply = await _GATE.run(limiter.redis, keys, args)
+    else:
+        redis = limiter.redis
+        if not isinstance(redis, PipelinedRedis):
+            raise TypeError("the request gate's limiter runs on app.lib.resp.PipelinedRedis")
+        # The cached entry is a plain GET written in the same batch as the script (one round trip):
+        # returning a page of JSON through Lua costs Redis several times what GET does.
+        entry, reply = await redis.execute_many(
+            ("GET", cache.entry_key), ("EVALSHA", _GATE.sha, len(keys), *keys, *args)
+        )
+        if isinstance(reply, NoScriptError):  # first use on this server, or after SCRIPT FLUSH / a restart
+            reply = await redis.execute_command("EVAL", _GATE.source, len(keys), *keys, *args)
+        for failed in (reply, entry):
+            if isinstance(failed, Exception):
+                raise failed
     width = 2 + 2 * len(compiled.windows)
     used, over, raw_version = reply[width : width + 3]
     version = bytes(raw_version) if raw_version else None

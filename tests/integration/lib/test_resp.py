@@ -1,6 +1,7 @@
-"""The pipelining Redis client of the request gate (app/lib/resp.py), against a real Redis and a silent
-server: replies matched in order under concurrency, server errors as redis-py's exceptions, reconnection,
-and a deadline when Redis stops answering."""
+"""The pipelining Redis client of the request gate (app/lib/resp.py), against a real Redis, a TLS front for
+it and a silent server: replies matched in order under concurrency, several commands in one write, arguments
+encoded as redis-py encodes them, server errors as redis-py's exceptions, rediss:// with its TLS options
+(the same URL meaning the same for redis-py and arq), reconnection, and a deadline when Redis stops answering."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ import time
 import uuid
 
 import pytest
+from arq.connections import create_pool
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.lib.ratelimit import Policy, RateLimiter, Window
+from app.lib.redis import arq_settings
 from app.lib.resp import PipelinedRedis
+from tests.integration.lib.conftest import TlsRedis
 
 
 async def test_concurrent_commands_get_their_own_replies(redis_url, redis):
@@ -109,34 +114,151 @@ async def test_nothing_listening_is_a_connection_error():
     await client.aclose()
 
 
-async def test_it_selects_the_database_in_the_url(redis_url, redis):
+async def test_it_selects_the_database_in_the_url(redis_url):
+    # Only the connection's own state is read: nothing is written to a database other than the test one.
     if redis_url.startswith("unix://"):
-        url = redis_url.split("?", 1)[0] + "?db=5"
+        url = redis_url.split("?", 1)[0] + "?db=15"
     else:
-        url = redis_url.rsplit("/", 1)[0] + "/5"
+        url = redis_url.rsplit("/", 1)[0] + "/15"
     client = PipelinedRedis(url)
-    key = f"resp:{uuid.uuid4().hex}"
     try:
-        await client.execute_command("SET", key, "in-db-5")
-        assert await redis.get(key) is None  # the fixture's client is on another database
-        assert await client.execute_command("GET", key) == b"in-db-5"
+        assert b" db=15 " in await client.execute_command("CLIENT", "INFO")
     finally:
-        await client.execute_command("DEL", key)
         await client.aclose()
 
 
-async def test_enqueue_sends_without_waiting_and_keeps_the_order(redis_url, redis):
+async def test_execute_many_sends_together_and_answers_in_order(redis_url, redis):
     client = PipelinedRedis(redis_url)
     key = f"resp:{uuid.uuid4().hex}"
     try:
-        assert client.enqueue("PING") is None  # not connected yet: the caller uses execute_command
-        await client.execute_command("SET", key, "a")
-        first = client.enqueue("GET", key)
-        assert first is not None
-        # Written in the same turn of the loop as the SET below, read before it (Redis keeps the order).
-        assert await client.execute_command("SET", key, "b") == b"OK"
-        assert await first == b"a"
-        assert await client.execute_command("GET", key) == b"b"
+        await redis.set(f"{key}:text", "a")
+        # Not connected yet: it connects first, then every command leaves in one write.
+        replies = await client.execute_many(
+            ("GET", f"{key}:text"),
+            ("INCR", f"{key}:text"),  # refused by the server: its error takes its place, the rest still runs
+            ("EVALSHA", "0" * 40, 0),
+            ("SET", f"{key}:text", "b"),
+            ("GET", f"{key}:text"),
+        )
+        assert replies[0] == b"a" and replies[3] == b"OK" and replies[4] == b"b"
+        assert type(replies[1]) is ResponseError and isinstance(replies[2], NoScriptError)
+        # Interleaved with concurrent single commands, every caller still gets its own replies.
+        many, *singles = await asyncio.gather(
+            client.execute_many(*(("ECHO", f"m{i}") for i in range(50))),
+            *(client.execute_command("ECHO", f"s{i}") for i in range(50)),
+        )
+        assert many == [f"m{i}".encode() for i in range(50)]
+        assert singles == [f"s{i}".encode() for i in range(50)]
     finally:
-        await redis.delete(key)
+        await redis.delete(f"{key}:text")
         await client.aclose()
+
+
+async def test_arguments_are_encoded_as_redis_py_encodes_them(redis_url, redis):
+    client = PipelinedRedis(redis_url)
+    key = f"resp:{uuid.uuid4().hex}"
+    try:
+        values = [0.1, 1 / 3, -2.5e-12, 1e300, 7, -3, "ünïcode", b"\x00\xffraw", memoryview(b"view")]
+        for i, value in enumerate(values):
+            assert await client.execute_command("SET", f"{key}:{i}", value) == b"OK"
+        ours = [await client.execute_command("GET", f"{key}:{i}") for i in range(len(values))]
+        for i, value in enumerate(values):
+            await redis.set(f"{key}:{i}", value)
+        assert ours == [await redis.get(f"{key}:{i}") for i in range(len(values))]
+        assert float(ours[1]) == 1 / 3  # floats round-trip exactly
+        assert await client.execute_command("INCRBYFLOAT", f"{key}:0", 0.2) == b"0.3"
+        # What redis-py refuses is refused before anything is written; the connection stays in step.
+        for bad in (True, None, 1.5j, [1]):
+            with pytest.raises(DataError):
+                await client.execute_command("SET", f"{key}:bad", bad)
+            with pytest.raises(DataError):
+                await client.execute_many(("SET", f"{key}:bad", "x"), ("SET", f"{key}:bad", bad))
+        assert await redis.exists(f"{key}:bad") == 0
+        assert await client.execute_command("PING") == b"PONG"
+    finally:
+        await redis.delete(*[f"{key}:{i}" for i in range(9)])
+        await client.aclose()
+
+
+# ---- rediss:// --------------------------------------------------------------------------------------------
+
+
+def _client(kind: str, url: str) -> PipelinedRedis | Redis:
+    return PipelinedRedis(url, timeout=2) if kind == "resp" else Redis.from_url(url, socket_connect_timeout=2)
+
+
+async def _ping(client: PipelinedRedis | Redis) -> bytes:
+    try:
+        return await client.execute_command("PING")
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["resp", "redis-py"])
+async def test_rediss_verifies_the_server_with_the_urls_ca(tls_redis: TlsRedis, kind):
+    assert await _ping(_client(kind, tls_redis.url(ssl_ca_certs=str(tls_redis.ca)))) in (b"PONG", True)
+    # The default is to verify, against the system's CAs, which do not know this one.
+    with pytest.raises(RedisConnectionError):
+        await _ping(_client(kind, tls_redis.url()))
+    # ssl_cert_reqs=none is honoured as redis-py honours it.
+    assert await _ping(_client(kind, tls_redis.url(ssl_cert_reqs="none"))) in (b"PONG", True)
+
+
+@pytest.mark.parametrize("kind", ["resp", "redis-py"])
+async def test_rediss_checks_the_host_name_when_asked(tls_redis: TlsRedis, kind):
+    ca = str(tls_redis.ca)
+    assert await _ping(_client(kind, tls_redis.url("localhost", ssl_ca_certs=ca, ssl_check_hostname="true"))) in (
+        b"PONG",
+        True,
+    )
+    # The certificate names only "localhost": the same server reached as 127.0.0.1 is refused.
+    with pytest.raises(RedisConnectionError):
+        await _ping(_client(kind, tls_redis.url("127.0.0.1", ssl_ca_certs=ca, ssl_check_hostname="true")))
+
+
+@pytest.mark.parametrize("kind", ["resp", "redis-py"])
+async def test_rediss_presents_the_urls_client_certificate(tls_redis: TlsRedis, kind):
+    ca = str(tls_redis.ca)
+    url = tls_redis.url(
+        port=tls_redis.mtls_port,
+        ssl_ca_certs=ca,
+        ssl_certfile=str(tls_redis.client_cert),
+        ssl_keyfile=str(tls_redis.client_key),
+    )
+    assert await _ping(_client(kind, url)) in (b"PONG", True)
+    with pytest.raises(RedisConnectionError):  # the server requires one
+        await _ping(_client(kind, tls_redis.url(port=tls_redis.mtls_port, ssl_ca_certs=ca)))
+
+
+async def test_the_gate_client_works_over_tls_end_to_end(tls_redis: TlsRedis, redis):
+    client = PipelinedRedis(tls_redis.url(ssl_ca_certs=str(tls_redis.ca)))
+    limiter = RateLimiter(client, prefix=f"resp-tls:{uuid.uuid4().hex}")
+    try:
+        decisions = [await limiter.hit("k", Policy("t", (Window("burst", 2, 10),))) for _ in range(3)]
+        assert [d.allowed for d in decisions] == [True, True, False]
+        key = f"resp:{uuid.uuid4().hex}"
+        assert await client.execute_many(("SET", key, 0.5), ("GET", key), ("DEL", key)) == [b"OK", b"0.5", 1]
+    finally:
+        await client.aclose()
+
+
+async def test_an_unknown_tls_option_is_a_configuration_error(tls_redis: TlsRedis):
+    with pytest.raises(ValueError, match="ssl_min_versoin"):
+        PipelinedRedis(tls_redis.url(ssl_min_versoin="TLSv1_3"))
+
+
+async def test_the_worker_settings_carry_the_tls_options(tls_redis: TlsRedis):
+    url = tls_redis.url(
+        port=tls_redis.mtls_port,
+        ssl_ca_certs=str(tls_redis.ca),
+        ssl_certfile=str(tls_redis.client_cert),
+        ssl_keyfile=str(tls_redis.client_key),
+        ssl_check_hostname="true",
+    )
+    pool = await create_pool(arq_settings(url))  # arq pings on creation
+    try:
+        assert await pool.ping() is True
+    finally:
+        await pool.aclose()
+    with pytest.raises(RedisConnectionError):  # without the client certificate the server refuses arq too
+        await create_pool(arq_settings(tls_redis.url(port=tls_redis.mtls_port, ssl_ca_certs=str(tls_redis.ca))))

@@ -173,3 +173,18 @@ async def test_a_cached_read_is_one_redis_round_trip(client, synced, redis_url):
     sent = [c for c in seen if c.get("client_type") != "lua" and c.get("db") == db]
     # Per request: the entry's GET and the gate script, written together (one round trip), nothing else.
     assert [c["command"].split()[0].upper() for c in sent] == ["GET", "EVALSHA"] * 5, sent
+
+
+async def test_a_cached_read_survives_a_flushed_script_cache(client, synced, redis):
+    """After a Redis restart or SCRIPT FLUSH the gate's EVALSHA is refused (NOSCRIPT): the request is still
+    checked and served from the cache (a hit needs the version the script returns), and the script is loaded
+    again, so the next read is one round trip again."""
+    from app.server.gate import _GATE
+
+    h = synced["headers"]
+    path = "/api/v1/products?limit=3"
+    assert (await client.get(path, headers=h)).headers["x-cache"] == "miss"
+    await redis.script_flush()  # server-wide: other clients of this Redis fall back to EVAL once, too
+    resp = await client.get(path, headers=h)
+    assert resp.status_code == 200 and resp.headers["x-cache"] == "hit" and "ratelimit" in resp.headers
+    assert await redis.script_exists(_GATE.sha) == [True]
