@@ -10,7 +10,9 @@ Everything runs on loopback: a fresh database (dropped at the end), the sandbox 
 `python -m app api --workers 2` (or the twin under the same uvicorn options) as a subprocess. Figures are the
 median of ``--runs`` runs; JSON goes to bench/results/api.json. ``--against DIR`` (repeatable) also serves the
 cached list from other checkouts of the repo (before/after a change) on the same database and keys, the wrk
-runs alternating between the trees: a same-run before/after.
+runs alternating between the trees (ABBA); ``--compare-only`` skips every other figure:
+
+    python bench/api.py --against /tmp/main-tree --compare-only --runs 10 --duration 5
 
 Why many API keys: every plan holds one key to a 1-second burst window (50 on the self-hosted plan), so a
 single key at thousands of req/s would measure 429s. The load is spread round-robin over ``--keys`` keys of
@@ -390,24 +392,36 @@ def soak(
 
 
 def compare_trees(
-    env: dict[str, str], ours: str, trees: list[str], keys: list[str], *, runs: int, duration: int, connections: int
+    env: dict[str, str], trees: list[str], keys: list[str], *, runs: int, duration: int, connections: int
 ) -> dict[str, Any]:
     """The cached list served by this tree and by other checkouts of the app (``--against``: e.g. main
-    before a change, exported with ``git archive``), all on the same database, Redis and keys, with the wrk
-    runs alternated between them so the machine's drift falls on all alike."""
+    before a change, exported with ``git archive``), all on the same database, Redis, keys and settings, the
+    wrk runs alternating between them so the machine's drift falls on all alike. Each API gets a small
+    database pool (the cached list only looks keys up), so three of them stay far from max_connections."""
     with contextlib.ExitStack() as stack:
-        bases = {"this tree": ours}
-        for tree in trees:
-            base, _ = stack.enter_context(server(api_cmd(), env, "/health/ready", cwd=Path(tree).resolve()))
+        bases: dict[str, str] = {}
+        for tree in [str(ROOT), *trees]:
+            root = Path(tree).resolve()
+            tree_env = {**env, "PYTHONPATH": str(root), "STOCK_TRACKER_DB_POOL_SIZE": "5"}
+            base, _ = stack.enter_context(server(api_cmd(), tree_env, "/health/ready", cwd=root))
             warm(base, keys, [LIST_PATH])
-            bases[tree] = base
+            bases["this tree" if root == ROOT else tree] = base
         per_tree: dict[str, list[dict[str, float]]] = {name: [] for name in bases}
-        for _ in range(runs):
-            for name, base in bases.items():
-                per_tree[name].append(wrk(base, [LIST_PATH], keys, duration=duration, connections=connections))
+        names = list(bases)
+        for run in range(runs):
+            for name in names if run % 2 == 0 else names[::-1]:  # ABBA: neither tree always goes first
+                per_tree[name].append(wrk(bases[name], [LIST_PATH], keys, duration=duration, connections=connections))
     figures: dict[str, Any] = {name: median_of(r) for name, r in per_tree.items()}
+    # The median of the per-round ratios: each round's trees ran back to back, under the same outside load.
     figures["rps_vs_this_tree"] = {
-        name: round(figures[name]["rps"] / max(figures["this tree"]["rps"], 1), 2) for name in per_tree
+        name: round(
+            statistics.median(
+                other["rps"] / max(ours["rps"], 1)
+                for other, ours in zip(per_tree[name], per_tree["this tree"], strict=True)
+            ),
+            2,
+        )
+        for name in names
     }
     return figures
 
@@ -690,7 +704,10 @@ def main() -> int:
         help="another checkout of the repo (e.g. `git archive main | tar -x -C DIR`): its API serves the cached "
         "list in turn with this one's (repeatable)",
     )
+    parser.add_argument("--compare-only", action="store_true", help="with --against: only the tree comparison")
     args = parser.parse_args()
+    if args.compare_only and not args.against:
+        parser.error("--compare-only needs --against")
     for tool in ("wrk", "hey"):
         if subprocess.run(["which", tool], capture_output=True).returncode:
             print(f"{tool} is missing: apt-get install -y wrk hey", file=sys.stderr)
@@ -709,51 +726,59 @@ def main() -> int:
             product_paths = [f"/api/v1/products/{p}" for p in fixture["product_ids"][:100]]
             warm(base, keys, [LIST_PATH])
             print(f"seeded {len(fixture['product_ids'])} products, {len(keys)} keys; {runs}×{dur}s per figure")
-            # The floor of this machine in this run: the same server answering /health/live (no auth, no Redis).
-            results["health_live_floor"] = median_of(
-                [wrk(base, ["/health/live"], keys, duration=dur, connections=conns) for _ in range(runs)]
-            )
-            print("floor: /health/live (wrk)          ", results["health_live_floor"])
-            results["cached_list"] = median_of(
-                [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns) for _ in range(runs)]
-            )
-            print("cached list (wrk, limiter on)      ", results["cached_list"])
-            if args.against:
-                results["cached_list_against"] = compare_trees(
-                    env, base, args.against, keys, runs=runs, duration=dur, connections=conns
+            if not args.compare_only:  # --against alone: seed, then only the comparison
+                # The floor of this machine in this run: the same server answering /health/live (no auth, no Redis).
+                results["health_live_floor"] = median_of(
+                    [wrk(base, ["/health/live"], keys, duration=dur, connections=conns) for _ in range(runs)]
                 )
-                print("cached list, alternating trees     ", results["cached_list_against"])
-            users = user_tokens(env, fixture["tenant_id"], len(keys))
-            results["cached_list_signed_in_users"] = median_of(
-                [wrk(base, [LIST_PATH], users, duration=dur, connections=conns) for _ in range(runs)]
+                print("floor: /health/live (wrk)          ", results["health_live_floor"])
+                results["cached_list"] = median_of(
+                    [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns) for _ in range(runs)]
+                )
+                print("cached list (wrk, limiter on)      ", results["cached_list"])
+                users = user_tokens(env, fixture["tenant_id"], len(keys))
+                results["cached_list_signed_in_users"] = median_of(
+                    [wrk(base, [LIST_PATH], users, duration=dur, connections=conns) for _ in range(runs)]
+                )
+                print("cached list, user tokens (wrk)     ", results["cached_list_signed_in_users"])
+                results["cached_list_fixed_rate"] = median_of(
+                    [hey_fixed_rate(base, LIST_PATH, keys, rate=args.fixed_rate, duration=dur) for _ in range(runs)]
+                )
+                print(f"cached list at {args.fixed_rate} req/s (hey)   ", results["cached_list_fixed_rate"])
+                results["health_live_fixed_rate"] = median_of(
+                    [
+                        hey_fixed_rate(base, "/health/live", keys, rate=args.fixed_rate, duration=dur)
+                        for _ in range(runs)
+                    ]
+                )
+                print(f"floor: /health/live at {args.fixed_rate} req/s", results["health_live_fixed_rate"])
+                results["product_get_rls"] = median_of(
+                    [
+                        wrk(
+                            base,
+                            product_paths,
+                            keys,
+                            duration=dur,
+                            connections=conns,
+                            headers={"Cache-Control": "no-cache, no-store"},
+                        )
+                        for _ in range(runs)
+                    ]
+                )
+                print("product GET via RLS (no cache)     ", results["product_get_rls"])
+                results["api_worker_rss_mb"] = rss_mb(proc)
+                if args.soak:
+                    results["soak"] = soak(base, proc, keys, product_paths, seconds=args.soak, connections=conns)
+                    print("soak (RSS per API worker, MiB)     ", results["soak"])
+        if args.against:
+            results["cached_list_against"] = compare_trees(
+                env, args.against, keys, runs=runs, duration=dur, connections=conns
             )
-            print("cached list, user tokens (wrk)     ", results["cached_list_signed_in_users"])
-            results["cached_list_fixed_rate"] = median_of(
-                [hey_fixed_rate(base, LIST_PATH, keys, rate=args.fixed_rate, duration=dur) for _ in range(runs)]
-            )
-            print(f"cached list at {args.fixed_rate} req/s (hey)   ", results["cached_list_fixed_rate"])
-            results["health_live_fixed_rate"] = median_of(
-                [hey_fixed_rate(base, "/health/live", keys, rate=args.fixed_rate, duration=dur) for _ in range(runs)]
-            )
-            print(f"floor: /health/live at {args.fixed_rate} req/s", results["health_live_fixed_rate"])
-            results["product_get_rls"] = median_of(
-                [
-                    wrk(
-                        base,
-                        product_paths,
-                        keys,
-                        duration=dur,
-                        connections=conns,
-                        headers={"Cache-Control": "no-cache, no-store"},
-                    )
-                    for _ in range(runs)
-                ]
-            )
-            print("product GET via RLS (no cache)     ", results["product_get_rls"])
-            results["api_worker_rss_mb"] = rss_mb(proc)
-            if args.soak:
-                results["soak"] = soak(base, proc, keys, product_paths, seconds=args.soak, connections=conns)
-                print("soak (RSS per API worker, MiB)     ", results["soak"])
+            print("cached list, alternating trees     ", results["cached_list_against"], flush=True)
+            if args.compare_only:
+                RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+                return 0
         off_env = {**env, "STOCK_TRACKER_RATE_LIMIT_ENABLED": "false"}
         with server(api_cmd(), off_env, "/health/ready") as (base, _):
             warm(base, keys[:50], [LIST_PATH])
