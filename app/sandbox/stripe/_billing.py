@@ -209,9 +209,9 @@ def end_trial(acct: Account, sub: m.Subscription, reason: str = "subscription_cy
     sub.period_start = now
     sub.billing_cycle_anchor = now
     sub.period_end = add_interval(now, price.interval or "month", price.interval_count, now)
-    emit_updated(acct, sub, before)
-    before = snapshot(acct, sub)
     inv = new_invoice(acct, customer, sub, reason, [*pending_lines(acct, sub), *period_lines(acct, sub)], (now, now))
+    emit_updated(acct, sub, before)  # one update: status, period and latest invoice
+    before = snapshot(acct, sub)
     after_payment(acct, sub, settle(acct, inv, decide(acct, sub, customer)), before)
 
 
@@ -223,16 +223,15 @@ def renew(acct: Account, sub: m.Subscription) -> None:
     before = snapshot(acct, sub)
     old_start, old_end = sub.period_start, sub.period_end
     usage = usage_lines(acct, sub, old_start, old_end)
-    apply_due_phase(acct, sub, old_end)
+    apply_due_phase(acct, sub, old_end, emit=False)
     price = primary_price(acct, sub)
     sub.period_start = old_end
     sub.period_end = add_interval(old_end, price.interval or "month", price.interval_count, sub.billing_cycle_anchor)
-    emit_updated(acct, sub, before)
-    before = snapshot(acct, sub)
     lines = [*pending_lines(acct, sub), *usage, *period_lines(acct, sub)]
     inv = new_invoice(acct, customer, sub, "subscription_cycle", lines, (old_start, old_end))
-    ok = settle(acct, inv, decide(acct, sub, customer))
-    after_payment(acct, sub, ok, before)
+    emit_updated(acct, sub, before)  # one update: period, items of a new schedule phase, latest invoice
+    before = snapshot(acct, sub)
+    after_payment(acct, sub, settle(acct, inv, decide(acct, sub, customer)), before)
 
 
 def cancel_now(

@@ -399,7 +399,8 @@ def invoice(acct: Account, inv: m.Invoice) -> dict[str, Any]:
             "paid_at": inv.paid_at,
             "voided_at": inv.voided_at,
         },
-        "subscription": inv.subscription,
+        # Kept null as in Stripe's example: the invoice's subscription is `parent.subscription_details`.
+        "subscription": None,
         "subtotal": inv.subtotal,
         "subtotal_excluding_tax": inv.subtotal,
         "test_clock": None,

@@ -119,7 +119,9 @@ def update(
     return schedule
 
 
-def _apply_items(acct: Account, sub: m.Subscription, phase: m.Phase, proration_behavior: str) -> None:
+def _apply_items(
+    acct: Account, sub: m.Subscription, phase: m.Phase, proration_behavior: str, *, emit: bool = True
+) -> None:
     """Make the subscription's items match a phase (the phase's first price replaces the first item, …)."""
     wanted = [(li.price, li.quantity) for li in phase.items]
     have = [(it.price, it.quantity) for it in sub.items]
@@ -134,7 +136,8 @@ def _apply_items(acct: Account, sub: m.Subscription, phase: m.Phase, proration_b
         changes.append(ItemChange(existing, price, quantity, False))
     changes += [ItemChange(it.id, None, None, True) for it in sub.items[len(wanted) :]]
     change_items(acct, sub, changes, proration_behavior, acct.now)
-    emit_updated(acct, sub, before)
+    if emit:
+        emit_updated(acct, sub, before)
 
 
 def release(acct: Account, schedule: m.Schedule) -> m.Schedule:
@@ -184,8 +187,10 @@ def phase_end(acct: Account, schedule: m.Schedule) -> int | None:
     return min(upcoming) if upcoming else (schedule.phases[-1].end_date if schedule.phases else None)
 
 
-def apply_due_phase(acct: Account, sub: m.Subscription, at: int) -> None:
-    """At ``at`` (a phase boundary): move to the next phase, or end the schedule after its last phase."""
+def apply_due_phase(acct: Account, sub: m.Subscription, at: int, *, emit: bool = True) -> None:
+    """At ``at`` (a phase boundary): move to the next phase, or end the schedule after its last phase.
+
+    ``emit=False``: the caller reports the subscription's change itself (a renewal sends one update)."""
     if sub.schedule is None:
         return
     schedule = acct.schedules[sub.schedule]
@@ -197,7 +202,7 @@ def apply_due_phase(acct: Account, sub: m.Subscription, at: int) -> None:
     following = next((p for p in schedule.phases if p.start_date == at), None)
     if following is not None:
         at_boundary = at == sub.period_end or (sub.status == "trialing" and at == sub.trial_end)
-        _apply_items(acct, sub, following, "none" if at_boundary else following.proration_behavior)
+        _apply_items(acct, sub, following, "none" if at_boundary else following.proration_behavior, emit=emit)
         acct.emit("subscription_schedule.updated", render_schedule(acct, schedule))
         return
     if schedule.end_behavior == "cancel":
