@@ -19,6 +19,18 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
 
 
+class _HTTPXClient(stripe.HTTPXClient):
+    """The SDK's async HTTPX client, handing httpx the encoded form body as `content`: the SDK passes it as
+    `data=<str>`, which httpx deprecates (a warning on every request today, an error in a later httpx)."""
+
+    def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any) -> Any:
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        body = kwargs.pop("data", None)
+        if body:
+            kwargs["content"] = body
+        return [args, kwargs]
+
+
 def to_struct(obj: Any, kind: type[T]) -> T:
     """An SDK object (or dict) as one of our Structs."""
     data = obj.to_dict(for_json=True) if isinstance(obj, stripe.StripeObject) else obj
@@ -40,7 +52,7 @@ class GatewayBase:
     ) -> None:
         if not secret_key:
             raise StripeNotConfigured("STOCK_TRACKER_STRIPE_SECRET_KEY is not set: billing is off")
-        self._http = stripe.HTTPXClient(timeout=timeout)
+        self._http = _HTTPXClient(timeout=timeout)
         self._sdk = stripe.StripeClient(
             secret_key,
             base_addresses={"api": api_base.rstrip("/")} if api_base else None,
