@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from app.sandbox.stripe import _forms as forms
 from app.sandbox.stripe import _render as render
+from app.sandbox.stripe import _render_billing as render_billing
 from app.sandbox.stripe._account import Account, RequestContext, Saved
 from app.sandbox.stripe._errors import StripeApiError, invalid
 from app.sandbox.stripe._http import HttpRequest, HttpResponse, Route, json_response, route
@@ -48,14 +49,14 @@ def render_any(acct: Account, object_id: str) -> dict[str, Any] | None:
     kind = type(found).__name__
     if kind == "SubItem":
         sub = acct.subscriptions[acct.items[object_id][0]]
-        return render.subscription_item(acct, sub, found)
+        return render_billing.subscription_item(acct, sub, found)
     renderers: dict[str, Callable[[Any], dict[str, Any]]] = {
         "Customer": lambda o: render.customer(acct, o),
         "PaymentMethod": render.payment_method,
         "Product": render.product,
         "Price": render.price,
-        "Subscription": lambda o: render.subscription(acct, o),
-        "Invoice": lambda o: render.invoice(acct, o),
+        "Subscription": lambda o: render_billing.subscription(acct, o),
+        "Invoice": lambda o: render_billing.invoice(acct, o),
         "Schedule": lambda o: schedule(acct, o),
         "CheckoutSession": lambda o: checkout_session(acct, o),
         "PortalSession": portal_session,

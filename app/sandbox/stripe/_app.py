@@ -7,7 +7,15 @@ from typing import Any
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
-from app.sandbox.stripe import _ops_catalog, _ops_checkout, _ops_events, _ops_meters, _ops_subscriptions
+from app.sandbox.stripe import (
+    _ops_catalog,
+    _ops_checkout,
+    _ops_customers,
+    _ops_events,
+    _ops_meters,
+    _ops_schedules,
+    _ops_subscriptions,
+)
 from app.sandbox.stripe._api import Api
 from app.sandbox.stripe._control import Control, problem
 from app.sandbox.stripe._http import HttpRequest, HttpResponse, Router, json_response
@@ -34,11 +42,13 @@ def build(standin: StandIn) -> tuple[Router, Router]:
     """(API router for `/stripe`, control router for `/control/stripe`)."""
     api = Api(standin)
     api_routes = [
+        *_ops_customers.routes(api),
         *_ops_catalog.routes(api),
         *_ops_events.routes(api),
         *_ops_meters.routes(api),
         *_ops_checkout.routes(api),
         *_ops_subscriptions.routes(api),
+        *_ops_schedules.routes(api),
         *Pages(standin).routes(),
     ]
     return Router(api_routes, _unrecognized), Router(Control(standin).routes(), _control_missing)

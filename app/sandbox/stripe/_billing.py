@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.sandbox.stripe import _model as m
-from app.sandbox.stripe import _render as render
+from app.sandbox.stripe import _render_billing as render_billing
 from app.sandbox.stripe._account import DAY, Account
 from app.sandbox.stripe._errors import card_declined, invalid, unsupported
 from app.sandbox.stripe._invoicing import (
@@ -167,7 +167,7 @@ def create_subscription(
         acct.items[sub_item.id] = (sub.id, sub_item)
     acct.subscriptions[sub.id] = sub
     spec.customer.currency = spec.customer.currency or first.currency
-    acct.emit("customer.subscription.created", render.subscription(acct, sub))
+    acct.emit("customer.subscription.created", render_billing.subscription(acct, sub))
     if trial_end is not None:
         inv = new_invoice(
             acct, spec.customer, sub, "subscription_create", period_lines(acct, sub, free=True), (now, now)
@@ -185,7 +185,7 @@ def create_subscription(
 
 def trial_will_end(acct: Account, sub: m.Subscription) -> None:
     sub.trial_will_end_sent = True
-    acct.emit("customer.subscription.trial_will_end", render.subscription(acct, sub))
+    acct.emit("customer.subscription.trial_will_end", render_billing.subscription(acct, sub))
 
 
 def end_trial(acct: Account, sub: m.Subscription, reason: str = "subscription_cycle") -> None:
@@ -201,7 +201,7 @@ def end_trial(acct: Account, sub: m.Subscription, reason: str = "subscription_cy
         sub.status = "paused"
         sub.trial_end = now
         emit_updated(acct, sub, before)
-        acct.emit("customer.subscription.paused", render.subscription(acct, sub))
+        acct.emit("customer.subscription.paused", render_billing.subscription(acct, sub))
         return
     price = primary_price(acct, sub)
     sub.trial_end = now
@@ -281,7 +281,7 @@ def cancel_now(
             from app.sandbox.stripe._render_sessions import schedule as render_schedule
 
             acct.emit("subscription_schedule.canceled", render_schedule(acct, schedule))
-    acct.emit("customer.subscription.deleted", render.subscription(acct, sub))
+    acct.emit("customer.subscription.deleted", render_billing.subscription(acct, sub))
 
 
 def _share(amount: int, since: int, sub: m.Subscription) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.sandbox.stripe import _model as m
-from app.sandbox.stripe import _render as render
+from app.sandbox.stripe import _render_billing as render_billing
 from app.sandbox.stripe._account import Account
 from app.sandbox.stripe._billing import (
     INCOMPLETE_EXPIRES,
@@ -64,9 +64,9 @@ def _subscription_steps(acct: Account, sub: m.Subscription) -> list[Step]:
                     inv.status = "void"
                     inv.voided_at = acct.now
                     inv.next_payment_attempt = None
-                    acct.emit("invoice.voided", render.invoice(acct, inv))
+                    acct.emit("invoice.voided", render_billing.invoice(acct, inv))
             emit_updated(acct, sub, before)
-            acct.emit("customer.subscription.deleted", render.subscription(acct, sub))
+            acct.emit("customer.subscription.deleted", render_billing.subscription(acct, sub))
 
         steps.append((sub.created + INCOMPLETE_EXPIRES, 2, f"expire:{sub.id}", expire))
     return steps

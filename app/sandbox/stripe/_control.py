@@ -28,8 +28,8 @@ from app.sandbox.stripe._clock import advance, next_due
 from app.sandbox.stripe._errors import StripeApiError
 from app.sandbox.stripe._http import HttpRequest, HttpResponse, Route, json_response, route
 from app.sandbox.stripe._metering import describe
-from app.sandbox.stripe._ops_catalog import TEST_CARDS
 from app.sandbox.stripe._ops_checkout import complete_session, session_of
+from app.sandbox.stripe._ops_customers import TEST_CARDS
 from app.sandbox.stripe._standin import StandIn, set_control_endpoint
 
 PROBLEM = "application/problem+json"

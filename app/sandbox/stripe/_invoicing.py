@@ -9,6 +9,7 @@ from typing import Any
 
 from app.sandbox.stripe import _model as m
 from app.sandbox.stripe import _render as render
+from app.sandbox.stripe import _render_billing as render_billing
 from app.sandbox.stripe._account import DAY, Account
 from app.sandbox.stripe._errors import StripeApiError, card_declined
 from app.sandbox.stripe._metering import aggregate
@@ -21,12 +22,12 @@ def human_date(ts: int) -> str:
 
 
 def snapshot(acct: Account, sub: m.Subscription) -> dict[str, Any]:
-    return render.subscription(acct, sub)
+    return render_billing.subscription(acct, sub)
 
 
 def emit_updated(acct: Account, sub: m.Subscription, before: dict[str, Any]) -> None:
     """`customer.subscription.updated` with the changed top-level fields' old values, if anything changed."""
-    after = render.subscription(acct, sub)
+    after = render_billing.subscription(acct, sub)
     previous = {key: value for key, value in before.items() if after.get(key) != value}
     if previous:
         acct.emit("customer.subscription.updated", after, previous)
@@ -85,7 +86,7 @@ def new_invoice(
     for line in lines:
         if line.invoice_item is not None:
             acct.invoice_items[line.invoice_item].invoice = inv.id
-    acct.emit("invoice.created", render.invoice(acct, inv))
+    acct.emit("invoice.created", render_billing.invoice(acct, inv))
     inv.starting_balance = customer.balance
     after_balance = inv.subtotal + customer.balance
     inv.amount_due = max(0, after_balance)
@@ -97,7 +98,7 @@ def new_invoice(
     customer.next_invoice_sequence += 1
     if sub is not None:
         sub.latest_invoice = inv.id
-    acct.emit("invoice.finalized", render.invoice(acct, inv))
+    acct.emit("invoice.finalized", render_billing.invoice(acct, inv))
     return inv
 
 
@@ -110,13 +111,13 @@ def settle(acct: Account, inv: m.Invoice, decline: str | None) -> bool:
         inv.last_decline_code = decline
         attempt = inv.attempt_count
         inv.next_payment_attempt = acct.now + RETRY_DAYS[attempt - 1] * DAY if attempt <= len(RETRY_DAYS) else None
-        acct.emit("invoice.payment_failed", render.invoice(acct, inv))
+        acct.emit("invoice.payment_failed", render_billing.invoice(acct, inv))
         return False
     inv.status = "paid"
     inv.amount_paid = inv.amount_due
     inv.paid_at = acct.now
     inv.next_payment_attempt = None
-    paid = render.invoice(acct, inv)
+    paid = render_billing.invoice(acct, inv)
     acct.emit("invoice.paid", paid)
     acct.emit("invoice.payment_succeeded", paid)
     return True

@@ -17,7 +17,8 @@ from app.sandbox.stripe._account import DAY, Account
 from app.sandbox.stripe._api import Api, Call, list_filters, paginate
 from app.sandbox.stripe._errors import StripeApiError, card_declined, invalid, no_such, unsupported
 from app.sandbox.stripe._http import Route
-from app.sandbox.stripe._ops_catalog import TEST_CARDS, attach_payment_method, merge_metadata
+from app.sandbox.stripe._ops_catalog import merge_metadata
+from app.sandbox.stripe._ops_customers import TEST_CARDS, attach_payment_method
 from app.sandbox.stripe._render_sessions import (
     DEFAULT_PORTAL_FEATURES,
     checkout_session,

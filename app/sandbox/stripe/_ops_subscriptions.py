@@ -1,4 +1,4 @@
-"""Subscriptions, subscription items, subscription schedules and invoices."""
+"""Subscriptions and subscription items."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from app.sandbox.stripe import _billing as billing
 from app.sandbox.stripe import _forms as f
 from app.sandbox.stripe import _invoicing as invoicing
 from app.sandbox.stripe import _model as m
-from app.sandbox.stripe import _render as render
-from app.sandbox.stripe import _schedules as schedules
+from app.sandbox.stripe import _render_billing as render_billing
 from app.sandbox.stripe._account import Account
 from app.sandbox.stripe._api import Api, Call, list_filters, paginate
 from app.sandbox.stripe._errors import invalid, no_such, unsupported
 from app.sandbox.stripe._http import Route
-from app.sandbox.stripe._ops_catalog import attach_payment_method, merge_metadata
+from app.sandbox.stripe._ops_catalog import merge_metadata
 from app.sandbox.stripe._ops_checkout import TRIAL_SETTINGS
-from app.sandbox.stripe._render_sessions import schedule as render_schedule
+from app.sandbox.stripe._ops_customers import attach_payment_method
 
 PRORATION = f.Enum("always_invoice", "create_prorations", "none")
 PAYMENT_BEHAVIOR = f.Enum("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete")
@@ -120,12 +119,12 @@ def create_subscription(c: Call) -> dict[str, Any]:
         before = invoicing.snapshot(acct, sub)
         _cancel_at_period_end(acct, sub, True)
         invoicing.emit_updated(acct, sub, before)
-    return render.subscription(acct, sub)
+    return render_billing.subscription(acct, sub)
 
 
 def retrieve_subscription(c: Call) -> dict[str, Any]:
     c.read({})
-    return render.subscription(c.acct, c.acct.subscription(c.arg("id")))
+    return render_billing.subscription(c.acct, c.acct.subscription(c.arg("id")))
 
 
 def list_subscriptions(c: Call) -> dict[str, Any]:
@@ -144,7 +143,7 @@ def list_subscriptions(c: Call) -> dict[str, Any]:
         return status == "all" or sub.status == status
 
     found = [s for s in c.acct.subscriptions.values() if wanted(s)]
-    return paginate(c, found, "/v1/subscriptions", lambda s: render.subscription(c.acct, s), lambda s: s.id)
+    return paginate(c, found, "/v1/subscriptions", lambda s: render_billing.subscription(c.acct, s), lambda s: s.id)
 
 
 def _cancel_at_period_end(acct: Account, sub: m.Subscription, flag: bool) -> None:
@@ -243,7 +242,7 @@ def update_subscription(c: Call) -> dict[str, Any]:
     values = c.read(UPDATE_FIELDS)
     values.pop("off_session", None)
     sub = apply_update(c.acct, c.acct.subscription(c.arg("id")), values)
-    return render.subscription(c.acct, sub)
+    return render_billing.subscription(c.acct, sub)
 
 
 def cancel_subscription(c: Call) -> dict[str, Any]:
@@ -262,7 +261,7 @@ def cancel_subscription(c: Call) -> dict[str, Any]:
         prorate=values.get("prorate", False),
         invoice_now=values.get("invoice_now", False),
     )
-    return render.subscription(acct, sub)
+    return render_billing.subscription(acct, sub)
 
 
 def resume_subscription(c: Call) -> dict[str, Any]:
@@ -276,8 +275,8 @@ def resume_subscription(c: Call) -> dict[str, Any]:
     sub.status = "trialing"  # resume = start the first paid period now, like a trial ending
     sub.trial_end = acct.now
     billing.end_trial(acct, sub, "subscription_update")
-    acct.emit("customer.subscription.resumed", render.subscription(acct, sub))
-    return render.subscription(acct, sub)
+    acct.emit("customer.subscription.resumed", render_billing.subscription(acct, sub))
+    return render_billing.subscription(acct, sub)
 
 
 # ---- subscription items -----------------------------------------------------------------------------------
@@ -299,7 +298,7 @@ def list_items(c: Call) -> dict[str, Any]:
         c,
         list(reversed(sub.items)),  # listed in the subscription's own order
         f"/v1/subscription_items?subscription={sub.id}",
-        lambda item: render.subscription_item(c.acct, sub, item),
+        lambda item: render_billing.subscription_item(c.acct, sub, item),
         lambda item: item.id,
     )
 
@@ -307,7 +306,7 @@ def list_items(c: Call) -> dict[str, Any]:
 def retrieve_item(c: Call) -> dict[str, Any]:
     c.read({})
     sub, item = _item(c.acct, c.arg("id"))
-    return render.subscription_item(c.acct, sub, item)
+    return render_billing.subscription_item(c.acct, sub, item)
 
 
 def update_item(c: Call) -> dict[str, Any]:
@@ -328,147 +327,7 @@ def update_item(c: Call) -> dict[str, Any]:
         k: values[k] for k in ("proration_behavior", "proration_date", "payment_behavior") if k in values
     }
     apply_update(c.acct, sub, {"items": [change], **update})
-    return render.subscription_item(c.acct, sub, item)
-
-
-# ---- subscription schedules -------------------------------------------------------------------------------
-
-PHASE = f.Obj(
-    {
-        "items": f.Arr(
-            f.Obj({"price": f.Str(), "quantity": f.Int(minimum=0), "metadata": f.Metadata()}, required=("price",)),
-            max_items=20,
-        ),
-        "start_date": f.Ts(allow_now=True),
-        "end_date": f.Ts(allow_now=True),
-        "duration": f.Obj(
-            {"interval": f.Enum("day", "week", "month", "year"), "interval_count": f.Int(minimum=1)},
-            required=("interval",),
-        ),
-        "proration_behavior": PRORATION,
-        "metadata": f.Metadata(),
-        "trial_end": f.Ts(allow_now=True),
-    },
-    required=("items",),
-)
-
-
-def create_schedule(c: Call) -> dict[str, Any]:
-    values = c.read(
-        {
-            "from_subscription": f.Str(),
-            "customer": f.Str(),
-            "phases": f.Arr(PHASE),
-            "start_date": f.Ts(allow_now=True),
-            "end_behavior": f.Enum("cancel", "none", "release", "renew"),
-            "metadata": f.Metadata(),
-        }
-    )
-    acct = c.acct
-    if "from_subscription" not in values:
-        raise unsupported("schedules that start new subscriptions (use `from_subscription`)", "from_subscription")
-    extra = set(values) - {"from_subscription", "metadata"}
-    if extra:
-        raise invalid(f"You cannot set `{sorted(extra)[0]}` if `from_subscription` is set.", sorted(extra)[0])
-    sub = acct.subscription(values["from_subscription"], "from_subscription")
-    created = schedules.from_subscription(acct, sub, merge_metadata({}, values.get("metadata")))
-    return render_schedule(acct, created)
-
-
-def retrieve_schedule(c: Call) -> dict[str, Any]:
-    c.read({})
-    return render_schedule(c.acct, c.acct.schedule(c.arg("id"), "schedule"))
-
-
-def update_schedule(c: Call) -> dict[str, Any]:
-    values = c.read(
-        {
-            "phases": f.Arr(PHASE),
-            "end_behavior": f.Enum("cancel", "none", "release", "renew"),
-            "proration_behavior": PRORATION,
-            "metadata": f.Metadata(),
-        }
-    )
-    schedule = c.acct.schedule(c.arg("id"))
-    phases = values.pop("phases", None)
-    return render_schedule(c.acct, schedules.update(c.acct, schedule, phases, values))
-
-
-def release_schedule(c: Call) -> dict[str, Any]:
-    c.read({"preserve_cancel_date": f.Bool()})
-    return render_schedule(c.acct, schedules.release(c.acct, c.acct.schedule(c.arg("id"))))
-
-
-def cancel_schedule(c: Call) -> dict[str, Any]:
-    c.read({"invoice_now": f.Bool(), "prorate": f.Bool()})
-    return render_schedule(c.acct, schedules.cancel(c.acct, c.acct.schedule(c.arg("id"))))
-
-
-def list_schedules(c: Call) -> dict[str, Any]:
-    filters = list_filters(c, {"customer": f.Str(), "scheduled": f.Bool()})
-    found = [s for s in c.acct.schedules.values() if "customer" not in filters or s.customer == filters["customer"]]
-    return paginate(c, found, "/v1/subscription_schedules", lambda s: render_schedule(c.acct, s), lambda s: s.id)
-
-
-# ---- invoices ---------------------------------------------------------------------------------------------
-
-
-def retrieve_invoice(c: Call) -> dict[str, Any]:
-    c.read({})
-    return render.invoice(c.acct, c.acct.invoice(c.arg("id"), "invoice"))
-
-
-def list_invoices(c: Call) -> dict[str, Any]:
-    filters = list_filters(
-        c,
-        {
-            "customer": f.Str(),
-            "subscription": f.Str(),
-            "status": f.Enum("draft", "open", "paid", "uncollectible", "void"),
-            "created": f.RANGE,
-        },
-    )
-    found = [
-        i
-        for i in c.acct.invoices.values()
-        if all(getattr(i, k) == v for k, v in filters.items() if k in ("customer", "subscription", "status"))
-    ]
-    return paginate(c, found, "/v1/invoices", lambda i: render.invoice(c.acct, i), lambda i: i.id)
-
-
-def invoice_lines(c: Call) -> dict[str, Any]:
-    list_filters(c, {})
-    inv = c.acct.invoice(c.arg("id"), "invoice")
-    return paginate(
-        c,
-        list(reversed(inv.lines)),
-        f"/v1/invoices/{inv.id}/lines",
-        lambda line: render.invoice_line(inv, line, c.acct),
-        lambda line: line.id,
-    )
-
-
-def pay_invoice(c: Call) -> dict[str, Any]:
-    values = c.read({"payment_method": f.Str(), "off_session": f.Bool(), "paid_out_of_band": f.Bool()})
-    acct = c.acct
-    inv = acct.invoice(c.arg("id"), "invoice")
-    if inv.status == "paid":
-        raise invalid("Invoice is already paid", "invoice", "invoice_already_paid")
-    if inv.status != "open":
-        raise invalid(f"You can only pay an invoice that is open; this one is `{inv.status}`.", "invoice")
-    if values.get("paid_out_of_band"):
-        raise unsupported("paying invoices out of band", "paid_out_of_band")
-    if values.get("payment_method"):
-        customer = acct.customers[inv.customer]
-        pm = attach_payment_method(acct, customer, values["payment_method"], "payment_method")
-        sub = acct.subscriptions.get(inv.subscription or "")
-        if sub is not None:
-            sub.default_payment_method = pm.id
-        else:
-            customer.default_payment_method = pm.id
-    if not billing.pay_invoice(acct, inv):
-        raise invoicing.declined_error(inv)
-    return render.invoice(acct, inv)
+    return render_billing.subscription_item(c.acct, sub, item)
 
 
 def routes(api: Api) -> list[Route]:
@@ -483,14 +342,4 @@ def routes(api: Api) -> list[Route]:
         r("GET", "/v1/subscription_items", list_items),
         r("GET", "/v1/subscription_items/{id}", retrieve_item),
         r("POST", "/v1/subscription_items/{id}", update_item),
-        r("POST", "/v1/subscription_schedules", create_schedule),
-        r("GET", "/v1/subscription_schedules", list_schedules),
-        r("GET", "/v1/subscription_schedules/{id}", retrieve_schedule),
-        r("POST", "/v1/subscription_schedules/{id}", update_schedule),
-        r("POST", "/v1/subscription_schedules/{id}/release", release_schedule),
-        r("POST", "/v1/subscription_schedules/{id}/cancel", cancel_schedule),
-        r("GET", "/v1/invoices", list_invoices),
-        r("GET", "/v1/invoices/{id}", retrieve_invoice),
-        r("GET", "/v1/invoices/{id}/lines", invoice_lines),
-        r("POST", "/v1/invoices/{id}/pay", pay_invoice),
     ]
