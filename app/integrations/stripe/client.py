@@ -176,17 +176,24 @@ class StripeGateway(SubscriptionsMixin):
         success_url: str,
         cancel_url: str,
         trial_days: int | None = None,
+        card_optional_in_trial: bool = False,
+        trial_end_without_card: str | None = None,
         metadata: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> s.CheckoutSession:
         """A hosted Checkout page that starts a subscription to ``price_id`` for the organization.
 
         The org id travels as `client_reference_id` and in the session's and the subscription's metadata
-        (`tenant_id`), so every later event can be matched to it."""
+        (`tenant_id`), so every later event can be matched to it. With ``trial_days`` and
+        ``card_optional_in_trial`` the customer may start the trial without a card; what happens when such a
+        trial ends is ``trial_end_without_card``: `cancel`, `pause` or `create_invoice` (Stripe's default:
+        an invoice that cannot be paid, so the subscription goes `past_due`)."""
         tags = {**(metadata or {}), "tenant_id": tenant_id}
         subscription_data: dict[str, Any] = {"metadata": tags}
         if trial_days:
             subscription_data["trial_period_days"] = trial_days
+        if trial_end_without_card:
+            subscription_data["trial_settings"] = {"end_behavior": {"missing_payment_method": trial_end_without_card}}
         params: dict[str, Any] = {
             "mode": "subscription",
             "customer": customer_id,
@@ -197,6 +204,8 @@ class StripeGateway(SubscriptionsMixin):
             "metadata": tags,
             "subscription_data": subscription_data,
         }
+        if trial_days and card_optional_in_trial:
+            params["payment_method_collection"] = "if_required"
         async with self._translated():
             session = await self._sdk.v1.checkout.sessions.create_async(
                 params=cast(Any, params), options=self._options(idempotency_key)

@@ -104,6 +104,7 @@ class Account:
 
     def _reset_state(self) -> None:
         self.ids = Ids(self.seed)
+        self.request_ids = Ids(self.seed ^ 0x5EED)  # its own stream: reads do not shift the objects' ids
         self.now = self.started_at
         self.customers: dict[str, m.Customer] = {}
         self.payment_methods: dict[str, m.PaymentMethod] = {}

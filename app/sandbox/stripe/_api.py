@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from app.sandbox.stripe import _forms as forms
 from app.sandbox.stripe import _render as render
 from app.sandbox.stripe import _render_billing as render_billing
-from app.sandbox.stripe._account import Account, RequestContext, Saved
+from app.sandbox.stripe._account import API_VERSION, Account, RequestContext, Saved
 from app.sandbox.stripe._errors import StripeApiError, invalid
 from app.sandbox.stripe._http import HttpRequest, HttpResponse, Route, json_response, route
 from app.sandbox.stripe._render_sessions import checkout_session, portal_configuration, portal_session, schedule
@@ -152,8 +152,8 @@ class Api:
             return json_response(exc.body(), exc.status)
         if acct.public_base_from_requests:
             acct.public_base = request.base_url
-        request_id = acct.ids.new("req_", 14)
-        headers = {"Request-Id": request_id, "Stripe-Version": request.header("stripe-version") or ""}
+        request_id = acct.request_ids.new("req_", 14)
+        headers = {"Request-Id": request_id, "Stripe-Version": request.header("stripe-version") or API_VERSION}
         key = request.header("idempotency-key") if request.method == "POST" else None
         source = request.body if request.method == "POST" else request.query
         pairs = forms.decode_pairs(source)

@@ -374,3 +374,23 @@ def test_card_errors_keep_their_decline_code() -> None:
         402,
         False,
     )
+
+
+async def test_a_trial_without_a_card_ends_as_configured(world: World) -> None:
+    customer = await world.stripe.find_or_create_customer("org-9")
+    pro = await world.stripe.price_for_plan("pro")
+    session = await world.stripe.create_checkout_session(
+        tenant_id="org-9",
+        customer_id=customer.id,
+        price_id=pro.id,
+        success_url="https://app.example/ok",
+        cancel_url="https://app.example/no",
+        trial_days=14,
+        card_optional_in_trial=True,
+        trial_end_without_card="cancel",
+    )
+    done = await world.standin.complete_checkout(session.id, card=None)
+    assert (await world.stripe.get_checkout_session(session.id)).payment_status == "no_payment_required"
+    await world.standin.advance(days=14)
+    ended = await world.stripe.get_subscription(done["subscription"])
+    assert ended.status == "canceled" and ended.ended_at == START + 14 * 86400
