@@ -32,6 +32,15 @@ def _unrecognized(request: HttpRequest, allowed: list[str]) -> HttpResponse:
     return json_response({"error": {"message": message, "type": "invalid_request_error"}}, 404)
 
 
+def _api_crashed(request: HttpRequest) -> HttpResponse:
+    message = "An unexpected error occurred in the Stripe stand-in (see the sandbox log)."
+    return json_response({"error": {"message": message, "type": "api_error"}}, 500, {"Stripe-Should-Retry": "false"})
+
+
+def _control_crashed(request: HttpRequest) -> HttpResponse:
+    return problem(500, "Unexpected error in the Stripe stand-in (see the sandbox log)")
+
+
 def _control_missing(request: HttpRequest, allowed: list[str]) -> HttpResponse:
     if allowed:
         return problem(405, f"{request.method} is not allowed here (allowed: {', '.join(sorted(set(allowed)))})")
@@ -51,7 +60,10 @@ def build(standin: StandIn) -> tuple[Router, Router]:
         *_ops_schedules.routes(api),
         *Pages(standin).routes(),
     ]
-    return Router(api_routes, _unrecognized), Router(Control(standin).routes(), _control_missing)
+    return (
+        Router(api_routes, _unrecognized, _api_crashed),
+        Router(Control(standin).routes(), _control_missing, _control_crashed),
+    )
 
 
 def stripe_mounts(standin: StandIn | None = None) -> list[Any]:
@@ -67,5 +79,4 @@ def stripe_mounts(standin: StandIn | None = None) -> list[Any]:
     async def stripe_control(scope: Scope, receive: Receive, send: Send) -> None:
         await control(dict(scope), receive, send)
 
-    stripe_api.opt["stripe_standin"] = state
     return [stripe_api, stripe_control]

@@ -3,12 +3,15 @@ so every answer — unknown URL and wrong method included — can be in Stripe's
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+
+logger = logging.getLogger("app.sandbox.stripe")
 
 MAX_BODY = 1024 * 1024
 JSON = "application/json"
@@ -68,11 +71,18 @@ def route(method: str, template: str, handler: Handler) -> Route:
 
 
 class Router:
-    """Dispatch by method and path; ``fallback(request, allowed_methods)`` answers what matches nothing."""
+    """Dispatch by method and path; ``fallback(request, allowed_methods)`` answers what matches nothing and
+    ``crashed(request)`` what raised (a bug in the stand-in; logged, never a bare connection drop)."""
 
-    def __init__(self, routes: list[Route], fallback: Callable[[HttpRequest, list[str]], HttpResponse]) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        fallback: Callable[[HttpRequest, list[str]], HttpResponse],
+        crashed: Callable[[HttpRequest], HttpResponse],
+    ) -> None:
         self.routes = routes
         self.fallback = fallback
+        self.crashed = crashed
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -102,7 +112,11 @@ class Router:
                 allowed.append(r.method)
                 continue
             request.path_params = match.groupdict()
-            return await r.handler(request)
+            try:
+                return await r.handler(request)
+            except Exception:
+                logger.exception("sandbox.stripe.unexpected_error", extra={"path": request.path})
+                return self.crashed(request)
         return self.fallback(request, allowed)
 
 
