@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -61,6 +62,9 @@ class GatewayBase:
         )
         self._webhook_secret = webhook_secret
         self._tolerance = webhook_tolerance
+        sdk_log = logging.getLogger("stripe")
+        if sdk_log.level == logging.NOTSET:  # the SDK logs every request and answer at INFO; ours say what matters
+            sdk_log.setLevel(logging.WARNING)
 
     @classmethod
     def from_settings(cls: type[G], settings: Settings) -> G:
