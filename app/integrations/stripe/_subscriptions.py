@@ -81,11 +81,18 @@ class SubscriptionsMixin(GatewayBase):
         plan_item = sub.plan_item
         next_items = [(price_id if i.id == plan_item.id else i.price.id, i.quantity) for i in sub.item_list]
         interval = plan_item.price.recurring.interval if plan_item.price.recurring else "month"
+        current: dict[str, Any] = {
+            "items": _phase_items(now_items),
+            "start_date": window.start_date,
+            "end_date": window.end_date,
+        }
+        if sub.status == "trialing" and sub.trial_end:
+            current["trial_end"] = sub.trial_end  # a phase without it would end the trial now
         params = {
             "end_behavior": "release",
             "proration_behavior": "none",
             "phases": [
-                {"items": _phase_items(now_items), "start_date": window.start_date, "end_date": window.end_date},
+                current,
                 {"items": _phase_items(next_items), "duration": {"interval": interval, "interval_count": 1}},
             ],
         }

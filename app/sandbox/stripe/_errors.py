@@ -67,17 +67,20 @@ def unsupported(what: str, param: str | None = None) -> StripeApiError:
 
 
 def card_declined(decline_code: str, param: str | None = None) -> StripeApiError:
-    messages = {
-        "insufficient_funds": "Your card has insufficient funds.",
-        "expired_card": "Your card has expired.",
-        "no_payment_method": "This customer has no attached payment source or default payment method.",
-    }
-    code = "card_declined" if decline_code != "no_payment_method" else "resource_missing"
+    """The answer to a charge that failed: a 402 `card_error`, or a 400 when there was nothing to charge."""
+    if decline_code == "no_payment_method":
+        return StripeApiError(
+            400,
+            "This customer has no attached payment source or default payment method.",
+            code="resource_missing",
+            param=param or "default_payment_method",
+        )
+    messages = {"insufficient_funds": "Your card has insufficient funds.", "expired_card": "Your card has expired."}
     return StripeApiError(
         402,
         messages.get(decline_code, "Your card was declined."),
-        type="card_error" if code == "card_declined" else "invalid_request_error",
-        code=code,
+        type="card_error",
+        code="card_declined",
         param=param,
-        decline_code=decline_code if code == "card_declined" else None,
+        decline_code=decline_code,
     )

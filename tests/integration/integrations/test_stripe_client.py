@@ -394,3 +394,17 @@ async def test_a_trial_without_a_card_ends_as_configured(world: World) -> None:
     await world.standin.advance(days=14)
     ended = await world.stripe.get_subscription(done["subscription"])
     assert ended.status == "canceled" and ended.ended_at == START + 14 * 86400
+
+
+async def test_a_downgrade_during_the_trial_applies_when_it_ends(world: World) -> None:
+    sub = await world.subscribe("pro", trial_days=14)
+    starter = await world.stripe.price_for_plan("starter")
+    schedule = await world.stripe.change_price_at_period_end(sub.id, starter.id)
+    pending = schedule.upcoming_phase(START)
+    assert pending is not None and pending.start_date == sub.trial_end
+    still = await world.stripe.get_subscription(sub.id)
+    assert still.status == "trialing" and still.plan_code == "pro"
+    await world.standin.advance(to_period_end=sub.id)
+    paid = await world.stripe.get_subscription(sub.id)
+    assert (paid.status, paid.plan_code) == ("active", "starter")
+    assert (await world.stripe.get_invoice(paid.latest_invoice or "")).amount_paid == 990
