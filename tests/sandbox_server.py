@@ -93,3 +93,100 @@ class SandboxControl:
         resp = await self.http.get(f"{self.base}/control/sellers/{seller_id}/stocks")
         assert resp.status_code == 200, resp.text
         return resp.json()["items"]
+
+
+class StripeStandIn:
+    """One account of the sandbox's Stripe stand-in, driven through its control API over HTTP.
+
+    ``api_base`` is what `STOCK_TRACKER_STRIPE_API_BASE` (or the SDK's `base_addresses["api"]`) points at.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, account: dict[str, Any]) -> None:
+        self.http = http
+        self.sandbox = base_url.rstrip("/") + "/sandbox"
+        self.account = account
+        self.id: str = account["id"]
+        self.secret_key: str = account["secret_key"]
+        self.control = f"{self.sandbox}/control/stripe/accounts/{self.id}"
+
+    @classmethod
+    async def create(cls, http: httpx.AsyncClient, base_url: str, **spec: Any) -> StripeStandIn:
+        """``spec``: seed, secret_key, now, delivery ("auto"|"manual"), webhook_url, webhook_secret."""
+        resp = await http.post(base_url.rstrip("/") + "/sandbox/control/stripe/accounts", json=spec)
+        assert resp.status_code == 201, resp.text
+        return cls(http, base_url, resp.json())
+
+    @property
+    def api_base(self) -> str:
+        return self.sandbox + "/stripe"
+
+    @property
+    def webhook_secret(self) -> str:
+        endpoints = self.account["webhook_endpoints"]
+        assert endpoints, "no webhook endpoint configured"
+        return str(endpoints[0]["secret"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret_key}"}
+
+    async def _ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        resp = await self.http.request(method, self.control + path, json=body)
+        assert resp.status_code == status, resp.text
+        return resp.json() if resp.content else None
+
+    async def summary(self) -> dict[str, Any]:
+        return dict(await self._ok("GET", ""))
+
+    async def set_webhook(
+        self, url: str, secret: str | None = None, enabled_events: list[str] | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url, "secret": secret, "enabled_events": enabled_events or ["*"]}
+        result = dict(await self._ok("PUT", "/webhook", body))
+        self.account = await self.summary()
+        return result
+
+    async def set_delivery(self, mode: str) -> None:
+        await self._ok("PUT", "/delivery", {"delivery": mode})
+
+    async def complete_checkout(self, session_id: str, card: str | None = "pm_card_visa") -> dict[str, Any]:
+        """The customer pays; returns {id, status, customer, subscription, invoice}."""
+        return dict(await self._ok("POST", f"/checkout_sessions/{session_id}/complete", {"card": card}))
+
+    async def complete_checkout_response(self, session_id: str, card: str | None = "pm_card_visa") -> httpx.Response:
+        return await self.http.post(f"{self.control}/checkout_sessions/{session_id}/complete", json={"card": card})
+
+    async def advance(self, **target: Any) -> dict[str, Any]:
+        """One of seconds=, days=, to= (a timestamp) or to_period_end= (a subscription id)."""
+        return dict(await self._ok("POST", "/advance", target))
+
+    async def fail_payments(
+        self, times: int | None = 1, customer: str | None = None, decline_code: str = "card_declined"
+    ) -> None:
+        body = {"outcome": "fail", "times": times, "customer": customer, "decline_code": decline_code}
+        await self._ok("POST", "/payments", body)
+
+    async def succeed_payments(self, customer: str | None = None) -> None:
+        await self._ok("POST", "/payments", {"outcome": "succeed", "customer": customer})
+
+    async def events(self, type: str | None = None) -> list[dict[str, Any]]:
+        resp = await self.http.get(self.control + "/events", params={"type": type} if type else None)
+        assert resp.status_code == 200, resp.text
+        return list(resp.json()["items"])
+
+    async def deliver(self, events: list[str], times: int = 1, concurrent: bool = False) -> list[dict[str, Any]]:
+        body = {"events": events, "times": times, "concurrent": concurrent}
+        return list((await self._ok("POST", "/events/deliver", body))["deliveries"])
+
+    async def flush(self) -> list[dict[str, Any]]:
+        """Wait until every queued event was delivered (manual mode: deliver them, in order)."""
+        return list((await self._ok("POST", "/events/flush"))["deliveries"])
+
+    async def meter_events(self) -> list[dict[str, Any]]:
+        return list((await self._ok("GET", "/meter_events"))["items"])
+
+    async def reset(self) -> None:
+        await self._ok("POST", "/reset")
+
+    async def delete(self) -> None:
+        await self._ok("DELETE", "", status=204)

@@ -14,6 +14,7 @@ from app.sandbox import _control, _ozon_products, _ozon_stocks, _wb_content, _wb
 from app.sandbox._gate import to_response
 from app.sandbox._replies import ozon_error, phrase, problem, wb_path_not_found, wb_problem
 from app.sandbox._seller import Sandbox
+from app.sandbox.stripe import stripe_mounts
 
 logger = logging.getLogger("app.sandbox")
 
@@ -57,6 +58,7 @@ def create_sandbox_app(*, rate_limits: bool = True) -> Litestar:
             *_wb_orders.ROUTES,
             *_ozon_products.ROUTES,
             *_ozon_stocks.ROUTES,
+            *stripe_mounts(),  # the Stripe stand-in: /stripe/v1/… and /control/stripe/…
         ],
         dependencies={"sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False)},
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},

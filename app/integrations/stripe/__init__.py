@@ -1,0 +1,68 @@
+"""Stripe through the official SDK (the only package that imports `stripe`): `StripeGateway` for the billing
+domain, our Structs for what Stripe returns, our errors for what goes wrong."""
+
+from app.integrations.stripe.client import StripeGateway
+from app.integrations.stripe.errors import (
+    StripeAuthError,
+    StripeCardDeclined,
+    StripeConflict,
+    StripeError,
+    StripeInvalidRequest,
+    StripeNotConfigured,
+    StripeNotFound,
+    StripeUnavailable,
+    WebhookSignatureError,
+)
+from app.integrations.stripe.schemas import (
+    CatalogEntry,
+    CatalogResult,
+    CheckoutSession,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Meter,
+    MeterEvent,
+    MeterEventSummary,
+    PortalSession,
+    Price,
+    Product,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionSchedule,
+    WebhookEvent,
+    plan_for_lookup_key,
+    price_lookup_key,
+)
+from app.integrations.stripe.webhooks import verify_webhook
+
+__all__ = [
+    "CatalogEntry",
+    "CatalogResult",
+    "CheckoutSession",
+    "Customer",
+    "Invoice",
+    "InvoiceLine",
+    "Meter",
+    "MeterEvent",
+    "MeterEventSummary",
+    "PortalSession",
+    "Price",
+    "Product",
+    "StripeAuthError",
+    "StripeCardDeclined",
+    "StripeConflict",
+    "StripeError",
+    "StripeGateway",
+    "StripeInvalidRequest",
+    "StripeNotConfigured",
+    "StripeNotFound",
+    "StripeUnavailable",
+    "Subscription",
+    "SubscriptionItem",
+    "SubscriptionSchedule",
+    "WebhookEvent",
+    "WebhookSignatureError",
+    "plan_for_lookup_key",
+    "price_lookup_key",
+    "verify_webhook",
+]
