@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.types import Receive, Scope, Send
 
-from app.sandbox import _control, _ozon_products, _ozon_stocks, _wb_content, _wb_orders, _wb_stocks
+from app.sandbox import _control, _ozon_products, _ozon_stocks, _wb_cabinet, _wb_content, _wb_orders, _wb_stocks
 from app.sandbox._gate import to_response
 from app.sandbox._replies import ozon_error, phrase, problem, wb_path_not_found, wb_problem
 from app.sandbox._seller import Sandbox
@@ -52,6 +52,7 @@ def create_sandbox_app(*, rate_limits: bool = True) -> Litestar:
     return Litestar(
         route_handlers=[
             *_control.ROUTES,
+            *_wb_cabinet.ROUTES,
             *_wb_content.ROUTES,
             *_wb_stocks.ROUTES,
             *_wb_orders.ROUTES,

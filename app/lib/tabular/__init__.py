@@ -11,7 +11,7 @@ from app.lib.tabular._read import TabularReadError, XlsxBook, decode_text, is_xl
 from app.lib.tabular._xlsx import xlsx_stream
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_MEDIA_TYPE = "text/csv"  # frameworks add "; charset=utf-8" for text types
 
 __all__ = [
     "CSV_MEDIA_TYPE",
