@@ -10,7 +10,16 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.types import Receive, Scope, Send
 
-from app.sandbox import _control, _ozon_products, _ozon_stocks, _wb_cabinet, _wb_content, _wb_orders, _wb_stocks
+from app.sandbox import (
+    _control,
+    _ozon_postings,
+    _ozon_products,
+    _ozon_stocks,
+    _wb_cabinet,
+    _wb_content,
+    _wb_orders,
+    _wb_stocks,
+)
 from app.sandbox._gate import to_response
 from app.sandbox._replies import ozon_error, phrase, problem, wb_path_not_found, wb_problem
 from app.sandbox._seller import Sandbox
@@ -58,6 +67,7 @@ def create_sandbox_app(*, rate_limits: bool = True) -> Litestar:
             *_wb_orders.ROUTES,
             *_ozon_products.ROUTES,
             *_ozon_stocks.ROUTES,
+            *_ozon_postings.ROUTES,
         ],
         dependencies={"sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False)},
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
