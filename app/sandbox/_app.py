@@ -23,6 +23,8 @@ from app.sandbox import (
 from app.sandbox._gate import to_response
 from app.sandbox._replies import ozon_error, phrase, problem, wb_path_not_found, wb_problem
 from app.sandbox._seller import Sandbox
+from app.sandbox.sheets import ROUTES as SHEETS_ROUTES
+from app.sandbox.sheets import GoogleState
 
 logger = logging.getLogger("app.sandbox")
 
@@ -58,6 +60,7 @@ def _unexpected(request: Request, exc: Exception) -> Response[bytes]:
 def create_sandbox_app(*, rate_limits: bool = True) -> Litestar:
     """The sandbox marketplace with relative routes (`/control/…`, `/wb/…`, `/ozon/…`); fresh state."""
     sandbox = Sandbox(rate_limits=rate_limits)
+    google = GoogleState()
     return Litestar(
         route_handlers=[
             *_control.ROUTES,
@@ -68,8 +71,12 @@ def create_sandbox_app(*, rate_limits: bool = True) -> Litestar:
             *_ozon_products.ROUTES,
             *_ozon_stocks.ROUTES,
             *_ozon_postings.ROUTES,
+            *SHEETS_ROUTES,
         ],
-        dependencies={"sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False)},
+        dependencies={
+            "sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False),
+            "google": Provide(lambda: google, use_cache=True, sync_to_thread=False),
+        },
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         request_max_body_size=MAX_BODY,
         openapi_config=None,
