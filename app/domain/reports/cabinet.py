@@ -19,7 +19,7 @@ import msgspec
 
 from app.domain.sync.normalize import is_pseudo_warehouse
 from app.lib.errors import AppError
-from app.lib.tabular import TabularReadError, XlsxBook, is_xlsx, read_csv
+from app.lib.tabular import TabularReadError, is_xlsx, open_xlsx, read_csv
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 500_000
@@ -122,6 +122,7 @@ class CabinetExport(msgspec.Struct, kw_only=True):
 # ---- values ---------------------------------------------------------------------------------------------
 
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
+_SPACES_INSIDE = re.compile(r"[\u00a0\u202f\t\r\n]|  ")
 _DURATION = re.compile(r"^(?:(\d+)\s*д)?\s*(?:(\d+)\s*ч)?$")
 _DATE_TEXT = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})|(\d{4})-(\d{2})-(\d{2})")
 
@@ -135,6 +136,10 @@ def _blank(value: Any) -> bool:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # the common case first: most cells need no clean-up
+        text = value.strip()
+        if not _SPACES_INSIDE.search(text):
+            return text if text not in ("", "-", "—") else None
     if _blank(value):
         return None
     if isinstance(value, float) and value.is_integer():
@@ -143,6 +148,8 @@ def _text(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
+    if type(value) is str and value.isascii() and value.isdigit():
+        return float(value)
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -157,6 +164,10 @@ def _number(value: Any) -> float | None:
 
 
 def _count(value: Any) -> int | None:
+    if type(value) is int and value >= 0:
+        return value
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
     number = _number(value)
     if number is None:
         return None
@@ -377,7 +388,7 @@ def parse_cabinet_export(data: bytes) -> CabinetExport:
 
 
 def _parse_xlsx(data: bytes) -> CabinetExport:
-    with XlsxBook(data) as book:
+    with open_xlsx(data) as book:
         names = book.names
         # the cabinet's own workbook has a detail sheet; a re-saved single-sheet file is read as one table
         detail = DETAIL_SHEET if DETAIL_SHEET in names else names[0] if len(names) == 1 else None

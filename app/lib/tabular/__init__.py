@@ -7,7 +7,15 @@ bytes as they are produced; nothing holds the whole file. Headers come from the 
 from app.lib.tabular._delimited import Dialect, csv_stream
 from app.lib.tabular._grid import Grid, plain, to_grid
 from app.lib.tabular._model import Column, Flag, HeaderLayout, Kind, Marked, Sheet, flat_headers, header_layout
-from app.lib.tabular._read import TabularReadError, XlsxBook, decode_text, is_xlsx, read_csv, sniff_delimiter
+from app.lib.tabular._read import (
+    TabularReadError,
+    XlsxBook,
+    decode_text,
+    is_xlsx,
+    open_xlsx,
+    read_csv,
+    sniff_delimiter,
+)
 from app.lib.tabular._xlsx import xlsx_stream
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -31,6 +39,7 @@ __all__ = [
     "flat_headers",
     "header_layout",
     "is_xlsx",
+    "open_xlsx",
     "plain",
     "read_csv",
     "sniff_delimiter",

@@ -19,8 +19,8 @@ from app.lib.tabular import (
     Marked,
     Sheet,
     TabularReadError,
-    XlsxBook,
     csv_stream,
+    open_xlsx,
     read_csv,
     sniff_delimiter,
     to_grid,
@@ -256,20 +256,59 @@ def test_read_csv_detects_encoding_and_delimiter() -> None:
 
 def test_xlsx_reader_refuses_garbage_and_zip_bombs() -> None:
     with pytest.raises(TabularReadError):
-        XlsxBook(b"PK\x03\x04 not really a zip")
+        open_xlsx(b"PK\x03\x04 not really a zip")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (2 * 1024 * 1024))
     with pytest.raises(TabularReadError, match="unpacks to"):
-        XlsxBook(buffer.getvalue(), max_uncompressed=1024 * 1024)
+        open_xlsx(buffer.getvalue(), max_uncompressed=1024 * 1024)
     with pytest.raises(TabularReadError, match="not a valid XLSX"):
-        XlsxBook(buffer.getvalue())
+        open_xlsx(buffer.getvalue())
 
 
 async def test_xlsx_reader_reads_what_the_writer_wrote() -> None:
     data = await collect(xlsx_stream([report()]))
-    with XlsxBook(data) as book:
+    with open_xlsx(data) as book:
         assert book.names == ["Остатки"]
         rows = list(book.rows("Остатки"))
     assert [number for number, _ in rows] == [1, 2, 3, 4, 5, 6]
     assert rows[2][1][:3] == ("Nordic & Co <b>", "241775342", 43)
+
+
+def test_xlsx_reader_reads_shared_strings_dates_and_gaps_from_other_writers() -> None:
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "Данные"
+    ws.append(["Артикул", "Дата", "Остаток", "Цена", "Да?"])
+    ws.append(["A-1", dt.datetime(2026, 9, 1), 12, 1290.5, True])
+    ws.append([])  # a blank row is skipped, the row numbers stay true
+    ws.append(["A-2", None, None, None, False])
+    ws["G4"] = "far right"
+    ws["B4"].number_format = "dd.mm.yyyy"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with open_xlsx(buffer.getvalue()) as reader:
+        assert reader.names == ["Данные"]
+        rows = list(reader.rows("Данные"))
+    assert rows == [
+        (1, ("Артикул", "Дата", "Остаток", "Цена", "Да?")),
+        (2, ("A-1", dt.datetime(2026, 9, 1), 12, 1290.5, True)),
+        (4, ("A-2", None, None, None, False, None, "far right")),
+    ]
+
+
+def test_xlsx_reader_refuses_a_doctype() -> None:
+    buffer = io.BytesIO()
+    book = openpyxl.Workbook()
+    book.save(buffer)
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/workbook.xml":
+                bomb = b'<!DOCTYPE workbook [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+                data = bomb + data
+            target.writestr(item, data)
+    with pytest.raises(TabularReadError, match="not a valid XLSX"):
+        open_xlsx(out.getvalue())
