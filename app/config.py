@@ -95,6 +95,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     telegram_bot_token: str = ""
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_secret: str = ""
+    # Google Sheets push: the API base and the OAuth token endpoint (the sandbox serves both under
+    # /sandbox/google/… in development; tests point these at it).
+    sheets_api_base: str = "https://sheets.googleapis.com"
+    sheets_token_url: str = "https://oauth2.googleapis.com/token"
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""

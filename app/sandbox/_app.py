@@ -10,10 +10,21 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.types import Receive, Scope, Send
 
-from app.sandbox import _control, _ozon_products, _ozon_stocks, _wb_content, _wb_orders, _wb_stocks
+from app.sandbox import (
+    _control,
+    _ozon_postings,
+    _ozon_products,
+    _ozon_stocks,
+    _wb_cabinet,
+    _wb_content,
+    _wb_orders,
+    _wb_stocks,
+)
 from app.sandbox._gate import to_response
 from app.sandbox._replies import ozon_error, phrase, problem, wb_path_not_found, wb_problem
 from app.sandbox._seller import Sandbox
+from app.sandbox.sheets import ROUTES as SHEETS_ROUTES
+from app.sandbox.sheets import GoogleState
 from app.sandbox.stripe import stripe_mounts
 
 logger = logging.getLogger("app.sandbox")
@@ -50,17 +61,24 @@ def _unexpected(request: Request, exc: Exception) -> Response[bytes]:
 def create_sandbox_app(*, rate_limits: bool = True) -> Litestar:
     """The sandbox marketplace with relative routes (`/control/…`, `/wb/…`, `/ozon/…`); fresh state."""
     sandbox = Sandbox(rate_limits=rate_limits)
+    google = GoogleState()
     return Litestar(
         route_handlers=[
             *_control.ROUTES,
+            *_wb_cabinet.ROUTES,
             *_wb_content.ROUTES,
             *_wb_stocks.ROUTES,
             *_wb_orders.ROUTES,
             *_ozon_products.ROUTES,
             *_ozon_stocks.ROUTES,
+            *_ozon_postings.ROUTES,
+            *SHEETS_ROUTES,
             *stripe_mounts(),  # the Stripe stand-in: /stripe/v1/… and /control/stripe/…
         ],
-        dependencies={"sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False)},
+        dependencies={
+            "sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False),
+            "google": Provide(lambda: google, use_cache=True, sync_to_thread=False),
+        },
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         request_max_body_size=MAX_BODY,
         openapi_config=None,

@@ -224,7 +224,10 @@ async def put_stocks(seller_id: str, request: Request, sandbox: Sandbox) -> Resp
         seller = _seller(sandbox, seller_id)
         body = _decode(await request.body(), StockUpdate)
         resolved = [(*_resolve(seller, item, i), item.quantity) for i, item in enumerate(body.items)]
-        created = sum(seller.catalog.set_quantity(v, w, q) for v, w, q in resolved)
+        created = 0
+        for v, w, q in resolved:  # logged so that past end-of-day stock stays reconstructible
+            seller.sim.stock_log.note(seller.now, v, w, q - max(0, seller.catalog.quantity[w][v]))
+            created += seller.catalog.set_quantity(v, w, q)
         return json_reply({"count": len(resolved), "created": created})
 
     return await _guard(action)

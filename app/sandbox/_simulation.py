@@ -69,6 +69,24 @@ class OrderBook:
 
 
 @dataclass(slots=True)
+class StockLog:
+    """Every live change of a stock row (orders, returns, restocks, control edits), oldest first: enough to
+    work out any past end-of-day stock backwards from the current one (the cabinet export's by-day sheet)."""
+
+    ts: list[float] = field(default_factory=list)
+    variant: array[int] = field(default_factory=lambda: array("i"))
+    warehouse: array[int] = field(default_factory=lambda: array("h"))
+    delta: array[int] = field(default_factory=lambda: array("i"))
+
+    def note(self, t: float, v: int, w: int, delta: int) -> None:
+        if delta:
+            self.ts.append(t)
+            self.variant.append(v)
+            self.warehouse.append(w)
+            self.delta.append(delta)
+
+
+@dataclass(slots=True)
 class AdvanceResult:
     orders: int = 0
     lost_sales: int = 0
@@ -86,6 +104,7 @@ class Simulator:
         self.cat = catalog
         self.rng = rng
         self.orders = OrderBook()
+        self.stock_log = StockLog()
         self._events: list[tuple[float, int, int, int, int, int]] = []
         self._seq = 0
         self._cum = list(accumulate(catalog.daily_rate))
@@ -143,6 +162,7 @@ class Simulator:
                 basket = self._last_basket
             if not replay:
                 qty[w][v] -= 1
+                self.stock_log.note(t, v, w, -1)
                 if qty[w][v] == 0 and random_() < RESTOCK_CHANCE:
                     amount = 10 + int(random_() * 140)
                     self._push(t + DAY * (1 + 4 * random_()), RESTOCK, v, w, amount)
@@ -202,6 +222,7 @@ class Simulator:
             if kind == RESTOCK:
                 if cat.quantity[b][a] != NO_ROW:
                     cat.quantity[b][a] += c
+                    self.stock_log.note(when, a, b, c)
                     result.restocks += 1
                     result.restocked_units += c
                 continue
@@ -222,12 +243,14 @@ class Simulator:
                     returning[v] += 1
                 elif not replay and cat.quantity[w][v] != NO_ROW:
                     cat.quantity[w][v] += 1
+                    self.stock_log.note(when, v, w, 1)
                     result.returned += 1
             elif kind == RETURN:
                 if returning is not None:
                     returning[v] -= 1
                 if not replay and cat.quantity[w][v] != NO_ROW:
                     cat.quantity[w][v] += 1
+                    self.stock_log.note(when, v, w, 1)
                     result.returned += 1
 
 

@@ -3,8 +3,11 @@
 from app.integrations.ozon.client import OzonClient
 from app.integrations.ozon.schemas import (
     AnalyticsStock,
+    FboPosting,
     FboWarehouseStock,
+    FbsPosting,
     FbsWarehouseStock,
+    PostingProduct,
     ProductInfo,
     ProductListItem,
     ProductStock,
@@ -14,9 +17,12 @@ from app.integrations.ozon.schemas import (
 
 __all__ = [
     "AnalyticsStock",
+    "FboPosting",
     "FboWarehouseStock",
+    "FbsPosting",
     "FbsWarehouseStock",
     "OzonClient",
+    "PostingProduct",
     "ProductInfo",
     "ProductListItem",
     "ProductStock",

@@ -1,4 +1,5 @@
-"""Ozon Seller API client: products, stock per product and per warehouse, FBS warehouses, FBO analytics.
+"""Ozon Seller API client: products, stock per product and per warehouse, FBS warehouses, FBO analytics,
+and the order lines of FBO and FBS postings.
 
 Every method is a JSON ``POST`` with ``Client-Id`` and ``Api-Key``. Ozon allows at most 50 requests per
 second per Client-Id across all methods; one policy per Client-Id keeps every worker under it.
@@ -7,6 +8,7 @@ second per Client-Id across all methods; one policy per Client-Id keeps every wo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -16,10 +18,16 @@ from app.integrations.ozon.schemas import (
     AnalyticsStock,
     AnalyticsStocksRequest,
     AnalyticsStocksResponse,
+    FboPosting,
+    FboPostingListResponse,
     FboStocksResponse,
     FboWarehouseStock,
+    FbsPosting,
+    FbsPostingListResponse,
     FbsStocksResponse,
     FbsWarehouseStock,
+    PostingFilter,
+    PostingListRequest,
     ProductInfo,
     ProductInfoRequest,
     ProductInfoResponse,
@@ -52,6 +60,8 @@ MAX_PAGE = 1000
 MAX_INFO_IDS = 1000
 MAX_ANALYTICS_SKUS = 100
 MAX_WAREHOUSES_PAGE = 200
+MAX_FBO_OFFSET = 20_000  # Ozon refuses a larger offset on /v2/posting/fbo/list
+MAX_POSTINGS_PERIOD = timedelta(days=365)  # /v3/posting/fbs/list refuses a period longer than a year
 
 
 class OzonClient:
@@ -181,6 +191,71 @@ class OzonClient:
             body = AnalyticsStocksRequest(skus=wanted[start : start + MAX_ANALYTICS_SKUS])
             out += (await self._post("analytics_stocks", "/v1/analytics/stocks", body, AnalyticsStocksResponse)).items
         return out
+
+    async def fbo_postings(
+        self,
+        since: datetime,
+        to: datetime,
+        *,
+        status: str = "",
+        limit: int = MAX_PAGE,
+        max_offset: int = MAX_FBO_OFFSET,
+    ) -> AsyncIterator[list[FboPosting]]:
+        """FBO postings created in [since, to], oldest first, each exactly once.
+
+        Pages by ``offset``; before the offset would pass Ozon's 20 000 cap the window restarts at the
+        newest ``created_at`` seen (postings at that very instant already yielded are skipped).
+        """
+        _check("limit", limit, MAX_PAGE)
+        _rfc3339(since), _rfc3339(to)  # both must be timezone-aware
+        start, offset = since, 0
+        seen_at_start: set[str] = set()
+        while True:
+            body = PostingListRequest(PostingFilter(_rfc3339(start), _rfc3339(to), status), limit, offset)
+            page = (await self._post("fbo_postings", "/v2/posting/fbo/list", body, FboPostingListResponse)).result
+            fresh = [p for p in page if p.posting_number not in seen_at_start]
+            if fresh:
+                yield fresh
+            if len(page) < limit:
+                return
+            if offset + 2 * limit <= max_offset:
+                offset += limit
+                continue
+            newest = max((_instant(p.created_at) for p in page if p.created_at), default=None)
+            if newest is None or newest <= start:
+                raise _stuck("fbo_postings")
+            seen_at_start = {p.posting_number for p in page if _instant(p.created_at) == newest}
+            start, offset = newest, 0
+
+    async def fbs_postings(
+        self, since: datetime, to: datetime, *, status: str = "", limit: int = MAX_PAGE
+    ) -> AsyncIterator[list[FbsPosting]]:
+        """FBS postings that went into processing in [since, to], oldest first (windows of ≤ 1 year)."""
+        _check("limit", limit, MAX_PAGE)
+        _rfc3339(since), _rfc3339(to)  # both must be timezone-aware
+        start = since
+        while start <= to:
+            end = min(to, start + MAX_POSTINGS_PERIOD)
+            offset = 0
+            while True:
+                body = PostingListRequest(PostingFilter(_rfc3339(start), _rfc3339(end), status), limit, offset)
+                result = (await self._post("fbs_postings", "/v3/posting/fbs/list", body, FbsPostingListResponse)).result
+                if result.postings:
+                    yield result.postings
+                if not result.has_next or not result.postings:
+                    break
+                offset += limit
+            start = end + timedelta(microseconds=1)
+
+
+def _rfc3339(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("posting filters need timezone-aware datetimes")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _instant(value: str | None) -> datetime:
+    return datetime.fromisoformat((value or "").replace("Z", "+00:00"))
 
 
 def _is_auth_error(status: int, detail: str) -> bool:

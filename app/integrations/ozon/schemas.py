@@ -219,3 +219,108 @@ class AnalyticsStock(msgspec.Struct):
 
 class AnalyticsStocksResponse(msgspec.Struct):
     items: list[AnalyticsStock]
+
+
+# ---- /v2/posting/fbo/list, /v3/posting/fbs/list ---------------------------------------------------------
+
+
+class PostingFilter(msgspec.Struct, omit_defaults=True):
+    since: str
+    to: str
+    status: str = ""
+
+
+class PostingWith(msgspec.Struct):
+    analytics_data: bool = True
+    financial_data: bool = False
+
+
+class PostingListRequest(msgspec.Struct):
+    filter: PostingFilter
+    limit: int
+    offset: int
+    dir: str = "ASC"
+    with_: PostingWith = msgspec.field(default_factory=PostingWith, name="with")
+
+
+class PostingProduct(msgspec.Struct):
+    sku: int
+    quantity: int
+    offer_id: str = ""
+    name: str = ""
+    price: str = ""  # a decimal string, e.g. "1390.000000"
+    currency_code: str = ""
+
+
+class FboAnalytics(msgspec.Struct):
+    warehouse_id: int | None = None
+    warehouse_name: str = ""
+    region: str = ""
+    city: str = ""
+    delivery_type: str = ""
+
+
+class FboPosting(msgspec.Struct):
+    """One FBO posting (shipped from an Ozon warehouse); ``created_at`` is when the order was placed."""
+
+    posting_number: str
+    status: str
+    products: list[PostingProduct]
+    order_id: int | None = None
+    order_number: str = ""
+    cancel_reason_id: int | None = None
+    created_at: str | None = None
+    in_process_at: str | None = None
+    analytics_data: FboAnalytics | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+
+class FboPostingListResponse(msgspec.Struct):
+    result: list[FboPosting]
+
+
+class DeliveryMethod(msgspec.Struct):
+    warehouse_id: int | None = None
+    warehouse: str = ""
+    id: int | None = None
+    name: str = ""
+
+
+class Cancellation(msgspec.Struct):
+    cancel_reason_id: int | None = None
+    cancel_reason: str = ""
+    cancellation_type: str = ""
+    cancellation_initiator: str = ""
+    cancelled_after_ship: bool = False
+
+
+class FbsPosting(msgspec.Struct):
+    """One FBS/rFBS posting (shipped from the seller's warehouse named in ``delivery_method``)."""
+
+    posting_number: str
+    status: str
+    products: list[PostingProduct]
+    order_id: int | None = None
+    order_number: str = ""
+    substatus: str = ""
+    in_process_at: str | None = None
+    shipment_date: str | None = None
+    delivering_date: str | None = None
+    delivery_method: DeliveryMethod | None = None
+    cancellation: Cancellation | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+
+class FbsPostingListResult(msgspec.Struct):
+    postings: list[FbsPosting]
+    has_next: bool = False
+
+
+class FbsPostingListResponse(msgspec.Struct):
+    result: FbsPostingListResult
