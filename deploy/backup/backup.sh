@@ -100,14 +100,14 @@ case "${1:-daemon}" in
   daemon)
     log "dumping ${PGDATABASE:-the database} daily at $BACKUP_AT UTC into $BACKUP_DIR, keeping $BACKUP_KEEP_DAYS days (at least $BACKUP_KEEP_MIN dumps)"
     if [ "$BACKUP_ON_START" = "true" ]; then
-      dump && prune || true
+      if dump; then prune; fi
     fi
     while :; do
       wait_s="$(seconds_until_next)"
       log "next dump in $wait_s s"
       sleep "$wait_s"
       # A failed dump is logged and retried tomorrow; the healthcheck turns the container unhealthy.
-      dump && prune || true
+      if dump; then prune; fi
     done
     ;;
   *) echo "usage: $0 [daemon|once|check|prune]" >&2; exit 2 ;;
