@@ -258,3 +258,17 @@ def test_docker_compose_config_agrees_where_it_runs(tmp_path: Path) -> None:
             check=False,
         )
         assert run.returncode == 0, run.stderr
+
+
+def test_ci_smoke_override_only_adds_the_sandbox() -> None:
+    """deploy/ci/compose.smoke.yaml (CI's smoke test) adds the sandbox and points the app at it, nothing else."""
+    override = load(ROOT / "deploy" / "ci" / "compose.smoke.yaml")
+    base = render(COMPOSE, example_env(), ["backup"])
+    assert set(override["services"]) - set(base["services"]) == {"sandbox"}
+    sandbox = override["services"]["sandbox"]
+    assert [parse_port(p).host_ip for p in sandbox["ports"]] == ["127.0.0.1"]
+    assert set(sandbox["networks"]) <= set(base["networks"])
+    for name in ("api", "worker"):
+        env = override["services"][name]["environment"]
+        assert set(env) == {"STOCK_TRACKER_WB_BASE_URL", "STOCK_TRACKER_OZON_BASE_URL"}
+        assert all(v.startswith("http://sandbox:8100/") for v in env.values())
