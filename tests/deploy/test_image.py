@@ -115,3 +115,17 @@ def test_processes_start_without_the_development_only_packages() -> None:
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert re.search(r"(\d+) of \1 entry modules imported", run.stdout), run.stdout + run.stderr
+
+
+def test_runtime_lock_covers_every_runtime_dependency() -> None:
+    """A dependency added to pyproject.toml reaches the image only through `make lock` (both locks)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = pins("requirements-runtime.lock")
+    for spec in project["dependencies"]:
+        name = re.split(r"[\s\[<>=!~;]", spec, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in runtime, f"{name} is a runtime dependency but not in requirements-runtime.lock: run make lock"
+    for spec in project["optional-dependencies"]["embedded"]:
+        name = re.split(r"[\s\[<>=!~;]", spec, maxsplit=1)[0].lower()
+        assert name not in runtime and name in pins("requirements.lock"), name
