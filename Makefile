@@ -36,6 +36,8 @@ lint: install lint-deploy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry .
 
 # What cannot run on this machine (no container engine) is still checked here: the workflows (actionlint),
 # the Containerfile (hadolint), the Prometheus rules (promtool when present, else a parser-based check).

@@ -18,7 +18,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.domain.connections.gateway import MarketplaceGateway
+from app.domain.connections.services import MarketplaceGateway
 from app.domain.webhooks.sender import Resolver, WebhookClients
 from app.integrations.telegram.client import TelegramClient
 from app.lib.crypto import CredentialCipher

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models.notifications import AlertRule, Suppression
 from app.domain.alerts.quiet import QuietHours, parse_hhmm
 from app.domain.alerts.repositories import AlertRepository, AlertRuleRepository, tenant_timezone
+from app.domain.alerts.repositories import quiet_hours_for as quiet_hours_for  # used by the notification senders
 from app.domain.alerts.schemas import AlertRuleDefaultUpdate, ProductAlertRuleUpdate
 from app.domain.events.repositories import SuppressionRepository
 from app.domain.telegram.repositories import NotificationRepository

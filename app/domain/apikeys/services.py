@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models.apikeys import ApiKey
-from app.domain.accounts.repositories import TenantSelfRepository
+from app.domain.accounts.services import TenantSelfRepository
 from app.domain.apikeys import keys, usage
 from app.domain.apikeys.repositories import ApiKeyRepository
 from app.domain.apikeys.schemas import ApiUsage
-from app.domain.billing.plans import effective_plan
+from app.domain.billing.services import effective_plan
 from app.lib.clock import utcnow
 from app.lib.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from app.lib.ids import uuid7

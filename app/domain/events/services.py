@@ -21,7 +21,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.outbox import add_job
-from app.domain.alerts.repositories import quiet_hours_for
+from app.domain.alerts.services import quiet_hours_for
 from app.domain.events.repositories import EventRepository, SuppressionRepository
 from app.domain.events.types import HUMAN_TYPES
 from app.domain.telegram.repositories import ChannelRepository, NotificationRepository

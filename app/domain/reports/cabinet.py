@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from app.domain.sync.normalize import is_pseudo_warehouse
+from app.integrations.warehouses import is_pseudo_warehouse
 from app.lib.errors import AppError
 from app.lib.tabular import TabularReadError, is_xlsx, open_xlsx, read_csv
 

@@ -12,7 +12,7 @@ import time
 import structlog
 
 from app.db.engine import session_scope
-from app.domain.billing.plans import PLANS, effective_plan
+from app.domain.billing.services import PLANS, effective_plan
 from app.domain.jobcontext import JobContext
 from app.domain.retention.repositories import RetentionSystemRepository
 from app.observability.metrics import instruments

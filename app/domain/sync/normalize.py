@@ -5,25 +5,10 @@ from __future__ import annotations
 import structlog
 
 from app.domain.sync.model import Snapshot, StockRow, WarehouseItem
+from app.integrations.warehouses import PSEUDO_WAREHOUSES, is_pseudo_warehouse
 
 log = structlog.get_logger(__name__)
-
-# Rule 2: report rows that are not warehouses. Their figures are exposed under their own names
-# (in_way_to_client / in_way_from_client), never as a warehouse or inside a total.
-PSEUDO_WAREHOUSES = frozenset(
-    name.casefold()
-    for name in (
-        "В пути до получателей",
-        "В пути возвраты на склад WB",
-        "Всего находится на складах",
-        "Остальные",
-        "Итого",
-    )
-)
-
-
-def is_pseudo_warehouse(name: str | None) -> bool:
-    return name is not None and name.strip().casefold() in PSEUDO_WAREHOUSES
+__all__ = ["PSEUDO_WAREHOUSES", "is_pseudo_warehouse", "normalize", "warehouse_key"]
 
 
 def warehouse_key(external_id: str | int | None, name: str | None) -> str:

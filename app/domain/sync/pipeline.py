@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import SyncStatus
 from app.db.outbox import add_job
-from app.domain.connections.gateway import MarketplaceGateway
+from app.domain.connections.services import MarketplaceGateway
 from app.domain.events.services import record_event
 from app.domain.sync import fetch_ozon, fetch_wildberries
 from app.domain.sync.model import Snapshot

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import SyncRun
 from app.db.repository import TenantRepository
-from app.domain.connections.repositories import ConnectionRepository
+from app.domain.connections.services import ConnectionRepository
 from app.domain.sync.triggers import SyncRunRepository, SyncTrigger, request_manual_sync
 from app.lib.errors import ConflictError, NotFoundError, RateLimitedError
 from app.lib.pagination import Page, paginate

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.engine import session_scope
-from app.domain.billing.plans import MIN_SYNC_INTERVAL_MINUTES, effective_plan
+from app.domain.billing.services import MIN_SYNC_INTERVAL_MINUTES, effective_plan
 
 BATCH = 200
 

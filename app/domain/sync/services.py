@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.engine import session_scope
 from app.db.models import ConnectionStatus, SyncStatus
 from app.db.outbox import JobQueue, unit_of_work
-from app.domain.connections.gateway import MarketplaceGateway
-from app.domain.connections.services import decrypt_credentials
+from app.domain.connections.services import MarketplaceGateway, decrypt_credentials
 from app.domain.events.services import record_event
 from app.domain.sync.pipeline import (
     EvaluateStage,
@@ -27,6 +26,10 @@ from app.domain.sync.pipeline import (
 )
 from app.domain.sync.records import StageLog
 from app.domain.sync.repositories import FinishedRun, SyncRepository
+
+# The manual-sync path the API and the Telegram /sync command share (other areas reach it through here).
+from app.domain.sync.triggers import SyncTrigger as SyncTrigger
+from app.domain.sync.triggers import request_manual_sync as request_manual_sync
 from app.integrations.marketplace import MarketplaceAuthError, MarketplaceRateLimited
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher

@@ -17,12 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.engine import set_tenant
-from app.domain.accounts.repositories import TenantSelfRepository
-from app.domain.alerts.repositories import AlertRepository
-from app.domain.alerts.services import tenant_low_units
-from app.domain.catalog.repositories import CatalogRepository
-from app.domain.reports.repositories import ReportRepository
-from app.domain.reports.services import CoverService
+from app.domain.accounts.services import TenantSelfRepository
+from app.domain.alerts.services import AlertRepository, tenant_low_units
+from app.domain.catalog.services import CatalogRepository
+from app.domain.reports.services import CoverService, ReportRepository
 from app.domain.telegram.repositories import ChannelRepository, chat_links, claim_link_code
 from app.domain.telegram.services import hash_code, trigger_manual_syncs
 from app.integrations.telegram.schemas import Message, Update

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.models.notifications import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.db.outbox import add_job
-from app.domain.accounts.repositories import TenantSelfRepository
-from app.domain.billing.plans import effective_plan
+from app.domain.accounts.services import TenantSelfRepository
+from app.domain.billing.services import effective_plan
 from app.domain.events.services import DELIVER_JOB, publish_event
 from app.domain.events.types import ENDPOINT_TEST
 from app.domain.webhooks import signing
