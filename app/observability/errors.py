@@ -55,6 +55,7 @@ def init_error_tracking(dsn: str, *, environment: str, component: str, release: 
         max_breadcrumbs=0,
         before_send=_before_send,  # type: ignore[arg-type]
         traces_sample_rate=None,
+        send_client_reports=False,
     )
     sentry_sdk.get_global_scope().set_tag("component", component)
     set_error_reporter(report_exception)

@@ -115,14 +115,19 @@ async def add_response_headers(message: Message, scope: Scope) -> None:
     message["headers"] = raw
 
 
+def request_id_for(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is a sane id (8–128 of ``A-Za-z0-9._-``), else a new one."""
+    incoming = _header(scope, b"x-request-id")
+    return incoming if _REQUEST_ID.match(incoming) else uuid7().hex
+
+
 class RequestContextMiddleware(ASGIMiddleware):
     """Runs around every routed HTTP request (unmatched routes are answered by the error handlers)."""
 
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid7().hex
+        request_id = request_id_for(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         logctx.clear()

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import unique_email
 from tests.helpers import PASSWORD
-from tests.integration.operations.support import ROOT, deploy
+from tests.integration.operations.support import ROOT, Deployment
 from tests.sync_support import make_seller
 
 CATALOG = json.loads((ROOT / "deploy" / "metrics.json").read_text())["metrics"]
@@ -78,17 +77,17 @@ def demo_sync(api: str, sandbox: str) -> str:
         seller.delete()
 
 
-def test_every_metric_a_panel_or_rule_reads_is_served(settings, marketplace_sandbox, tmp_path: Path):
-    with deploy(settings, tmp_path) as d:
-        tenant_id = demo_sync(d.api_url, marketplace_sandbox)
-        api = scrape(f"{d.api_url}/metrics", d.metrics_token)
-        # The worker's state gauges are computed at scrape time and reused for a few seconds.
-        deadline = time.monotonic() + 15
-        while True:
-            worker = scrape(d.worker_metrics_url, d.metrics_token)
-            if worker["stock_tracker_active_tenants"][0][1] >= 1 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+def test_every_metric_a_panel_or_rule_reads_is_served(deployment: Deployment, marketplace_sandbox):
+    d = deployment
+    tenant_id = demo_sync(d.api_url, marketplace_sandbox)
+    api = scrape(f"{d.api_url}/metrics", d.metrics_token)
+    # The worker's state gauges are computed at scrape time and reused for a few seconds.
+    deadline = time.monotonic() + 15
+    while True:
+        worker = scrape(d.worker_metrics_url, d.metrics_token)
+        if worker["stock_tracker_active_tenants"][0][1] >= 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
 
     problems = [f"api: {p}" for p in missing_from(api, "api")] + [
         f"worker: {p}" for p in missing_from(worker, "worker")
