@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Any
 
@@ -66,6 +67,23 @@ IF_NONE_MATCH = Parameter(
     description="An `ETag` from an earlier answer: `304 Not Modified` (no body) if it is still current.",
     example='"9f2c1e5b7a0d4c3e8b6a1f0e2d3c4b5a"',
 )
+
+
+class _Null(enum.Enum):
+    """Litestar drops every ``None`` from the document (``_normalize_value``), nulls inside an example too;
+    an enum member passes that filter and is then written as its value, ``null``."""
+
+    NULL = None
+
+
+def _keep_nulls(value: Any) -> Any:
+    if value is None:
+        return _Null.NULL
+    if isinstance(value, dict):
+        return {k: _keep_nulls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_keep_nulls(v) for v in value]
+    return value
 
 
 def _header(schema: SchemaObject, description: str, example: Any) -> OpenAPIHeader:
@@ -163,7 +181,7 @@ def declare_responses(app: Litestar, document: OpenAPI, public_paths: list[str])
     for name, examples in SCHEMA_EXAMPLES.items():
         schema = schemas.get(name)
         if isinstance(schema, SchemaObject):
-            schema.examples = list(examples)
+            schema.examples = [_keep_nulls(e) for e in examples]
     schema = schemas.get("Problem")
     if isinstance(schema, SchemaObject):
         schema.examples = [PROBLEM_EXAMPLES[422]]
