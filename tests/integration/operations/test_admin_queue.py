@@ -4,6 +4,7 @@ worker."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -158,3 +159,57 @@ def test_the_cli_shows_the_same_queue(op_settings):
         timeout=60,
     )
     assert missing.returncode == 1 and "No queued" in missing.stderr
+
+
+async def test_cancelling_a_running_job_aborts_it(op, op_settings, marketplace_sandbox):
+    """A sync stuck on a slow marketplace is aborted by the operator: arq cancels its task, the worker frees
+    the slot, and the job is gone from the queue."""
+    import asyncio
+
+    from arq.worker import Worker
+
+    from app.worker.settings import build_worker_settings
+
+    owner = await register(op)
+    seller = make_seller(marketplace_sandbox, products=2, warehouses=1, seed=159)
+    redis = arq_client(op_settings.redis_url, op_settings.queue_name)
+    worker = Worker(
+        **{
+            **build_worker_settings(op_settings, serve_metrics=False),
+            "handle_signals": False,
+            "poll_delay": 0.05,
+            "cron_jobs": [],
+        }
+    )
+    task = asyncio.get_running_loop().create_task(worker.main())
+    try:
+        conn = await connect(op, owner["headers"], seller)
+        seller.faults(latency_ms=30_000)  # every marketplace call now takes 30 s
+        run = await op.post(f"/api/v1/connections/{conn['id']}/syncs", headers=owner["headers"])
+        assert run.status_code == 202, run.text
+        running: list[dict[str, Any]] = []
+        for _ in range(200):
+            view = (await op.get(PATH, headers=OPERATOR)).json()
+            running = [j for j in view["in_progress"] if j["function"] == "sync.connection"]
+            if running:
+                break
+            await asyncio.sleep(0.05)
+        assert running, view
+        job_id = running[0]["job_id"]
+        aborted = await op.post(f"{PATH}/jobs/{job_id}/cancel", headers=OPERATOR)
+        assert aborted.status_code == 201 and aborted.json()["outcome"] == "aborting", aborted.text
+        for _ in range(200):
+            view = (await op.get(PATH, headers=OPERATOR)).json()
+            if job_id not in [j["job_id"] for j in view["in_progress"] + view["queued"]]:
+                break
+            await asyncio.sleep(0.05)
+        assert job_id not in [j["job_id"] for j in view["in_progress"] + view["queued"]], view
+        assert worker.jobs_failed >= 1  # arq records an abort as a failed (cancelled) job
+    finally:
+        seller.faults(latency_ms=0)
+        await worker.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await redis.aclose()
+        seller.delete()
