@@ -92,6 +92,8 @@ def shutdown_error_tracking() -> None:
     import sentry_sdk
 
     sentry_sdk.get_client().close(timeout=2.0)
-    sentry_sdk.init(dsn=None)  # an inert client, so nothing later is sent anywhere
+    # An inert client from now on. Not ``sentry_sdk.init(dsn=None)``: that would set up the SDK's default and
+    # auto-enabled integrations, which patch frameworks (Litestar's error handling among them) for good.
+    sentry_sdk.get_global_scope().set_client(None)
     set_error_reporter(None)
     _enabled = False

@@ -88,6 +88,10 @@ async def test_an_unhandled_job_error_is_reported(settings, sentry):
     assert event["tags"]["tenant_id"] == tenant
     assert event["exception"]["values"][-1]["type"] == "TypeError"
     assert DB_PASSWORD.encode() not in sentry.raw()
+    # Only what we report: no framework integration was set up (they patch Litestar, httpx, logging for good).
+    from sentry_sdk.integrations import _installed_integrations
+
+    assert set(_installed_integrations) <= {"dedupe"}
 
 
 def test_without_a_dsn_the_sdk_is_never_imported(settings):
