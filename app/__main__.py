@@ -28,14 +28,26 @@ def _parser() -> argparse.ArgumentParser:
     mig.add_argument("revision", nargs="?", default="heads")
     mig.add_argument("--downgrade", action="store_true", help="downgrade to REVISION instead")
 
-    keys = sub.add_parser("keys", help="print a new JWT signing key and Fernet encryption key")
+    keys = sub.add_parser("keys", help="print new secrets (JWT, API-key hash, Fernet encryption key, operator token)")
     keys.add_argument(
         "action",
         nargs="?",
         choices=["new", "rotate"],
         default="new",
-        help="rotate: re-encrypt stored credentials under the first key of ENCRYPTION_KEYS",
+        help="rotate: the same as `secrets rotate`",
     )
+
+    sec = sub.add_parser("secrets", help="rotate: re-encrypt stored secrets under the primary encryption key")
+    sec.add_argument(
+        "action",
+        choices=["rotate"],
+        help="re-encrypt marketplace credentials and webhook signing secrets under the first key of "
+        "ENCRYPTION_KEYS (decrypting with any key of ENCRYPTION_KEYS or ENCRYPTION_KEYS_PREVIOUS)",
+    )
+
+    from app.cli.queue import add_parser as add_queue_parser
+
+    add_queue_parser(sub)
 
     sb = sub.add_parser("sandbox", help="serve the sandbox marketplace alone")
     sb.add_argument("--host", default="127.0.0.1")

@@ -30,11 +30,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Password of the application role the migrations create (`stock_tracker_app`).
     app_db_password: str = ""
     jwt_secret: str = ""
+    # Rotation: the secret being replaced. Access tokens it signed are still accepted (until they expire),
+    # and API keys hashed with a key derived from it still work (docs/operations.md, "Rotating secrets").
+    jwt_secret_previous: str = ""
     jwt_issuer: str = "stock-tracker"
     jwt_audience: str = "stock-tracker-api"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     encryption_keys: str = ""
+    # Rotation: keys that only decrypt (the first of ENCRYPTION_KEYS encrypts). `stock-tracker secrets
+    # rotate` re-encrypts everything stored under them; then they can be removed.
+    encryption_keys_previous: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_workers: int = 1
@@ -92,6 +98,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_enabled: bool = True
     # Key for the keyed hashes of API keys (defaults to one derived from JWT_SECRET).
     api_key_secret: str = ""
+    # Rotation: the API-key secret being replaced. Keys hashed with it keep working, and each is re-hashed
+    # under the current secret the first time it is used.
+    api_key_secret_previous: str = ""
+    # The operator's bearer token for `GET /api/v1/admin/queue` (and its actions); unset = those routes 404.
+    operator_token: str = ""
+    # Error tracking (Sentry or GlitchTip). Unset: the SDK is not even imported.
+    sentry_dsn: str = ""
+    sentry_environment: str = ""  # default: ENV
+    sentry_release: str = ""  # default: stock-tracker@<package version>
     telegram_bot_token: str = ""
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_secret: str = ""
@@ -114,7 +129,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def encryption_key_list(self) -> list[str]:
-        return [k.strip() for k in self.encryption_keys.split(",") if k.strip()]
+        """The keys a cipher uses: ENCRYPTION_KEYS (the first encrypts), then ENCRYPTION_KEYS_PREVIOUS."""
+        out: list[str] = []
+        for raw in (self.encryption_keys, self.encryption_keys_previous):
+            out += [k.strip() for k in raw.split(",") if k.strip() and k.strip() not in out]
+        return out
+
+    @property
+    def jwt_previous_secrets(self) -> list[str]:
+        return [self.jwt_secret_previous] if self.jwt_secret_previous else []
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -176,16 +199,32 @@ def validate(settings: Settings) -> None:
             problems.append(f"{PREFIX}ENCRYPTION_KEYS is missing (generate one with `stock-tracker keys`)")
         if settings.telegram_bot_token and not settings.telegram_webhook_secret:
             problems.append(f"{PREFIX}TELEGRAM_WEBHOOK_SECRET is required when a bot token is set")
-    if settings.encryption_key_list:
-        from cryptography.fernet import Fernet
+    if settings.encryption_keys_previous and not settings.encryption_keys.strip():
+        problems.append(f"{PREFIX}ENCRYPTION_KEYS_PREVIOUS needs a current {PREFIX}ENCRYPTION_KEYS to encrypt with")
+    for name, raw in (
+        ("ENCRYPTION_KEYS", settings.encryption_keys),
+        ("ENCRYPTION_KEYS_PREVIOUS", settings.encryption_keys_previous),
+    ):
+        keys = [k.strip() for k in raw.split(",") if k.strip()]
+        if keys:
+            from cryptography.fernet import Fernet
 
-        for i, key in enumerate(settings.encryption_key_list):
-            try:
-                Fernet(key)
-            except (ValueError, TypeError):
-                problems.append(f"{PREFIX}ENCRYPTION_KEYS entry {i + 1} is not a valid Fernet key")
-    if settings.jwt_secret and len(settings.jwt_secret) < MIN_SECRET_LENGTH:
-        problems.append(f"{PREFIX}JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+            for i, key in enumerate(keys):
+                try:
+                    Fernet(key)
+                except (ValueError, TypeError):
+                    problems.append(f"{PREFIX}{name} entry {i + 1} is not a valid Fernet key")
+    for name, value in (
+        ("JWT_SECRET", settings.jwt_secret),
+        ("JWT_SECRET_PREVIOUS", settings.jwt_secret_previous),
+        ("OPERATOR_TOKEN", settings.operator_token),
+    ):
+        if value and len(value) < MIN_SECRET_LENGTH:
+            problems.append(f"{PREFIX}{name} must be at least {MIN_SECRET_LENGTH} characters")
+    if settings.jwt_secret_previous and settings.jwt_secret_previous == settings.jwt_secret:
+        problems.append(f"{PREFIX}JWT_SECRET_PREVIOUS is the same as {PREFIX}JWT_SECRET")
+    if settings.api_key_secret_previous and settings.api_key_secret_previous == settings.api_key_secret:
+        problems.append(f"{PREFIX}API_KEY_SECRET_PREVIOUS is the same as {PREFIX}API_KEY_SECRET")
     if problems:
         raise SettingsError("; ".join(problems))
 

@@ -13,6 +13,7 @@ BENCHES = [
     ["bench.ratelimit"],
     ["bench.redis_client"],
     ["bench.api"],
+    ["bench.access_log"],
     ["bench.alerts"],
     ["bench.fleet", "--sellers", "200"],
     ["bench.reports"],

@@ -64,24 +64,45 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     if args.action == "rotate":
-        from app.cli.keys import rotate_credentials
-
-        settings = load_settings()
-        require_runtime(settings)
-        count, failed = asyncio.run(rotate_credentials(settings))
-        print(f"re-encrypted {count} credential(s) under the primary key")
-        if failed:
-            print(
-                f"{len(failed)} credential(s) could not be decrypted with any configured key: "
-                + ", ".join(map(str, failed)),
-                file=sys.stderr,
-            )
-            return 1
-        return 0
+        return _rotate_secrets()
     print(f"STOCK_TRACKER_JWT_SECRET={secrets.token_urlsafe(48)}")
     print(f"STOCK_TRACKER_API_KEY_SECRET={secrets.token_urlsafe(48)}")
     print(f"STOCK_TRACKER_ENCRYPTION_KEYS={new_fernet_key()}")
+    print(f"STOCK_TRACKER_OPERATOR_TOKEN={secrets.token_urlsafe(32)}")
     return 0
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    return _rotate_secrets()
+
+
+def _rotate_secrets() -> int:
+    from app.cli.keys import rotate_stored_secrets
+
+    settings = load_settings()
+    require_runtime(settings)
+    report = asyncio.run(rotate_stored_secrets(settings))
+    for kind, count in report.rotated.items():
+        print(f"re-encrypted {count} {kind} under the primary key")
+    for kind, failed in report.failed.items():
+        if failed:
+            print(
+                f"{len(failed)} {kind} could not be decrypted with any configured key (left as they are): "
+                + ", ".join(map(str, failed)),
+                file=sys.stderr,
+            )
+    if report.ok:
+        print(
+            "every stored secret is now under the first key of STOCK_TRACKER_ENCRYPTION_KEYS: "
+            "STOCK_TRACKER_ENCRYPTION_KEYS_PREVIOUS (and any other key in STOCK_TRACKER_ENCRYPTION_KEYS) can go"
+        )
+    return 0 if report.ok else 1
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from app.cli.queue import cmd_queue as run
+
+    return run(args)
 
 
 def cmd_telegram(args: argparse.Namespace) -> int:

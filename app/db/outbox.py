@@ -16,6 +16,11 @@ from app.db.engine import session_scope
 from app.db.models.outbox import OutboxMessage
 from app.lib.clock import utcnow
 from app.lib.ids import uuid7
+from app.observability.logging import current
+
+# The optional job kwarg carrying the id of the request (or job) that enqueued it: the worker's job wrapper
+# takes it off and binds it to the job's log context, so one id follows the work from request to jobs.
+REQUEST_ID_ARG = "_request_id"
 
 log = structlog.get_logger(__name__)
 PENDING_KEY = "outbox_pending"
@@ -39,6 +44,9 @@ def add_job(
     """Record a job in the caller's transaction; it is enqueued only if that transaction commits."""
     if tenant_id is not None:
         args["tenant_id"] = str(tenant_id)
+    request_id = current("request_id")
+    if request_id and REQUEST_ID_ARG not in args:
+        args[REQUEST_ID_ARG] = request_id
     msg = OutboxMessage(
         id=uuid7(), job_name=job_name, job_id=job_id, tenant_id=tenant_id, args=args, defer_until=defer_until
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import jwt
 
@@ -39,8 +41,14 @@ class Principal:
 
 
 class AccessTokenCodec:
-    def __init__(self, secret: str, issuer: str, audience: str, ttl_seconds: int) -> None:
+    """Signs with ``secret``; verifies with it and then with each of ``previous_secrets`` (rotation: tokens
+    signed before the change keep working until they expire)."""
+
+    def __init__(
+        self, secret: str, issuer: str, audience: str, ttl_seconds: int, previous_secrets: Sequence[str] = ()
+    ) -> None:
         self._secret = secret
+        self._verify_with = [secret, *(s for s in previous_secrets if s and s != secret)]
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
@@ -60,17 +68,30 @@ class AccessTokenCodec:
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
+    def _verify(self, token: str, secret: str) -> dict[str, Any]:
+        return jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=self.audience,
+            issuer=self.issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+            leeway=5,
+        )
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        # Only a signature mismatch moves on to the previous secret: an expired or malformed token is
+        # refused by the first secret that verifies its signature.
+        for secret in self._verify_with[:-1]:
+            try:
+                return self._verify(token, secret)
+            except jwt.InvalidSignatureError:
+                continue
+        return self._verify(token, self._verify_with[-1])
+
     def decode(self, token: str) -> Principal:
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
-                leeway=5,
-            )
+            claims = self._claims(token)
             return Principal(
                 tenant_id=uuid.UUID(claims["tid"]), user_id=uuid.UUID(claims["sub"]), role=str(claims["role"])
             )

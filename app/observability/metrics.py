@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -13,6 +13,24 @@ from opentelemetry.sdk.resources import Resource
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SYNC_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+_JOB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+# Job outcomes (``stock_tracker_jobs_total{outcome}``): returned; raised arq's Retry; raised anything else,
+# timed out or gave up after its last try; was cancelled (an operator's abort, or a worker shutting down:
+# arq runs it again).
+JOB_OUTCOMES = ("succeeded", "retried", "failed", "cancelled")
+# How sync runs end (``stock_tracker_sync_runs_total{outcome, reason}``): the reason is the run's error_code,
+# "none" for a success. Known pairs are exported at 0 from the start, so the first failure of a kind is a
+# visible increase (Prometheus cannot see the first increment of a series that starts at 1).
+SYNC_RUN_KINDS = (
+    ("succeeded", "none"),
+    ("partially_failed", "partial"),
+    ("failed", "marketplace_auth"),
+    ("failed", "marketplace_unavailable"),
+    ("failed", "rate_limited"),
+    ("failed", "connection_invalid"),
+    ("failed", "internal_error"),
+    ("failed", "abandoned"),
+)
 _configured = False
 
 
@@ -32,6 +50,10 @@ def configure_metrics(service_name: str) -> None:
             View(
                 instrument_name="stock_tracker.sync.duration",
                 aggregation=ExplicitBucketHistogramAggregation(_SYNC_BUCKETS),
+            ),
+            View(
+                instrument_name="stock_tracker.job.duration",
+                aggregation=ExplicitBucketHistogramAggregation(_JOB_BUCKETS),
             ),
         ],
     )
@@ -71,11 +93,19 @@ class Instruments:
             "stock_tracker.rate_limiter_unavailable", description="Limiter checks that could not reach Redis."
         )
         self.cache_requests = TallyCounter(meter, "stock_tracker.cache_requests", "Cache hits and misses.")
-        self.jobs = meter.create_counter("stock_tracker.jobs", description="Background jobs by outcome.")
+        self.jobs = meter.create_counter("stock_tracker.jobs", description="Background jobs by function and outcome.")
+        self.job_duration = meter.create_histogram(
+            "stock_tracker.job.duration", unit="s", description="How long a job ran, by function."
+        )
+        self.jobs_in_progress = meter.create_up_down_counter(
+            "stock_tracker.jobs_in_progress", description="Jobs running in this process, by function."
+        )
         self.outbox_enqueued = meter.create_counter(
             "stock_tracker.outbox_enqueued", description="Outbox rows enqueued."
         )
-        self.sync_runs = meter.create_counter("stock_tracker.sync_runs", description="Sync runs by outcome.")
+        self.sync_runs = meter.create_counter(
+            "stock_tracker.sync_runs", description="Sync runs by marketplace, outcome and reason (error code)."
+        )
         self.sync_duration = meter.create_histogram(
             "stock_tracker.sync.duration", unit="s", description="Sync run duration."
         )
@@ -104,3 +134,43 @@ def instruments() -> Instruments:
     if _instruments is None:
         _instruments = Instruments()
     return _instruments
+
+
+def record_sync_run(marketplace: str, outcome: str, reason: str | None, seconds: float | None) -> None:
+    """One finished sync run: ``reason`` is its error code (None for a success)."""
+    reason = reason or ("none" if outcome == "succeeded" else "unknown")
+    instruments().sync_runs.add(1, {"marketplace": marketplace, "outcome": outcome, "reason": reason})
+    if seconds is not None:  # a run that never started has no duration
+        instruments().sync_duration.record(seconds, {"outcome": outcome})
+
+
+def seed_counter(counter: metrics.Counter | metrics.UpDownCounter, attribute_sets: Iterable[dict[str, str]]) -> None:
+    """Export these series at 0 before anything happens (a rule's ``rate``/``increase`` then sees the first
+    event as an increase, and a panel shows 0 rather than "no data")."""
+    for attributes in attribute_sets:
+        counter.add(0, attributes)
+
+
+def seed_job_metrics(functions: Sequence[str]) -> None:
+    seed_counter(instruments().jobs, ({"function": f, "outcome": o} for f in functions for o in JOB_OUTCOMES))
+    seed_counter(instruments().jobs_in_progress, ({"function": f} for f in functions))
+
+
+def seed_sync_metrics(marketplaces: Sequence[str]) -> None:
+    seed_counter(
+        instruments().sync_runs,
+        ({"marketplace": m, "outcome": o, "reason": r} for m in marketplaces for (o, r) in SYNC_RUN_KINDS),
+    )
+
+
+def observe_state(
+    name: str, description: str, read: Callable[[], Iterable[tuple[float, dict[str, str]]]], unit: str = ""
+) -> None:
+    """A gauge whose values ``read`` computes when it is scraped (state such as a queue's depth)."""
+
+    def callback(options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(value, attributes) for value, attributes in read()]
+
+    metrics.get_meter("stock_tracker").create_observable_gauge(
+        name, callbacks=[callback], unit=unit, description=description
+    )

@@ -26,8 +26,9 @@ from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_client, redis_client
 from app.lib.resp import PipelinedRedis
 from app.lib.tokens import AccessTokenCodec
+from app.observability.errors import flush_error_tracking, init_error_tracking
 from app.observability.logging import configure_logging
-from app.observability.metrics import configure_metrics
+from app.observability.metrics import configure_metrics, instruments, seed_counter
 from app.server.auth import PUBLIC_PATHS, ApiKeyResolver, BearerAuthMiddleware, TokenCache
 from app.server.cache import ResponseCacheMiddleware
 from app.server.deps import DEPENDENCIES
@@ -75,9 +76,18 @@ def _lifespan(settings: Settings):
             app.state.gate_redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open
         )
         app.state.api_key_resolver = ApiKeyResolver(
-            app.state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret), engine
+            app.state.sessionmaker,
+            api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret),
+            engine,
+            previous_hash_secrets=api_keys.previous_hash_secrets(
+                settings.api_key_secret,
+                settings.jwt_secret,
+                settings.api_key_secret_previous,
+                settings.jwt_secret_previous,
+            ),
         )
         finish_openapi(app, PUBLIC_PATHS)
+        _seed_metrics(app)
         # Everything built so far lives as long as the process: keep it out of the collector's way, so a
         # full collection under load walks only the objects requests create.
         if settings.env != "test":  # a test process builds many apps; freezing each one's heap would pile up
@@ -92,8 +102,26 @@ def _lifespan(settings: Settings):
             await app.state.gate_redis.aclose()
             await app.state.redis.aclose()
             await engine.dispose()
+            flush_error_tracking()
 
     return lifespan
+
+
+def _seed_metrics(app: Litestar) -> None:
+    """The API's counters that panels read, at 0 before their first event (cache hits and misses of every
+    cached route, rate-limit rejections, 500s)."""
+    names = {
+        handler.opt["cache"]
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if handler.opt.get("cache")
+    }
+    cache = instruments().cache_requests
+    for name in sorted(names):
+        for outcome in ("hit", "miss"):
+            cache.add(0, {"cache": name, "outcome": outcome})
+    seed_counter(instruments().rate_limit_rejections, [{"policy": "api"}])
+    seed_counter(instruments().errors, [{"code": "internal_error"}])
 
 
 def _sandbox_mount() -> Any:
@@ -115,6 +143,12 @@ def create_app(
     sign-up limits are off, because every test request comes from one address."""
     configure_logging(settings.log_format, settings.log_level, cache=settings.env != "test")
     configure_metrics("stock-tracker-api")
+    init_error_tracking(
+        settings.sentry_dsn,
+        environment=settings.sentry_environment or settings.env,
+        release=settings.sentry_release,
+        component="api",
+    )
     handlers: list[Any] = list(ROUTES)
     if mount_sandbox:
         handlers.append(_sandbox_mount())
@@ -131,7 +165,11 @@ def create_app(
     )
     plans = TenantPlans(settings)
     codec = AccessTokenCodec(
-        settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl_seconds
+        settings.jwt_secret,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.access_token_ttl_seconds,
+        previous_secrets=settings.jwt_previous_secrets,
     )
     throttle = auth_throttle or AuthThrottle.default(per_address=settings.env != "test")
     return Litestar(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.db.engine import set_tenant
 from app.domain.apikeys import keys
 from app.domain.apikeys.repositories import ApiKeyLookup, ApiKeyRepository, KeyRecord
+from app.domain.apikeys.rotation import find_under_previous
 from app.lib.clock import utcnow
 from app.lib.errors import AuthenticationError, PermissionDeniedError
 from app.lib.tokens import AccessTokenCodec, Principal
@@ -33,6 +35,8 @@ PUBLIC_PATHS = [
     r"^/sandbox",
     r"^/telegram/",
     r"^/api/v1/billing/webhook$",
+    # The operator's routes take the operator token, never a tenant's (their own guard checks it).
+    r"^/api/v1/admin/",
 ]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
@@ -73,10 +77,12 @@ class ApiKeyResolver:
         *,
         ttl: float = KEY_CACHE_SECONDS,
         max_entries: int = KEY_CACHE_SIZE,
+        previous_hash_secrets: Sequence[bytes] = (),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.engine = engine
         self.hash_secret = hash_secret
+        self.previous_hash_secrets = previous_hash_secrets  # secret rotation: tried when the current hash misses
         self.ttl = ttl
         self.max_entries = max_entries
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
@@ -133,6 +139,10 @@ class ApiKeyResolver:
         entry = self._cache.get(digest)
         if entry is None or entry.expires <= now:
             record = await self._lookup(digest)
+            if record is None and self.previous_hash_secrets:
+                record = await find_under_previous(
+                    self.engine, self.sessionmaker, token, digest, self.previous_hash_secrets
+                )
             entry = _Entry(record=record, expires=now + self.ttl, touched=entry.touched if entry else -1e18)
             self._cache[digest] = entry
             self._cache.move_to_end(digest)

@@ -25,6 +25,7 @@ from app.domain.api import principal_of
 from app.domain.apikeys.services import ApiKeyService
 from app.domain.catalog.services import CatalogService, ProductPageService
 from app.domain.connections.services import ConnectionService
+from app.domain.operations.services import OperationsService
 from app.domain.reports.services import ReportService
 from app.domain.sync.runs import SyncRunService
 from app.domain.system.services import HealthService
@@ -145,6 +146,10 @@ def provide_health_service(state: State) -> HealthService:
     return HealthService(state.engine, state.redis, state.settings.health_timeout_seconds)
 
 
+def provide_operations_service(state: State) -> OperationsService:
+    return OperationsService(state.arq, state.settings.queue_name)
+
+
 def _sync(provider: Any) -> Provide:
     return Provide(provider, sync_to_thread=False)
 
@@ -166,4 +171,5 @@ DEPENDENCIES = {
     "link_service": _sync(provide_link_service),
     "telegram_webhook_service": _sync(provide_telegram_webhook_service),
     "health_service": _sync(provide_health_service),
+    "operations_service": _sync(provide_operations_service),
 }

@@ -22,8 +22,8 @@ from sqlalchemy.exc import DBAPIError
 
 from app.domain.api import PROBLEM_MEDIA_TYPE, Problem
 from app.lib.errors import AppError, FieldError
-from app.lib.ids import uuid7
 from app.observability.metrics import instruments
+from app.server.middleware import request_id_for
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,7 @@ def problem_response(
     if request is not None:
         state = request.scope.setdefault("state", {})
         # Unmatched routes never pass the request-context middleware: give them an id here.
-        request_id = state.setdefault("request_id", uuid7().hex)
+        request_id = state.setdefault("request_id", request_id_for(request.scope))
         instance = request.url.path
     instruments().errors.add(1, {"code": code})
     body = Problem(

@@ -1,4 +1,5 @@
-"""Per-request context (request id, log binding), the HTTP duration metric, security headers, 415."""
+"""Per-request context (request id, log binding), the access log, the HTTP duration metric, security headers,
+415."""
 
 from __future__ import annotations
 
@@ -61,10 +62,38 @@ _API_DEFAULTS = [(b"cache-control", b"no-store"), (b"content-security-policy", A
 # ``send`` wrapper per layer: each wrapper costs a call on every message of every response).
 RESPONSE_HEADERS_STATE = "response_headers"  # extra headers for the response (the rate limiter's)
 STATUS_STATE = "response_status"  # the status sent, for the duration metric
+BYTES_STATE = "response_bytes"  # body bytes sent, for the access log
+STARTED_STATE = "request_started"  # set by the middleware: it writes the access line, not the hook
+# Probes every few seconds would drown the access log: they log at DEBUG.
+_QUIET_PATHS = ("/health/", "/metrics")
+
+
+def _access_log(scope: Scope, state: dict[str, Any], status: int, duration: float | None) -> None:
+    """One line per request: `http.request` with request id, tenant, route template, status, duration, bytes."""
+    path = scope.get("path", "")
+    route: Any = scope.get("path_template") or "unmatched"
+    emit = logctx.access.debug if path.startswith(_QUIET_PATHS) else logctx.access.info
+    emit(
+        "http.request",
+        request_id=state.get("request_id"),
+        tenant_id=state.get("tenant_id"),
+        method=scope.get("method", "GET"),
+        route=route,
+        status=status,
+        duration_ms=round(duration * 1000, 2) if duration is not None else None,
+        bytes=state.get(BYTES_STATE, 0),
+    )
 
 
 async def add_response_headers(message: Message, scope: Scope) -> None:
     """App-level before-send hook: applies to every response, error pages and unmatched routes included."""
+    if message["type"] == "http.response.body":
+        state = scope.get("state", {})
+        state[BYTES_STATE] = state.get(BYTES_STATE, 0) + len(message.get("body", b""))
+        if not message.get("more_body") and STARTED_STATE not in state and scope.get("type") == "http":
+            # Never routed (an unknown path, a wrong method): no middleware ran, so the line is written here.
+            _access_log(scope, state, state.get(STATUS_STATE, 0), None)
+        return
     if message["type"] != "http.response.start":
         return
     state = scope.get("state", {})
@@ -86,18 +115,25 @@ async def add_response_headers(message: Message, scope: Scope) -> None:
     message["headers"] = raw
 
 
+def request_id_for(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is a sane id (8–128 of ``A-Za-z0-9._-``), else a new one."""
+    incoming = _header(scope, b"x-request-id")
+    return incoming if _REQUEST_ID.match(incoming) else uuid7().hex
+
+
 class RequestContextMiddleware(ASGIMiddleware):
     """Runs around every routed HTTP request (unmatched routes are answered by the error handlers)."""
 
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid7().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_for(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         logctx.clear()
-        logctx.bind(request_id=request_id)
-        started = time.perf_counter()
+        # The live state: authentication adds the tenant to it, and every later log line carries it.
+        logctx.bind(request_id=request_id, **{logctx.REQUEST_STATE: state})
+        started = state[STARTED_STATE] = time.perf_counter()
         status = 0
         try:
             method = scope.get("method", "GET")
@@ -114,15 +150,17 @@ class RequestContextMiddleware(ASGIMiddleware):
             status = getattr(exc, "status_code", 500)
             raise
         finally:
+            duration = time.perf_counter() - started
             route: Any = scope.get("path_template") or "unmatched"
             instruments().http_duration.record(
-                time.perf_counter() - started,
+                duration,
                 {
                     "http.route": route,
                     "http.request.method": str(scope.get("method", "GET")),
                     "http.response.status_code": status,
                 },
             )
-            tenant = scope.get("state", {}).get("tenant_id")
+            tenant = state.get("tenant_id")
             if tenant:
                 logctx.bind(tenant_id=tenant)
+            _access_log(scope, state, status, duration)

@@ -14,6 +14,7 @@ from app.domain.alerts.controllers import (
 from app.domain.apikeys.controllers import ApiKeyController
 from app.domain.catalog.controllers import ProductController, StockSummaryController, WarehouseController
 from app.domain.connections.controllers import ConnectionController
+from app.domain.operations.controllers import AdminQueueController
 from app.domain.reports.controllers import CoverController, ReportController
 from app.domain.sync.controllers import SyncRunController, SyncTriggerController
 from app.domain.system.controllers import HealthController, metrics_endpoint
@@ -48,4 +49,5 @@ ROUTES: list[Any] = [
     TelegramWebhookController,
     HealthController,
     metrics_endpoint,
+    AdminQueueController,
 ]

@@ -5,6 +5,9 @@ e.g. ``stk_4Qx…Zp0a9kQm``. The fixed prefix makes keys recognisable (secret sc
 the checksum lets the server refuse mistyped or made-up keys without a database round trip. The server
 stores only ``HMAC-SHA256(api_key_secret, key)``: a leaked table cannot be replayed, and a lookup is one
 indexed equality.
+
+Rotation (``…_PREVIOUS``): a key hashed under an older secret is found by trying the previous hash keys
+after the current one misses (``previous_hash_secrets``); it is then re-hashed under the current secret.
 """
 
 from __future__ import annotations
@@ -61,6 +64,31 @@ def hash_secret(api_key_secret: str, jwt_secret: str) -> bytes:
     if api_key_secret:
         return api_key_secret.encode()
     return hmac.new(jwt_secret.encode(), _DERIVATION_LABEL, hashlib.sha256).digest()
+
+
+def previous_hash_secrets(
+    api_key_secret: str, jwt_secret: str, api_key_secret_previous: str = "", jwt_secret_previous: str = ""
+) -> list[bytes]:
+    """The HMAC keys keys may still be stored under, newest first, never the current one:
+
+    * ``API_KEY_SECRET_PREVIOUS`` (a rotation of the API-key secret);
+    * with ``API_KEY_SECRET`` set, the key derived from ``JWT_SECRET``: what keys were hashed with before
+      an ``API_KEY_SECRET`` was configured (setting one for the first time must not lock every key out);
+    * the key derived from ``JWT_SECRET_PREVIOUS`` (a JWT rotation where keys used the derived key).
+    """
+    current = hash_secret(api_key_secret, jwt_secret)
+    candidates: list[bytes] = []
+    if api_key_secret_previous:
+        candidates.append(hash_secret(api_key_secret_previous, jwt_secret))
+    if api_key_secret and jwt_secret:
+        candidates.append(hash_secret("", jwt_secret))
+    if jwt_secret_previous:
+        candidates.append(hash_secret("", jwt_secret_previous))
+    out: list[bytes] = []
+    for c in candidates:
+        if c != current and c not in out:
+            out.append(c)
+    return out
 
 
 def key_hash(secret: bytes, key: str) -> str:

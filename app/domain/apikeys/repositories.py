@@ -33,6 +33,10 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
     async def touch(self, key_id: uuid.UUID, at: datetime) -> None:
         await self.update_where({"last_used_at": at}, ApiKey.id == key_id)
 
+    async def rehash(self, key_id: uuid.UUID, old_hash: str, new_hash: str) -> None:
+        """Store a key's hash under the current secret (it was found under a previous one)."""
+        await self.update_where({"key_hash": new_hash}, ApiKey.id == key_id, ApiKey.key_hash == old_hash)
+
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:

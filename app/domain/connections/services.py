@@ -16,7 +16,8 @@ from app.domain.connections.gateway import (
     MarketplaceGateway,
     decode_credentials,
 )
-from app.domain.connections.repositories import ConnectionRepository, all_tenant_ids
+from app.domain.connections.repositories import ConnectionRepository
+from app.domain.connections.repositories import all_tenant_ids as all_tenant_ids  # key rotation of other areas
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher, InvalidToken
 from app.lib.errors import NotFoundError

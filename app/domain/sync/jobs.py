@@ -11,6 +11,7 @@ import structlog
 from arq import Retry
 
 from app.domain.jobcontext import JobContext
+from app.domain.operations.services import mark_tenant_synced
 from app.domain.sync.records import StageLog
 from app.domain.sync.scheduler import fan_out
 from app.domain.sync.services import SyncRescheduled, SyncService, run_id_for
@@ -51,6 +52,7 @@ async def sync_connection(
         if status is not None and status.value in ("succeeded", "partially_failed"):
             # New stock is committed: cached pages of this tenant must not be served any more.
             await bump_tenant_cache_version(redis, tenant_id)
+            await mark_tenant_synced(redis, ctx["settings"].queue_name, tenant_id)  # the active-tenants gauge
         return status.value if status else None
     except SyncRescheduled as exc:
         log.info("sync.rescheduled", reason=exc.reason, defer=exc.defer)

@@ -33,7 +33,7 @@ from app.domain.sync.triggers import request_manual_sync as request_manual_sync
 from app.integrations.marketplace import MarketplaceAuthError, MarketplaceRateLimited
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher
-from app.observability.metrics import instruments
+from app.observability.metrics import instruments, record_sync_run
 
 log = structlog.get_logger(__name__)
 RUN_NAMESPACE = uuid.UUID("2b0f7a3c-9c1e-4d55-8a0e-6f1c3b2d4e5f")
@@ -90,6 +90,7 @@ class SyncService:
                 await repo.finish_run(
                     run_id, SyncStatus.FAILED, counts={}, stages={}, error_code="connection_invalid", error=reason
                 )
+                record_sync_run(conn.marketplace.value, "failed", "connection_invalid", None)
                 return SyncStatus.FAILED
             await repo.start_run(run_id)
             target = SyncTarget(
@@ -108,7 +109,7 @@ class SyncService:
             snapshot = await FetchStage(self.gateway).run(target, now, stages)
         except MarketplaceAuthError as exc:
             await self._refused(target, exc, stages)
-            self._observe("failed", time.perf_counter() - started)
+            record_sync_run(target.marketplace, "failed", "marketplace_auth", time.perf_counter() - started)
             return SyncStatus.FAILED
         except MarketplaceRateLimited as exc:
             await self.requeue(tenant_id, run_id, f"rate limited by the marketplace ({exc})", stages)
@@ -126,7 +127,7 @@ class SyncService:
         counts = written.counts
         instruments().rows_upserted.add(counts.changes + counts.zeroed)
         instruments().history_points.add(counts.history_points)
-        self._observe(outcome.status.value, time.perf_counter() - started)
+        record_sync_run(target.marketplace, outcome.status.value, outcome.error_code, time.perf_counter() - started)
         log.info("sync.run.finished", connection_id=str(connection_id), status=outcome.status.value, **outcome.counts)
         return outcome.status
 
@@ -166,13 +167,16 @@ class SyncService:
     ) -> None:
         """End the run ``failed`` (the job gave up or broke): its event, the connection's last status, and the
         run's real duration (from its start) in the metrics."""
+        marketplace = "unknown"
         async with unit_of_work(self.sessionmaker, self.queue, tenant_id) as s:
             repo = SyncRepository(s, tenant_id)
             finished = await self._finish(repo, run_id, RunOutcome(SyncStatus.FAILED, {}, code, error), stages)
             if finished is not None:
                 record_sync_event(s, tenant_id, finished.connection_id, run_id, "failed", {}, code)
                 await repo.record_failed(finished.connection_id)
-        self._observe("failed", finished.seconds if finished is not None else None)
+                conn = await repo.connection(finished.connection_id)
+                marketplace = conn.marketplace.value if conn is not None else marketplace
+        record_sync_run(marketplace, "failed", code, finished.seconds if finished is not None else None)
 
     @staticmethod
     async def _finish(
@@ -186,9 +190,3 @@ class SyncService:
             error_code=outcome.error_code,
             error=outcome.error,
         )
-
-    @staticmethod
-    def _observe(outcome: str, seconds: float | None) -> None:
-        instruments().sync_runs.add(1, {"outcome": outcome})
-        if seconds is not None:  # a run that never started has no duration
-            instruments().sync_duration.record(seconds, {"outcome": outcome})

@@ -25,6 +25,18 @@ class EndpointRepository(TenantRepository[WebhookEndpoint]):
             stmt = stmt.where(WebhookEndpoint.id > after)
         return list((await self.session.execute(stmt)).scalars().all())
 
+    async def encrypted_secrets(self) -> list[tuple[uuid.UUID, bytes, bytes | None]]:
+        """Every endpoint's id and encrypted signing secrets, current and previous (key rotation)."""
+        stmt = self.select(
+            WebhookEndpoint.id, WebhookEndpoint.secret_encrypted, WebhookEndpoint.previous_secret_encrypted
+        )
+        return [(r[0], r[1], r[2]) for r in (await self.session.execute(stmt)).all()]
+
+    async def set_encrypted_secrets(self, endpoint_id: uuid.UUID, secret: bytes, previous: bytes | None) -> None:
+        await self.update_where(
+            {"secret_encrypted": secret, "previous_secret_encrypted": previous}, WebhookEndpoint.id == endpoint_id
+        )
+
     async def get_for_update(self, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:
         stmt = self.select().where(WebhookEndpoint.id == endpoint_id).with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()

@@ -6,13 +6,15 @@ import uuid
 from datetime import datetime, timedelta
 
 from msgspec import UNSET
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db.engine import session_scope
 from app.db.models.notifications import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.db.outbox import add_job
 from app.domain.accounts.services import TenantSelfRepository
 from app.domain.billing.services import effective_plan
+from app.domain.connections.services import all_tenant_ids
 from app.domain.events.services import DELIVER_JOB, publish_event
 from app.domain.events.types import ENDPOINT_TEST
 from app.domain.webhooks import signing
@@ -21,7 +23,7 @@ from app.domain.webhooks.repositories import AttemptRepository, DeliveryReposito
 from app.domain.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from app.domain.webhooks.sender import Resolver
 from app.lib.clock import utcnow
-from app.lib.crypto import CredentialCipher
+from app.lib.crypto import CredentialCipher, InvalidToken
 from app.lib.errors import ConflictError, FieldError, NotFoundError, PermissionDeniedError, ValidationError
 from app.lib.ids import uuid7
 from app.lib.pagination import Page, paginate
@@ -229,3 +231,28 @@ class WebhookService:
             raise WebhookPlanLimitError(
                 f"The {plan.name} plan allows {plan.max_webhook_endpoints} webhook endpoints; delete one first."
             )
+
+
+async def rotate_all_secrets(
+    sessionmaker: async_sessionmaker[AsyncSession], cipher: CredentialCipher
+) -> tuple[int, list[uuid.UUID]]:
+    """Re-encrypt every endpoint's signing secrets under the primary key (`stock-tracker secrets rotate`);
+    returns how many endpoints were rewritten and which no configured key could open (left as they are).
+    Per tenant, so row-level security applies; the tenant list comes from ``st_tenant_ids()``."""
+    async with session_scope(sessionmaker) as s:
+        tenants = await all_tenant_ids(s)
+    total = 0
+    failed: list[uuid.UUID] = []
+    for tenant_id in tenants:
+        async with session_scope(sessionmaker, tenant_id) as s:
+            endpoints = EndpointRepository(s, tenant_id)
+            for endpoint_id, secret, previous in await endpoints.encrypted_secrets():
+                try:
+                    rotated = cipher.rotate(secret)
+                    rotated_previous = cipher.rotate(previous) if previous is not None else None
+                except InvalidToken:
+                    failed.append(endpoint_id)
+                    continue
+                await endpoints.set_encrypted_secrets(endpoint_id, rotated, rotated_previous)
+                total += 1
+    return total, failed

@@ -1,4 +1,4 @@
-"""Make the OpenAPI document say exactly what the server does, so generated SDKs and fuzzers can trust it.
+"""Constraints and security as the server applies them.
 
 * Request bodies declared with ``forbid_unknown_fields=True`` are closed objects:
   ``additionalProperties: false`` (the server answers 422 for an unknown field).
@@ -16,7 +16,6 @@ import re
 from typing import TYPE_CHECKING
 
 import msgspec
-from litestar import Litestar
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.spec import Components, OpenAPI, Operation, Reference
 from litestar.openapi.spec import Schema as SchemaObject
@@ -109,26 +108,26 @@ def _push_constraints_into_branches(schema: SchemaObject, seen: set[int]) -> Non
             _push_constraints_into_branches(child, seen)
 
 
-def _operations(document: OpenAPI) -> list[tuple[str, Operation]]:
+def operations(document: OpenAPI) -> list[tuple[str, str, Operation]]:
+    """Every (path, method, operation) of the document."""
     out = []
     for path, item in (document.paths or {}).items():
         for method in _OPERATIONS:
             operation = getattr(item, method, None)
             if operation is not None:
-                out.append((path, operation))
+                out.append((path, method, operation))
     return out
 
 
-def finish_openapi(app: Litestar, public_paths: list[str]) -> None:
-    """Apply the adjustments above to the app's document (idempotent; call once the routes are final)."""
-    document = app.openapi_schema
+def finish_constraints(document: OpenAPI, public_paths: list[str]) -> None:
+    """Apply the adjustments above to the document (idempotent)."""
     patterns = [re.compile(p) for p in public_paths]
     seen: set[int] = set()
     components = document.components if isinstance(document.components, Components) else None
     for schema in ((components.schemas or {}) if components else {}).values():
         if isinstance(schema, SchemaObject):
             _push_constraints_into_branches(schema, seen)
-    for path, operation in _operations(document):
+    for path, _, operation in operations(document):
         if any(p.search(path) for p in patterns):
             operation.security = []
         for parameter in operation.parameters or []:
