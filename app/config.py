@@ -99,10 +99,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # /sandbox/google/… in development; tests point these at it).
     sheets_api_base: str = "https://sheets.googleapis.com"
     sheets_token_url: str = "https://oauth2.googleapis.com/token"
+    # Billing (docs/billing.md). On when a Stripe secret key is set, unless BILLING=off; BILLING=sandbox makes
+    # `stock-tracker dev` wire the sandbox's Stripe stand-in when no real key is set (development only).
+    billing: Literal["auto", "sandbox", "off"] = "auto"
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
     billing_default_plan: str = "self_hosted"
+    billing_trial_days: int = 14
+    # Where Checkout and the Customer Portal send the customer back (default: PUBLIC_URL).
+    billing_return_url: str = ""
+    # How long an API process trusts what it read of a tenant's read-only state (writes only).
+    billing_access_cache_seconds: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -110,7 +118,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def billing_enabled(self) -> bool:
-        return bool(self.stripe_secret_key)
+        """Billing is on with a Stripe key (and not switched off); without one every tenant is self-hosted."""
+        return self.billing != "off" and bool(self.stripe_secret_key)
 
     @property
     def encryption_key_list(self) -> list[str]:
@@ -176,6 +185,12 @@ def validate(settings: Settings) -> None:
             problems.append(f"{PREFIX}ENCRYPTION_KEYS is missing (generate one with `stock-tracker keys`)")
         if settings.telegram_bot_token and not settings.telegram_webhook_secret:
             problems.append(f"{PREFIX}TELEGRAM_WEBHOOK_SECRET is required when a bot token is set")
+        if settings.billing == "sandbox":
+            problems.append(f"{PREFIX}BILLING=sandbox (the Stripe stand-in) is for development only")
+        if settings.billing_enabled and not settings.stripe_webhook_secret:
+            problems.append(
+                f"{PREFIX}STRIPE_WEBHOOK_SECRET is required when a Stripe key is set (the endpoint's signing secret)"
+            )
     if settings.encryption_key_list:
         from cryptography.fernet import Fernet
 
@@ -184,6 +199,8 @@ def validate(settings: Settings) -> None:
                 Fernet(key)
             except (ValueError, TypeError):
                 problems.append(f"{PREFIX}ENCRYPTION_KEYS entry {i + 1} is not a valid Fernet key")
+    if settings.billing_trial_days < 0:
+        problems.append(f"{PREFIX}BILLING_TRIAL_DAYS cannot be negative")
     if settings.jwt_secret and len(settings.jwt_secret) < MIN_SECRET_LENGTH:
         problems.append(f"{PREFIX}JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
     if problems:

@@ -32,7 +32,8 @@ PUBLIC_PATHS = [
     r"^/schema",
     r"^/sandbox",
     r"^/telegram/",
-    r"^/api/v1/billing/webhook$",
+    r"^/api/v1/billing/stripe/webhook$",
+    r"^/api/v1/billing/plans$",
 ]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}

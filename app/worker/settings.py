@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 
 from app.config import Settings
 from app.db.outbox import relay
+from app.domain.billing.jobs import billing_usage_cron
 from app.domain.jobcontext import JobContext
 from app.domain.retention.jobs import retention_sweep
 from app.lib.redis import arq_settings
@@ -70,6 +71,8 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
             cron(_job(outbox_sweep), name="cron:outbox-sweep", second=every_30s, run_at_startup=True, unique=True),
             *(cron(_job(fn), name=name, second=0, unique=True) for name, fn in CRONS.items()),
             cron(_job(retention_sweep), name="cron:retention", minute=set(range(3, 60, 10)), second=0, unique=True),
+            # Usage to Stripe's meters, a few minutes after each hour ends (the hour's calls are in).
+            cron(_job(billing_usage_cron), name="cron:billing-usage", minute=5, second=0, unique=True),
         ]
         if settings.worker_crons
         else [],
