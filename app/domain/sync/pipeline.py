@@ -211,7 +211,12 @@ def snapshot_products(snapshot: Snapshot) -> set[str]:
 def keep_only(snapshot: Snapshot, kept: frozenset[str]) -> None:
     """Drop what the plan's product limit leaves out; the writer then zeroes absent stock of kept products
     only (a tracked product past the limit keeps its data as it was)."""
-    snapshot.catalog = [c for c in snapshot.catalog if c.external_id in kept]
+    catalog = [c for c in snapshot.catalog if c.external_id in kept]
+    if len(catalog) < len(snapshot.catalog):
+        # The catalogue's cursor must not move past cards that were not stored: when the limit allows more,
+        # the next syncs read them again.
+        snapshot.catalogue_complete = False
+    snapshot.catalog = catalog
     snapshot.stock = [r for r in snapshot.stock if r.product_external_id in kept]
     if snapshot.orders is not None:
         snapshot.orders = [o for o in snapshot.orders if o.product_external_id in kept]
