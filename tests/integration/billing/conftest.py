@@ -18,8 +18,8 @@ import pytest
 import uvicorn
 
 from app.config import Settings
-from app.integrations.stripe import CatalogEntry, StripeGateway
 from app.domain.billing.services import PLANS
+from app.integrations.stripe import CatalogEntry, StripeGateway
 from tests.conftest import _asyncpg_kwargs, make_settings
 from tests.fakes import BOT_TOKEN, WEBHOOK_SECRET, FakeDNS, drain, free_port
 from tests.fakes.receiver import Receiver
