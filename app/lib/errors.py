@@ -23,8 +23,8 @@ class PlanLimit(msgspec.Struct, omit_defaults=True):
     limit: str  # products | connections | webhook_endpoints | members | api_keys | sync_interval
     plan: str
     allowed: int  # the plan's limit (sync_interval: minutes between manual syncs)
+    upgrade_plans: list[str]  # plans that allow more (empty: none does)
     current: int | None = None
-    upgrade_plans: list[str] = msgspec.field(default_factory=list)
     upgrade: str | None = None  # the request that gets more, e.g. "POST /api/v1/billing/change"
     next_allowed_at: datetime | None = None
 

@@ -16,10 +16,12 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from litestar.testing import AsyncTestClient
 
 from app.config import Settings
 from app.domain.billing.services import PLANS
 from app.integrations.stripe import CatalogEntry, StripeGateway
+from app.server.app import create_app
 from tests.conftest import _asyncpg_kwargs, make_settings
 from tests.fakes import BOT_TOKEN, WEBHOOK_SECRET, FakeDNS, drain, free_port
 from tests.fakes.receiver import Receiver
@@ -187,3 +189,27 @@ async def world(
         finally:
             await gateway.aclose()
             await standin.delete()
+
+
+# Billing on with no Stripe to reach: what the limits and the read-only state do never calls Stripe.
+@pytest.fixture(scope="package")
+def limited_settings(database: dict[str, str], redis_url: str, marketplace_sandbox: str) -> Settings:
+    return make_settings(
+        database,
+        redis_url,
+        wb_base_url=f"{marketplace_sandbox}/wb",
+        ozon_base_url=f"{marketplace_sandbox}/ozon",
+        stripe_secret_key="sk_test_limits_only",
+        stripe_webhook_secret="whsec_limits_only_0123456789",
+        stripe_api_base=f"http://127.0.0.1:{free_port()}",  # nothing listens: a call to Stripe would fail
+        billing_access_cache_seconds=0,
+        webhook_allowed_networks="127.0.0.0/8",
+    )
+
+
+@pytest.fixture(scope="package")
+async def limited_api(limited_settings: Settings, redis: Any) -> AsyncIterator[AsyncTestClient[Any]]:
+    app = create_app(limited_settings)
+    app.state.resolver = FakeDNS()
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        yield client

@@ -7,7 +7,6 @@ read-only state itself (402 on writes, reads go on). None of it calls Stripe: it
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,36 +20,17 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.domain.sync.scheduler import fan_out
 from app.lib.clock import utcnow
 from app.lib.redis import arq_client
-from app.server.app import create_app
-from tests.conftest import _asyncpg_kwargs, make_settings
-from tests.fakes import FakeDNS, drain, free_port, sync_and_evaluate
+from tests.conftest import _asyncpg_kwargs
+from tests.fakes import drain, sync_and_evaluate
 from tests.helpers import register
 from tests.sync_support import connect, make_seller, run_worker
 
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(scope="module")
-def limited_settings(database: dict[str, str], redis_url: str, marketplace_sandbox: str) -> Settings:
-    return make_settings(
-        database,
-        redis_url,
-        wb_base_url=f"{marketplace_sandbox}/wb",
-        ozon_base_url=f"{marketplace_sandbox}/ozon",
-        stripe_secret_key="sk_test_limits_only",
-        stripe_webhook_secret="whsec_limits_only_0123456789",
-        stripe_api_base=f"http://127.0.0.1:{free_port()}",  # nothing listens: a call to Stripe would fail
-        billing_access_cache_seconds=0,
-        webhook_allowed_networks="127.0.0.0/8",
-    )
-
-
-@pytest.fixture(scope="module")
-async def api(limited_settings: Settings, redis: Any) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(limited_settings)
-    app.state.resolver = FakeDNS()
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
-        yield client
+@pytest.fixture
+def api(limited_api: AsyncTestClient[Any]) -> AsyncTestClient[Any]:
+    return limited_api
 
 
 async def sql(database: dict[str, str], query: str, *args: Any) -> list[asyncpg.Record]:

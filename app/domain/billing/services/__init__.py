@@ -41,7 +41,7 @@ from app.domain.billing.services._limits import (
     start_trial,
     tenant_plan,
 )
-from app.domain.billing.services._metering import METERS, UsageReporter
+from app.domain.billing.services._metering import METERS, UsageReporter, sync_catalog
 from app.domain.billing.services._state import PAYMENT_FAILED, PLAN_CHANGED
 from app.domain.billing.services._stripe_events import (
     PROCESS_JOB,
@@ -87,5 +87,6 @@ __all__ = [
     "schedulable",
     "start_trial",
     "store_event",
+    "sync_catalog",
     "tenant_plan",
 ]

@@ -27,13 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.engine import session_scope
 from app.db.models import UsageReport
 from app.domain.billing import schemas as out
+from app.domain.billing.plans import purchasable_plans
 from app.domain.billing.repositories import (
     BillingAccountRepository,
     ProductUsageRepository,
     UsageReportRepository,
     billing_customers,
 )
-from app.integrations.stripe import StripeError, StripeGateway
+from app.integrations.stripe import CatalogEntry, CatalogResult, Meter, StripeError, StripeGateway
 from app.lib.clock import utcnow
 from app.lib.ids import uuid7
 
@@ -51,6 +52,15 @@ HOUR = timedelta(hours=1)
 BACKFILL = timedelta(hours=48)  # a worker that was down this long reports what it missed, no further
 SEND_BATCH = 500
 SEND_CONCURRENCY = 8
+
+
+async def sync_catalog(stripe: StripeGateway) -> tuple[list[CatalogResult], list[Meter]]:
+    """`stock-tracker billing sync-catalog`: a product and a monthly price (found by lookup key
+    `stock_tracker_<plan>_monthly`) for every plan sold, and the usage meters. Safe to run again."""
+    entries = [CatalogEntry(p.code, p.name, p.price_usd_cents) for p in purchasable_plans()]
+    results = await stripe.sync_catalog(entries)
+    meters = [await stripe.ensure_meter(event_name, display) for event_name, display in METERS.values()]
+    return results, meters
 
 
 def hour_of(at: datetime) -> datetime:
