@@ -71,13 +71,8 @@ async def ensure_within_limit(
         raise plan_limit_error(plan, limit, current)
 
 
-async def read_only_since(session: AsyncSession, tenant_id: uuid.UUID) -> datetime | None:
-    """When the organization became read-only (None: it is not). The API's write guard asks this."""
-    account = await BillingAccountRepository(session, tenant_id).find()
-    return account.access_ends_at if is_read_only(account, utcnow()) and account is not None else None
-
-
 async def ensure_writable(session: AsyncSession, tenant_id: uuid.UUID, *, billing_enabled: bool) -> None:
+    """Refuse a write while the organization is read-only (402 `payment_required`); the API's guard asks."""
     if not billing_enabled:
         return
     account = await BillingAccountRepository(session, tenant_id).find()
