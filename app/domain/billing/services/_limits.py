@@ -183,8 +183,12 @@ async def product_allowance(
     no longer synced. Also records the day's synced products (the product-days meter) in the caller's
     transaction.
     """
+    if not billing_enabled:
+        # Self-hosting: nothing is metered and the self-hosted plan's million products never binds a sync;
+        # the sync pays for no query here.
+        return ProductAllowance(None)
     now = now or utcnow()
-    plan = await tenant_plan(session, tenant_id, billing_enabled=billing_enabled)
+    plan = await tenant_plan(session, tenant_id, billing_enabled=True)
     wanted = set(candidates)
     ranking = ProductRanking(session, tenant_id)
     total, here = await ranking.totals(connection_id)
@@ -209,8 +213,7 @@ async def product_allowance(
         allowance = ProductAllowance(kept, left_out, cap, plan.code, reason)
         synced = len(kept_here) + len(admitted)
         log.info("billing.products_left_out", connection_id=str(connection_id), left_out=left_out, limit=cap)
-    if billing_enabled:
-        await ProductUsageRepository(session, tenant_id).record(
-            connection_id, now.date(), synced, allowance.left_out, cap, plan.code, now
-        )
+    await ProductUsageRepository(session, tenant_id).record(
+        connection_id, now.date(), synced, allowance.left_out, cap, plan.code, now
+    )
     return allowance
