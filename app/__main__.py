@@ -54,9 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--port", type=int, default=8100)
     sb.add_argument("--no-rate-limits", action="store_true")
 
+    from app.cli.billing import add_parser as add_billing_parser
     from app.cli.telegram import add_parser as add_telegram_parser
 
     add_telegram_parser(sub)
+    add_billing_parser(sub)
 
     demo = sub.add_parser("demo", help="create a demo organization and user")
     demo.add_argument("--email", default="demo@stock-tracker.local")

@@ -114,10 +114,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # /sandbox/google/… in development; tests point these at it).
     sheets_api_base: str = "https://sheets.googleapis.com"
     sheets_token_url: str = "https://oauth2.googleapis.com/token"
+    # Billing (docs/billing.md). On when a Stripe secret key is set, unless BILLING=off; BILLING=sandbox makes
+    # `stock-tracker dev` wire the sandbox's Stripe stand-in when no real key is set (development only).
+    billing: Literal["auto", "sandbox", "off"] = "auto"
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
     billing_default_plan: str = "self_hosted"
+    billing_trial_days: int = 14
+    # Where Checkout and the Customer Portal send the customer back (default: PUBLIC_URL).
+    billing_return_url: str = ""
+    # How long an API process trusts what it read of a tenant's read-only state (writes only).
+    billing_access_cache_seconds: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -125,7 +133,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def billing_enabled(self) -> bool:
-        return bool(self.stripe_secret_key)
+        """Billing is on with a Stripe key (and not switched off); without one every tenant is self-hosted."""
+        return self.billing != "off" and bool(self.stripe_secret_key)
 
     @property
     def encryption_key_list(self) -> list[str]:
@@ -199,6 +208,12 @@ def validate(settings: Settings) -> None:
             problems.append(f"{PREFIX}ENCRYPTION_KEYS is missing (generate one with `stock-tracker keys`)")
         if settings.telegram_bot_token and not settings.telegram_webhook_secret:
             problems.append(f"{PREFIX}TELEGRAM_WEBHOOK_SECRET is required when a bot token is set")
+        if settings.billing == "sandbox":
+            problems.append(f"{PREFIX}BILLING=sandbox (the Stripe stand-in) is for development only")
+        if settings.billing_enabled and not settings.stripe_webhook_secret:
+            problems.append(
+                f"{PREFIX}STRIPE_WEBHOOK_SECRET is required when a Stripe key is set (the endpoint's signing secret)"
+            )
     if settings.encryption_keys_previous and not settings.encryption_keys.strip():
         problems.append(f"{PREFIX}ENCRYPTION_KEYS_PREVIOUS needs a current {PREFIX}ENCRYPTION_KEYS to encrypt with")
     for name, raw in (
@@ -225,6 +240,8 @@ def validate(settings: Settings) -> None:
         problems.append(f"{PREFIX}JWT_SECRET_PREVIOUS is the same as {PREFIX}JWT_SECRET")
     if settings.api_key_secret_previous and settings.api_key_secret_previous == settings.api_key_secret:
         problems.append(f"{PREFIX}API_KEY_SECRET_PREVIOUS is the same as {PREFIX}API_KEY_SECRET")
+    if settings.billing_trial_days < 0:
+        problems.append(f"{PREFIX}BILLING_TRIAL_DAYS cannot be negative")
     if problems:
         raise SettingsError("; ".join(problems))
 

@@ -17,6 +17,7 @@ BENCHES = [
     ["bench.alerts"],
     ["bench.fleet", "--sellers", "200"],
     ["bench.reports"],
+    ["bench.billing"],
 ]
 
 if __name__ == "__main__":

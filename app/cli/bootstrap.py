@@ -35,7 +35,13 @@ async def create_demo(settings: Settings, email: str, password: str) -> tuple[st
         codec = AccessTokenCodec(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, 60)
         try:
             async with session_scope(create_sessionmaker(engine)) as session:
-                await AccountService(session, codec, 60).register(email, password, "Demo Shop")
+                await AccountService(
+                    session,
+                    codec,
+                    60,
+                    billing_enabled=settings.billing_enabled,
+                    trial_days=settings.billing_trial_days,
+                ).register(email, password, "Demo Shop")
         except EmailTakenError:
             return email, False
         return email, True

@@ -111,6 +111,12 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_billing(args: argparse.Namespace) -> int:
+    from app.cli.billing import cmd_billing as run
+
+    return run(args)
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 

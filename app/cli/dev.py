@@ -26,6 +26,48 @@ DEMO_FILE = "demo-login.txt"
 MAX_RESTARTS = 5
 
 
+def _dev_stripe_keys(data_dir: Path) -> dict[str, str]:
+    """A made-up Stripe key and webhook secret for the stand-in, generated once (development only)."""
+    path = data_dir / SECRETS_FILE
+    values = _dev_secrets(data_dir)
+    wanted = {
+        "STOCK_TRACKER_DEV_STRIPE_SECRET_KEY": lambda: "sk_test_dev_" + secrets.token_hex(12),
+        "STOCK_TRACKER_DEV_STRIPE_WEBHOOK_SECRET": lambda: "whsec_dev_" + secrets.token_hex(16),
+    }
+    missing = {k: make() for k, make in wanted.items() if k not in values}
+    if missing:
+        values.update(missing)
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        path.chmod(0o600)
+    return {
+        "STOCK_TRACKER_STRIPE_SECRET_KEY": values["STOCK_TRACKER_DEV_STRIPE_SECRET_KEY"],
+        "STOCK_TRACKER_STRIPE_WEBHOOK_SECRET": values["STOCK_TRACKER_DEV_STRIPE_WEBHOOK_SECRET"],
+    }
+
+
+def provision_stripe_standin(base_url: str, env: dict[str, str]) -> str:
+    """Create the stand-in's account for the dev keys (it lives in the API process's memory: again after a
+    restart), point its webhooks at the API, and sync the plan catalogue into it. Returns a status line."""
+    import httpx
+
+    answer = httpx.post(
+        f"{base_url}/sandbox/control/stripe/accounts",
+        json={
+            "secret_key": env["STOCK_TRACKER_STRIPE_SECRET_KEY"],
+            "webhook_url": f"{base_url}/api/v1/billing/stripe/webhook",
+            "webhook_secret": env["STOCK_TRACKER_STRIPE_WEBHOOK_SECRET"],
+        },
+        timeout=10,
+    )
+    if answer.status_code not in (201, 409):  # 409: the account exists already
+        return f"the Stripe stand-in refused the account ({answer.status_code})"
+    from app.cli.billing import run_sync_catalog
+    from app.config import load_settings
+
+    lines = asyncio.run(run_sync_catalog(load_settings(env)))
+    return f"Stripe stand-in ready: {len(lines)} plans and meters synced"
+
+
 def _dev_secrets(data_dir: Path) -> dict[str, str]:
     """Development secrets, generated once and kept in the data dir (never used in production)."""
     path = data_dir / SECRETS_FILE
@@ -56,6 +98,7 @@ class Supervisor:
         self.commands: dict[str, list[str]] = {}
         self.restarts: dict[str, int] = {}
         self.stopping = False
+        self.stripe_standin = False
 
     def _signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -70,6 +113,16 @@ class Supervisor:
         env.setdefault("STOCK_TRACKER_WB_BASE_URL", f"{base}/wb")
         env.setdefault("STOCK_TRACKER_OZON_BASE_URL", f"{base}/ozon")
         env.setdefault("STOCK_TRACKER_PUBLIC_URL", f"http://{self.host}:{self.port}")
+        self.stripe_standin = env.get("STOCK_TRACKER_BILLING") == "sandbox" and not env.get(
+            "STOCK_TRACKER_STRIPE_SECRET_KEY"
+        )
+        if self.stripe_standin:
+            # Billing against the sandbox's Stripe stand-in (mounted with the sandbox): keys made up here and
+            # kept with the other development secrets; the account is created once the API answers.
+            stripe = _dev_stripe_keys(self.data_dir)
+            env.update(stripe)
+            env["STOCK_TRACKER_STRIPE_API_BASE"] = f"{base}/stripe"
+            print("  billing   Stripe stand-in at /sandbox/stripe (STOCK_TRACKER_BILLING=sandbox)")
         if not env.get("STOCK_TRACKER_DATABASE_URL"):
             owner = self.servers.start_postgres()
             assert self.servers.pg_socket_dir is not None
@@ -128,6 +181,8 @@ class Supervisor:
             for name in self.commands:
                 self.spawn(name, env)
             if self._wait_live():
+                if self.stripe_standin:
+                    print(f"  billing   {provision_stripe_standin(f'http://{self.host}:{self.port}', env)}")
                 if demo_path.exists():
                     email, _, password = demo_path.read_text().strip().partition(" / ")
                     seed_demo_connection(f"http://{self.host}:{self.port}", email, password)
@@ -135,6 +190,8 @@ class Supervisor:
                 print(f"\n  API docs   {docs}\n  sandbox    http://{self.host}:{self.port}/sandbox/control/sellers")
                 if demo_path.exists():
                     print(f"  demo login {demo_path.read_text().strip()}")
+                if self.stripe_standin:
+                    print('  billing    as the demo owner: POST /api/v1/billing/checkout {"plan": "pro"}, open the url')
                 print(f"  ready in {time.perf_counter() - started:.1f}s — Ctrl-C stops everything\n", flush=True)
             while not self.stopping:
                 for name, proc in list(self.children.items()):
@@ -148,6 +205,9 @@ class Supervisor:
                         print(f"{name} exited with {code}; restarting", file=sys.stderr)
                         time.sleep(1)
                         self.spawn(name, env)
+                        if name == "api" and self.stripe_standin and self._wait_live():
+                            # The stand-in lived in the old API process: its objects are gone; start afresh.
+                            print(f"  billing   {provision_stripe_standin(f'http://{self.host}:{self.port}', env)}")
                 time.sleep(0.2)
             return 0
         finally:

@@ -9,7 +9,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
-from app.lib.errors import AuthenticationError, FieldError, PermissionDeniedError
+from app.lib.errors import AuthenticationError, FieldError, PermissionDeniedError, PlanLimit
 from app.lib.tokens import Principal
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -26,12 +26,14 @@ class Problem(msgspec.Struct, omit_defaults=True):
     instance: str | None = None
     request_id: str | None = None
     errors: list[FieldError] | None = None
+    plan_limit: PlanLimit | None = None
 
 
 _DESCRIPTIONS = {
     400: "Malformed request",
     401: "Missing or invalid credentials",
-    403: "Not allowed for this role or key",
+    402: "Payment required: the organization is read-only until it subscribes",
+    403: "Not allowed for this role or key, or over the plan's limit (`plan_limit`)",
     404: "Not found (including another organization's ids)",
     409: "Conflicts with the current state",
     413: "Body too large",
@@ -67,6 +69,13 @@ def write_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
     """Members (and read-only API keys) can read but not change anything."""
     if not principal_of(connection).can_write:
         raise PermissionDeniedError("Your role is read-only in this organization.")
+
+
+def owner_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Money matters: only an owner (a signed-in person, never an API key)."""
+    principal = principal_of(connection)
+    if principal.kind != "user" or principal.role != "owner":
+        raise PermissionDeniedError("Only an owner of the organization can manage its subscription.")
 
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

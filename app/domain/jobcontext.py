@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.domain.connections.services import MarketplaceGateway
 from app.domain.webhooks.sender import Resolver, WebhookClients
+from app.integrations.stripe import StripeGateway
 from app.integrations.telegram.client import TelegramClient
 from app.lib.crypto import CredentialCipher
 from app.lib.ratelimit import RateLimiter
@@ -52,3 +53,4 @@ class JobContext(NotificationContext):
     http: httpx.AsyncClient  # marketplace calls
     limiter: RateLimiter  # outbound marketplace budgets
     gateway: MarketplaceGateway
+    stripe: NotRequired[StripeGateway | None]  # None while billing is off (nothing calls Stripe)

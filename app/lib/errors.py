@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -13,6 +14,19 @@ class FieldError(msgspec.Struct):
     field: str
     message: str
     source: str = "body"
+
+
+class PlanLimit(msgspec.Struct, omit_defaults=True):
+    """Which limit of the organization's plan a request hit, and the way to more (problem members
+    ``plan_limit`` of the `plan-limit` and `sync-interval` problems)."""
+
+    limit: str  # products | connections | webhook_endpoints | members | api_keys | sync_interval
+    plan: str
+    allowed: int  # the plan's limit (sync_interval: minutes between manual syncs)
+    upgrade_plans: list[str]  # plans that allow more (empty: none does)
+    current: int | None = None
+    upgrade: str | None = None  # the request that gets more, e.g. "POST /api/v1/billing/change"
+    next_allowed_at: datetime | None = None
 
 
 class AppError(Exception):

@@ -20,6 +20,7 @@ from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
 from app.domain.apikeys import keys as api_keys
 from app.domain.connections.gateway import MarketplaceGateway
+from app.integrations.stripe import StripeGateway
 from app.lib.crypto import CredentialCipher
 from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
@@ -30,6 +31,7 @@ from app.observability.errors import flush_error_tracking, init_error_tracking
 from app.observability.logging import configure_logging
 from app.observability.metrics import configure_metrics, instruments, seed_counter
 from app.server.auth import PUBLIC_PATHS, ApiKeyResolver, BearerAuthMiddleware, TokenCache
+from app.server.billing import BillingGuardMiddleware
 from app.server.cache import ResponseCacheMiddleware
 from app.server.deps import DEPENDENCIES
 from app.server.errors import EXCEPTION_HANDLERS
@@ -53,6 +55,7 @@ TAGS = [
     Tag(name="webhooks", description="Signed outgoing webhooks: endpoints, deliveries, retries"),
     Tag(name="notifications", description="Notification channels: linking Telegram chats"),
     Tag(name="telegram", description="The Telegram bot's webhook (called by Telegram)"),
+    Tag(name="billing", description="The subscription, plans and usage; Stripe Checkout, portal and webhooks"),
     Tag(name="system", description="Health and operations"),
 ]
 
@@ -75,6 +78,8 @@ def _lifespan(settings: Settings):
         app.state.api_limiter = RateLimiter(
             app.state.gate_redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open
         )
+        # Stripe through the official SDK, only while billing is on (self-hosting: nothing calls Stripe).
+        app.state.stripe = StripeGateway.from_settings(settings) if settings.billing_enabled else None
         app.state.api_key_resolver = ApiKeyResolver(
             app.state.sessionmaker,
             api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret),
@@ -97,6 +102,8 @@ def _lifespan(settings: Settings):
             yield
         finally:
             await app.state.http.aclose()
+            if app.state.stripe is not None:
+                await app.state.stripe.aclose()
             await app.state.arq.aclose()
             await app.state.api_key_resolver.aclose()
             await app.state.gate_redis.aclose()
@@ -180,6 +187,7 @@ def create_app(
             RequestContextMiddleware(),
             DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
             RateLimitMiddleware(settings, plans, throttle),
+            BillingGuardMiddleware(settings),
             ResponseCacheMiddleware(),
         ],
         before_send=[add_response_headers],

@@ -34,7 +34,8 @@ PUBLIC_PATHS = [
     r"^/schema",
     r"^/sandbox",
     r"^/telegram/",
-    r"^/api/v1/billing/webhook$",
+    r"^/api/v1/billing/stripe/webhook$",
+    r"^/api/v1/billing/plans$",
     # The operator's routes take the operator token, never a tenant's (their own guard checks it).
     r"^/api/v1/admin/",
 ]

@@ -22,7 +22,8 @@ from app.db.outbox import relay, take_pending
 from app.domain.accounts.services import AccountService, MemberService
 from app.domain.alerts.services import AlertRuleService, AlertService
 from app.domain.api import principal_of
-from app.domain.apikeys.services import ApiKeyService
+from app.domain.apikeys.services import ApiKeyService, api_call_counter
+from app.domain.billing.services import BillingService, PlanCatalog, StripeWebhookService
 from app.domain.catalog.services import CatalogService, ProductPageService
 from app.domain.connections.services import ConnectionService
 from app.domain.operations.services import OperationsService
@@ -83,11 +84,18 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 
 
 def provide_account_service(db_session: AsyncSession, state: State) -> AccountService:
-    return AccountService(db_session, state.token_codec, state.settings.refresh_token_ttl_seconds)
+    settings = state.settings
+    return AccountService(
+        db_session,
+        state.token_codec,
+        settings.refresh_token_ttl_seconds,
+        billing_enabled=settings.billing_enabled,
+        trial_days=settings.billing_trial_days,
+    )
 
 
-def provide_member_service(db_session: AsyncSession, principal: Principal) -> MemberService:
-    return MemberService(db_session, principal)
+def provide_member_service(db_session: AsyncSession, principal: Principal, state: State) -> MemberService:
+    return MemberService(db_session, principal, billing_enabled=state.settings.billing_enabled)
 
 
 def provide_api_key_service(db_session: AsyncSession, principal: Principal, state: State) -> ApiKeyService:
@@ -98,11 +106,13 @@ def provide_api_key_service(db_session: AsyncSession, principal: Principal, stat
 
 
 def provide_connection_service(db_session: AsyncSession, principal: Principal, state: State) -> ConnectionService:
-    return ConnectionService(db_session, principal.tenant_id, state.cipher, state.gateway)
+    return ConnectionService(
+        db_session, principal.tenant_id, state.cipher, state.gateway, billing_enabled=state.settings.billing_enabled
+    )
 
 
-def provide_sync_run_service(db_session: AsyncSession, principal: Principal) -> SyncRunService:
-    return SyncRunService(db_session, principal.tenant_id)
+def provide_sync_run_service(db_session: AsyncSession, principal: Principal, state: State) -> SyncRunService:
+    return SyncRunService(db_session, principal.tenant_id, billing_enabled=state.settings.billing_enabled)
 
 
 def provide_catalog_service(db_session: AsyncSession, principal: Principal, state: State) -> CatalogService:
@@ -142,6 +152,18 @@ def provide_telegram_webhook_service(db_session: AsyncSession, state: State) -> 
     return TelegramWebhookService(db_session, state.settings)
 
 
+def provide_billing_service(db_session: AsyncSession, principal: Principal, state: State) -> BillingService:
+    return BillingService(db_session, principal, state.settings, state.stripe, api_call_counter(state.redis))
+
+
+def provide_stripe_webhook_service(db_session: AsyncSession, state: State) -> StripeWebhookService:
+    return StripeWebhookService(db_session, state.stripe)
+
+
+def provide_plan_catalog(state: State) -> PlanCatalog:
+    return PlanCatalog(state.settings)
+
+
 def provide_health_service(state: State) -> HealthService:
     return HealthService(state.engine, state.redis, state.settings.health_timeout_seconds)
 
@@ -172,4 +194,7 @@ DEPENDENCIES = {
     "telegram_webhook_service": _sync(provide_telegram_webhook_service),
     "health_service": _sync(provide_health_service),
     "operations_service": _sync(provide_operations_service),
+    "billing_service": _sync(provide_billing_service),
+    "stripe_webhook_service": _sync(provide_stripe_webhook_service),
+    "plan_catalog": _sync(provide_plan_catalog),
 }

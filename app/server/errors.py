@@ -21,7 +21,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
 
 from app.domain.api import PROBLEM_MEDIA_TYPE, Problem
-from app.lib.errors import AppError, FieldError
+from app.lib.errors import AppError, FieldError, PlanLimit
 from app.observability.metrics import instruments
 from app.server.middleware import request_id_for
 
@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 _STATUS_CODES = {
     400: ("bad_request", "Bad request"),
     401: ("unauthorized", "Unauthorized"),
+    402: ("payment_required", "Payment required"),
     403: ("forbidden", "Forbidden"),
     404: ("not_found", "Not found"),
     405: ("method_not_allowed", "Method not allowed"),
@@ -55,6 +56,7 @@ def problem_response(
     *,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    plan_limit: PlanLimit | None = None,
 ) -> Response[Problem]:
     request_id = None
     instance = None
@@ -73,6 +75,7 @@ def problem_response(
         instance=instance,
         request_id=request_id,
         errors=errors,
+        plan_limit=plan_limit,
     )
     out_headers = dict(headers or {})
     if request_id:
@@ -105,9 +108,15 @@ def _is_decode_error(exc: BaseException) -> bool:
 
 
 def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
-    errors = exc.extra.get("errors")
     return problem_response(
-        request, exc.status_code, exc.code, exc.title, exc.detail, errors=errors, headers=exc.headers
+        request,
+        exc.status_code,
+        exc.code,
+        exc.title,
+        exc.detail,
+        errors=exc.extra.get("errors"),
+        headers=exc.headers,
+        plan_limit=exc.extra.get("plan_limit"),
     )
 
 

@@ -12,6 +12,7 @@ from app.domain.alerts.controllers import (
     SuppressionController,
 )
 from app.domain.apikeys.controllers import ApiKeyController
+from app.domain.billing.controllers import BillingController, PlanCatalogController, StripeWebhookController
 from app.domain.catalog.controllers import ProductController, StockSummaryController, WarehouseController
 from app.domain.connections.controllers import ConnectionController
 from app.domain.operations.controllers import AdminQueueController
@@ -47,6 +48,9 @@ ROUTES: list[Any] = [
     WebhookEventTypeController,
     NotificationChannelController,
     TelegramWebhookController,
+    BillingController,
+    PlanCatalogController,
+    StripeWebhookController,
     HealthController,
     metrics_endpoint,
     AdminQueueController,

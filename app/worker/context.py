@@ -11,6 +11,7 @@ from app.domain.connections.gateway import MarketplaceGateway
 from app.domain.events.context import close_notification_context, open_notification_context
 from app.domain.jobcontext import JobContext
 from app.domain.webhooks.sender import Resolver
+from app.integrations.stripe import StripeGateway
 from app.lib.crypto import CredentialCipher
 from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
@@ -25,6 +26,7 @@ def open_job_context(
     http = marketplace_http_client()
     limiter = RateLimiter(redis)
     notification = open_notification_context(settings, resolver)
+    stripe = StripeGateway.from_settings(settings) if settings.billing_enabled else None
     return JobContext(
         redis=redis,
         settings=settings,
@@ -38,12 +40,16 @@ def open_job_context(
         webhook_http=notification["webhook_http"],
         telegram_http=notification["telegram_http"],
         telegram=notification["telegram"],
+        stripe=stripe,
     )
 
 
 async def close_job_context(ctx: JobContext) -> None:
     """Close what ``open_job_context`` opened (not ``redis``: its owner, arq or the caller, closes it)."""
     await close_notification_context(ctx)
+    stripe = ctx.get("stripe")
+    if stripe is not None:
+        await stripe.aclose()
     http = ctx.get("http")
     if http is not None:
         await http.aclose()

@@ -7,6 +7,7 @@ from typing import Any
 
 from app.domain.accounts.jobs import record_audit_event
 from app.domain.alerts.jobs import evaluate_alerts
+from app.domain.billing.jobs import process_stripe_event
 from app.domain.events.jobs import publish_recorded_event, token_expiry_cron
 from app.domain.sync.jobs import sync_connection, sync_fanout
 from app.domain.telegram.jobs import handle_update, notifications_sweep, send_notifications
@@ -21,6 +22,7 @@ JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
     "webhooks.deliver_event": deliver_event_webhooks,
     "telegram.send": send_notifications,
     "telegram.update": handle_update,
+    "billing.stripe_event": process_stripe_event,
 }
 
 CRONS: dict[str, Callable[..., Awaitable[Any]]] = {

@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 from app.config import Settings
 from app.db.models import Marketplace
 from app.db.outbox import relay
+from app.domain.billing.jobs import billing_usage_cron
 from app.domain.events.metrics import alert_instruments
 from app.domain.events.types import STOCK_LOW, STOCK_OUT, STOCK_RESTORED
 from app.domain.jobcontext import JobContext
@@ -74,7 +75,7 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
             release=settings.sentry_release,
             component="worker",
         )
-        _seed_metrics([*JOBS, *CRONS, "cron:outbox-sweep", "cron:retention"])
+        _seed_metrics([*JOBS, *CRONS, "cron:outbox-sweep", "cron:retention", "cron:billing-usage"])
         # arq's dict becomes the JobContext every job receives (tests may put a fake DNS resolver in it).
         ctx.update(open_job_context(settings, ctx["redis"], resolver=ctx.get("resolver")))
         if serve_metrics:
@@ -117,6 +118,14 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
                 _job("cron:retention", retention_sweep),
                 name="cron:retention",
                 minute=set(range(3, 60, 10)),
+                second=0,
+                unique=True,
+            ),
+            # Usage to Stripe's meters, a few minutes after each hour ends (the hour's calls are in).
+            cron(
+                _job("cron:billing-usage", billing_usage_cron),
+                name="cron:billing-usage",
+                minute=5,
                 second=0,
                 unique=True,
             ),

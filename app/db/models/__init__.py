@@ -4,6 +4,7 @@
 from app.db.models import apikeys as _apikeys  # noqa: F401
 from app.db.models import notifications as _notifications  # noqa: F401
 from app.db.models.accounts import AuditEvent, Membership, RefreshToken, Role, Tenant, User
+from app.db.models.billing import BillingAccount, PlanChange, ProductUsage, StripeEvent, UsageReport
 from app.db.models.marketplace import (
     Connection,
     ConnectionStatus,
@@ -22,20 +23,25 @@ from app.db.models.outbox import OutboxMessage
 
 __all__ = [
     "AuditEvent",
+    "BillingAccount",
     "Connection",
     "ConnectionStatus",
     "Marketplace",
     "Membership",
     "OrderLine",
     "OutboxMessage",
+    "PlanChange",
     "Product",
+    "ProductUsage",
     "RefreshToken",
     "Role",
     "StockHistory",
     "StockLevel",
+    "StripeEvent",
     "SyncRun",
     "SyncStatus",
     "Tenant",
+    "UsageReport",
     "User",
     "Variant",
     "Warehouse",

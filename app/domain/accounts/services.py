@@ -19,6 +19,7 @@ from app.domain.accounts.repositories import (
     UserRepository,
 )
 from app.domain.accounts.schemas import TokenPair
+from app.domain.billing.services import ensure_within_limit, start_trial
 from app.lib import security
 from app.lib.clock import utcnow
 from app.lib.errors import AuthenticationError, CommitThenRaise, ConflictError, NotFoundError, PermissionDeniedError
@@ -60,11 +61,21 @@ def _parse_refresh(token: str) -> tuple[uuid.UUID, uuid.UUID, str]:
 
 
 class AccountService:
-    def __init__(self, session: AsyncSession, codec: AccessTokenCodec, refresh_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        codec: AccessTokenCodec,
+        refresh_ttl_seconds: int,
+        *,
+        billing_enabled: bool = False,
+        trial_days: int = 14,
+    ) -> None:
         self.session = session
         self.codec = codec
         self.refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
         self.users = UserRepository(session)
+        self.billing_enabled = billing_enabled
+        self.trial_days = trial_days
 
     async def _issue(
         self, user_id: uuid.UUID, tenant_id: uuid.UUID, role: str, family_id: uuid.UUID | None = None
@@ -101,6 +112,8 @@ class AccountService:
         except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
             raise EmailTakenError("An account with this email already exists.") from exc
         MembershipRepository(self.session, tenant.id).add(Membership(user_id=user.id, role=Role.OWNER))
+        # Billing on: the organization starts on the trial plan (no card, no Stripe call).
+        start_trial(tenant, self.session, billing_enabled=self.billing_enabled, trial_days=self.trial_days)
         add_job(
             self.session,
             "audit.record",
@@ -170,10 +183,11 @@ class AccountService:
 
 
 class MemberService:
-    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+    def __init__(self, session: AsyncSession, principal: Principal, *, billing_enabled: bool = False) -> None:
         self.session = session
         self.principal = principal
         self.members = MembershipRepository(session, principal.tenant_id)
+        self.billing_enabled = billing_enabled
 
     async def me(self) -> tuple[User, Tenant, str]:
         user = await UserRepository(self.session).get(self.principal.user_id) if self.principal.user_id else None
@@ -200,6 +214,13 @@ class MemberService:
             raise NotFoundError("No registered user has this email; ask them to sign up first.")
         if await self.members.get_for_user(user.id) is not None:
             raise ConflictError("This user is already a member.")
+        await ensure_within_limit(
+            self.session,
+            self.principal.tenant_id,
+            "members",
+            await self.members.count(),
+            billing_enabled=self.billing_enabled,
+        )
         membership = self.members.add(Membership(user_id=user.id, role=Role(role)))
         await self.session.flush()
         await self.session.refresh(membership)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from app.domain.accounts.services import TenantSelfRepository
 from app.domain.apikeys import keys, usage
 from app.domain.apikeys.repositories import ApiKeyRepository
 from app.domain.apikeys.schemas import ApiUsage
-from app.domain.billing.services import effective_plan
+from app.domain.billing.services import effective_plan, ensure_within_limit
 from app.lib.clock import utcnow
 from app.lib.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from app.lib.ids import uuid7
@@ -69,8 +69,12 @@ class ApiKeyService:
 
     async def create(self, name: str, scopes: list[str]) -> CreatedKey:
         scopes = check_scopes(scopes)
-        if await self.keys.count_active() >= MAX_ACTIVE_KEYS:
+        active = await self.keys.count_active()
+        if active >= MAX_ACTIVE_KEYS:
             raise ApiKeyLimitError(f"An organization can hold at most {MAX_ACTIVE_KEYS} active API keys.")
+        await ensure_within_limit(
+            self.session, self.principal.tenant_id, "api_keys", active, billing_enabled=self.settings.billing_enabled
+        )
         secret = keys.generate()
         row = self.keys.add(
             ApiKey(
@@ -123,3 +127,14 @@ class ApiKeyService:
         period = usage.period_of(utcnow())
         calls = await usage.api_calls(self.redis, self.principal.tenant_id, period)
         return ApiUsage(period=period, api_calls=calls, quota=plan.api_calls_per_month, plan=plan.code)
+
+
+def api_call_counter(redis: Redis) -> Callable[[uuid.UUID, datetime], Awaitable[tuple[str, int]]]:
+    """The monthly API-call counter as billing reads it: (period ``YYYY-MM``, calls counted) for a moment —
+    the very counter the quota is enforced on, so the meter and the quota agree."""
+
+    async def count(tenant_id: uuid.UUID, at: datetime) -> tuple[str, int]:
+        period = usage.period_of(at)
+        return period, await usage.api_calls(redis, tenant_id, period)
+
+    return count

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.engine import session_scope
 from app.db.models import Connection, ConnectionStatus, Marketplace
+from app.domain.billing.services import ensure_within_limit
 from app.domain.connections.gateway import (
     CredentialCheck,
     InvalidCredentialsError,
@@ -51,11 +52,15 @@ class ConnectionService:
         tenant_id: uuid.UUID,
         cipher: CredentialCipher,
         gateway: MarketplaceGateway,
+        *,
+        billing_enabled: bool = False,
     ) -> None:
         self.session = session
+        self.tenant_id = tenant_id
         self.repo = ConnectionRepository(session, tenant_id)
         self.cipher = cipher
         self.gateway = gateway
+        self.billing_enabled = billing_enabled
 
     async def get(self, connection_id: uuid.UUID) -> Connection:
         conn = await self.repo.get(connection_id)
@@ -68,6 +73,9 @@ class ConnectionService:
 
     async def create(self, marketplace: str, name: str, raw_credentials: dict[str, str]) -> Connection:
         credentials = decode_credentials(marketplace, raw_credentials)
+        await ensure_within_limit(
+            self.session, self.tenant_id, "connections", await self.repo.count(), billing_enabled=self.billing_enabled
+        )
         conn_id = uuid7()
         check = await self.gateway.check(marketplace, credentials, str(conn_id))
         conn = Connection(

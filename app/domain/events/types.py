@@ -10,6 +10,8 @@ SYNC_FAILED = "sync.failed"
 CONNECTION_INVALID = "connection.invalid"
 CONNECTION_TOKEN_EXPIRING = "connection.token_expiring"
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+BILLING_PLAN_CHANGED = "billing.plan_changed"
+BILLING_PAYMENT_FAILED = "billing.payment_failed"
 # Sent by `POST /webhook-endpoints/{id}/test` to that endpoint only; never fanned out.
 ENDPOINT_TEST = "webhook_endpoint.test"
 
@@ -22,6 +24,8 @@ EVENT_TYPES: dict[str, str] = {
     CONNECTION_INVALID: "The marketplace refused the connection's credentials.",
     CONNECTION_TOKEN_EXPIRING: "A Wildberries token expires within 7 days (and again within 1 day).",
     ENDPOINT_DISABLED: "A webhook endpoint was disabled after failing continuously.",
+    BILLING_PLAN_CHANGED: "The organization's plan or subscription status changed (upgrade, downgrade, ended…).",
+    BILLING_PAYMENT_FAILED: "A subscription payment failed; Stripe retries it and the subscription is past due.",
 }
 
 # What a person wants on their phone; sync.succeeded would be noise every half hour.

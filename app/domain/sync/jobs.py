@@ -25,7 +25,13 @@ _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('d
 
 
 def _service(ctx: JobContext) -> SyncService:
-    return SyncService(ctx["sessionmaker"], ctx["gateway"], ctx["cipher"], ctx["redis"])
+    return SyncService(
+        ctx["sessionmaker"],
+        ctx["gateway"],
+        ctx["cipher"],
+        ctx["redis"],
+        billing_enabled=ctx["settings"].billing_enabled,
+    )
 
 
 async def sync_connection(

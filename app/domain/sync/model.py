@@ -78,3 +78,5 @@ class Snapshot:
     catalogue_complete: bool = False
     errors: list[str] = field(default_factory=list)
     calls: int = 0
+    # The plan's product limit: the products (marketplace ids) this sync keeps; None = all of them.
+    limited_to: frozenset[str] | None = None

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import SyncStatus
 from app.db.outbox import add_job
+from app.domain.billing.services import product_allowance
 from app.domain.connections.services import MarketplaceGateway
 from app.domain.events.services import record_event
 from app.domain.sync import fetch_ozon, fetch_wildberries
@@ -153,7 +154,10 @@ class NormalizeStage:
 
 class WriteStage:
     """Writes the snapshot in the caller's transaction: catalogue and warehouses, the stock snapshot with its
-    history, the order lines — one step each."""
+    history, the order lines — one step each. The plan's product limit decides first what is kept."""
+
+    def __init__(self, *, billing_enabled: bool = False) -> None:
+        self.billing_enabled = billing_enabled
 
     async def run(
         self, session: AsyncSession, target: SyncTarget, snapshot: Snapshot, now: datetime, log: StageLog
@@ -161,12 +165,26 @@ class WriteStage:
         writer = SnapshotWriter(session, target.tenant_id, target.connection_id, target.marketplace)
         counts = WriteCounts()
         with log.step("write_catalog", Stage.WRITE) as record:
+            allowance = await product_allowance(
+                session,
+                target.tenant_id,
+                target.connection_id,
+                snapshot_products(snapshot),
+                billing_enabled=self.billing_enabled,
+                now=now,
+            )
+            if allowance.kept is not None:
+                keep_only(snapshot, allowance.kept)
+                counts.products_left_out = allowance.left_out
+                counts.extra["product_limit"] = allowance.report()
             if snapshot.catalog:
                 counts.products, counts.variants = await writer.write_catalog(snapshot.catalog)
             await writer.ensure_stub_variants(snapshot.stock)
             await writer.write_warehouses(snapshot)
             counts.warehouses = len(snapshot.warehouses)
             record.counts = {"products": counts.products, "variants": counts.variants, "warehouses": counts.warehouses}
+            if counts.products_left_out:
+                record.counts["products_left_out"] = counts.products_left_out
         with log.step("write_stock", Stage.WRITE) as record:
             await writer.write_stock(snapshot, target.run_id, now, counts)
             record.counts = {
@@ -184,6 +202,27 @@ class WriteStage:
         return Written(counts, status, next_cursor(target.cursor, snapshot))
 
 
+def snapshot_products(snapshot: Snapshot) -> set[str]:
+    """Every product (marketplace id) the snapshot has anything about."""
+    ids = {c.external_id for c in snapshot.catalog} | {r.product_external_id for r in snapshot.stock}
+    return ids | {o.product_external_id for o in snapshot.orders or ()}
+
+
+def keep_only(snapshot: Snapshot, kept: frozenset[str]) -> None:
+    """Drop what the plan's product limit leaves out; the writer then zeroes absent stock of kept products
+    only (a tracked product past the limit keeps its data as it was)."""
+    catalog = [c for c in snapshot.catalog if c.external_id in kept]
+    if len(catalog) < len(snapshot.catalog):
+        # The catalogue's cursor must not move past cards that were not stored: when the limit allows more,
+        # the next syncs read them again.
+        snapshot.catalogue_complete = False
+    snapshot.catalog = catalog
+    snapshot.stock = [r for r in snapshot.stock if r.product_external_id in kept]
+    if snapshot.orders is not None:
+        snapshot.orders = [o for o in snapshot.orders if o.product_external_id in kept]
+    snapshot.limited_to = kept
+
+
 def next_cursor(cursor: dict[str, Any], snapshot: Snapshot) -> dict[str, Any] | None:
     """Each cursor advances only when its whole stage succeeded; a failed one keeps its old position."""
     new = dict(cursor)
@@ -196,6 +235,7 @@ def next_cursor(cursor: dict[str, Any], snapshot: Snapshot) -> dict[str, Any] | 
 
 def outcome_of(written: Written, snapshot: Snapshot) -> RunOutcome:
     counts = {k: v for k, v in asdict(written.counts).items() if k != "extra"}
+    counts.update(written.counts.extra)  # e.g. "product_limit": why products were left out
     counts["calls"] = snapshot.calls
     failed = written.status is SyncStatus.PARTIALLY_FAILED
     return RunOutcome(written.status, counts, "partial" if failed else None, "; ".join(snapshot.errors)[:2000] or None)

@@ -46,9 +46,10 @@ class SyncRunListing(TenantRepository[SyncRun]):
 
 
 class SyncRunService:
-    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, *, billing_enabled: bool = False) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        self.billing_enabled = billing_enabled
 
     async def trigger(self, connection_id: uuid.UUID) -> SyncTrigger:
         """Queue a manual sync (or reuse the queued or running one); refuse invalid connections and the
@@ -56,7 +57,9 @@ class SyncRunService:
         conn = await ConnectionRepository(self.session, self.tenant_id).get(connection_id)
         if conn is None:
             raise NotFoundError("No such connection.")
-        result = await request_manual_sync(self.session, self.tenant_id, conn)
+        result = await request_manual_sync(self.session, self.tenant_id, conn, billing_enabled=self.billing_enabled)
+        if result.refusal is not None:
+            raise result.refusal  # the plan's answer (402 read-only, 403 plan-limit, 429 sync-interval)
         if result.status == "invalid":
             raise ConnectionInvalidError(
                 f"The connection is {conn.status.value}: {conn.status_reason or 'check its credentials'}."

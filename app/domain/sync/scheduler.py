@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.engine import session_scope
-from app.domain.billing.services import MIN_SYNC_INTERVAL_MINUTES, effective_plan
+from app.domain.billing.services import MIN_SYNC_INTERVAL_MINUTES, effective_plan, schedulable
 
 BATCH = 200
 
@@ -40,10 +40,18 @@ async def fan_out(
     now = time.time() if now is None else now
     async with session_scope(sessionmaker) as s:
         rows = (
-            await s.execute(text("SELECT id, tenant_id, plan, last_scheduled_slot FROM st_schedulable_connections()"))
+            await s.execute(
+                text(
+                    "SELECT id, tenant_id, plan, last_scheduled_slot, read_only, rank_in_tenant "
+                    "FROM st_schedulable_connections()"
+                )
+            )
         ).all()
     due: list[tuple[uuid.UUID, uuid.UUID, int, int]] = []
-    for conn_id, tenant_id, plan, last_slot in rows:
+    for conn_id, tenant_id, plan, last_slot, read_only, rank in rows:
+        # Billing: a read-only organization's syncs pause; connections past its plan's limit are not synced.
+        if not schedulable(plan, read_only, rank, billing_enabled=settings.billing_enabled):
+            continue
         minutes = max(
             MIN_SYNC_INTERVAL_MINUTES,
             effective_plan(plan, billing_enabled=settings.billing_enabled).sync_interval_minutes,

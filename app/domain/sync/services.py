@@ -60,11 +60,14 @@ class SyncService:
         gateway: MarketplaceGateway,
         cipher: CredentialCipher,
         queue: JobQueue | None = None,
+        *,
+        billing_enabled: bool = False,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.gateway = gateway
         self.cipher = cipher
         self.queue = queue
+        self.billing_enabled = billing_enabled
 
     async def run(
         self,
@@ -118,7 +121,7 @@ class SyncService:
 
         async with unit_of_work(self.sessionmaker, self.queue, tenant_id) as s:
             repo = SyncRepository(s, tenant_id)
-            written = await WriteStage().run(s, target, snapshot, now, stages)
+            written = await WriteStage(billing_enabled=self.billing_enabled).run(s, target, snapshot, now, stages)
             await EvaluateStage().run(s, target, written, stages)
             await repo.record_synced(connection_id, written.status, now, written.cursor)
             outcome = outcome_of(written, snapshot)

@@ -142,7 +142,7 @@ class CommandHandler:
         return "\n".join(lines)
 
     async def _sync(self, tenant_id: uuid.UUID) -> str:
-        triggers = await trigger_manual_syncs(self.session, tenant_id)
+        triggers = await trigger_manual_syncs(self.session, tenant_id, billing_enabled=self.settings.billing_enabled)
         if not triggers:
             return "No marketplace connections yet."
         lines = []
@@ -154,6 +154,8 @@ class CommandHandler:
                 lines.append(f"⏳ {name}: a sync is already under way")
             elif t.status == "cooldown":
                 lines.append(f"🕒 {name}: synced moments ago; try again in {t.retry_after} s")
+            elif t.refusal is not None:  # the plan: read-only, over the connection limit, or its interval
+                lines.append(f"⛔ {name}: {escape(t.refusal.detail)}")
             else:
                 lines.append(f"🔑 {name}: the connection's credentials were refused; replace them first")
         return "\n".join(lines)

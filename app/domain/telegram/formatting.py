@@ -89,6 +89,23 @@ def event_line(event_type: str, data: dict[str, Any]) -> str:
     if event_type == t.ENDPOINT_DISABLED:
         host = urlsplit(str(data.get("url") or "")).hostname or "an endpoint"
         return f"🔌 Webhook endpoint <b>{_s(host)}</b> was disabled: {_s(data.get('reason'), 300)}"
+    if event_type == t.BILLING_PLAN_CHANGED:
+        frm, to = data.get("from_plan"), data.get("to_plan")
+        plan = f"{_s(frm)} → <b>{_s(to)}</b>" if frm != to else f"<b>{_s(to)}</b>"
+        status = f", {_s(data.get('to_status'))}" if data.get("from_status") != data.get("to_status") else ""
+        tail = " The organization is read-only until it subscribes." if data.get("read_only") else ""
+        return f"💳 Plan {plan}{status} ({_s(data.get('cause'))}).{tail}"
+    if event_type == t.BILLING_PAYMENT_FAILED:
+        amount = data.get("amount_due")
+        money = (
+            f" of {amount / 100:.2f} {_s(str(data.get('currency') or '').upper())}" if isinstance(amount, int) else ""
+        )
+        retry = (
+            f"; Stripe retries on {_s(str(data['next_payment_attempt'])[:10])}"
+            if data.get("next_payment_attempt")
+            else ""
+        )
+        return f"💳 A payment{money} failed{retry}: update the card in the billing portal."
     return f"ℹ️ {_s(event_type)}"
 
 

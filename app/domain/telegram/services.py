@@ -152,10 +152,14 @@ async def bot_username(client: TelegramClient, redis: Any) -> str | None:
     return me.username
 
 
-async def trigger_manual_syncs(session: AsyncSession, tenant_id: uuid.UUID) -> list[SyncTrigger]:
+async def trigger_manual_syncs(
+    session: AsyncSession, tenant_id: uuid.UUID, *, billing_enabled: bool = False
+) -> list[SyncTrigger]:
     """Start a manual sync of every connection, exactly as ``POST /connections/{id}/syncs`` does."""
     connections = await _Connections(session, tenant_id).list(order_by=Connection.created_at)
-    return [await request_manual_sync(session, tenant_id, conn) for conn in connections]
+    return [
+        await request_manual_sync(session, tenant_id, conn, billing_enabled=billing_enabled) for conn in connections
+    ]
 
 
 class _Connections(TenantRepository[Connection]):

@@ -18,6 +18,8 @@ EventType = Literal[
     "connection.invalid",
     "connection.token_expiring",
     "webhook_endpoint.disabled",
+    "billing.plan_changed",
+    "billing.payment_failed",
 ]
 Url = Annotated[
     str,

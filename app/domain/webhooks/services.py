@@ -12,8 +12,7 @@ from app.config import Settings
 from app.db.engine import session_scope
 from app.db.models.notifications import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.db.outbox import add_job
-from app.domain.accounts.services import TenantSelfRepository
-from app.domain.billing.services import effective_plan
+from app.domain.billing.services import ensure_within_limit
 from app.domain.connections.services import all_tenant_ids
 from app.domain.events.services import DELIVER_JOB, publish_event
 from app.domain.events.types import ENDPOINT_TEST
@@ -24,7 +23,7 @@ from app.domain.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUp
 from app.domain.webhooks.sender import Resolver
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher, InvalidToken
-from app.lib.errors import ConflictError, FieldError, NotFoundError, PermissionDeniedError, ValidationError
+from app.lib.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from app.lib.ids import uuid7
 from app.lib.pagination import Page, paginate
 from app.lib.ssrf import UnsafeTargetError, check_addresses, parse_target
@@ -36,11 +35,6 @@ RECOVER_LIMIT = 10_000
 class UnsafeWebhookUrlError(ValidationError):
     code = "unsafe_webhook_url"
     title = "This URL cannot receive webhooks"
-
-
-class WebhookPlanLimitError(PermissionDeniedError):
-    code = "plan_limit"
-    title = "Your plan's limit is reached"
 
 
 class WebhookService:
@@ -223,14 +217,13 @@ class WebhookService:
             )
 
     async def _check_plan(self) -> None:
-        tenant = await TenantSelfRepository(self.session, self.tenant_id).get()
-        plan = effective_plan(tenant.plan if tenant else "self_hosted", billing_enabled=self.settings.billing_enabled)
-        if not plan.webhooks:
-            raise WebhookPlanLimitError(f"The {plan.name} plan does not include webhooks.")
-        if await self.endpoints.count() >= plan.max_webhook_endpoints:
-            raise WebhookPlanLimitError(
-                f"The {plan.name} plan allows {plan.max_webhook_endpoints} webhook endpoints; delete one first."
-            )
+        await ensure_within_limit(
+            self.session,
+            self.tenant_id,
+            "webhook_endpoints",
+            await self.endpoints.count(),
+            billing_enabled=self.settings.billing_enabled,
+        )
 
 
 async def rotate_all_secrets(

@@ -94,6 +94,11 @@ class StripeGateway(SubscriptionsMixin):
                     out[parsed.lookup_key] = parsed
         return out
 
+    async def get_price(self, price_id: str) -> s.Price:
+        async with self._translated():
+            price = await self._sdk.v1.prices.retrieve_async(price_id)
+        return to_struct(price, s.Price)
+
     async def price_for_plan(self, plan_code: str) -> s.Price:
         """The active monthly price of a plan; ``StripeNotFound`` until `billing sync-catalog` created it."""
         key = s.price_lookup_key(plan_code)

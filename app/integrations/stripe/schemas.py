@@ -48,7 +48,9 @@ class Price(msgspec.Struct, frozen=True):
 
     @property
     def plan_code(self) -> str | None:
-        return plan_for_lookup_key(self.lookup_key)
+        """The plan this price sells: its lookup key, else the `plan` metadata `billing sync-catalog` sets (a
+        price replaced by a new amount gives its lookup key to the new one but keeps its metadata)."""
+        return plan_for_lookup_key(self.lookup_key) or self.metadata.get("plan") or None
 
     @property
     def metered(self) -> bool:

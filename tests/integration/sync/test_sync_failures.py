@@ -266,6 +266,7 @@ async def test_marketplace_429_reschedules_instead_of_sleeping(client, settings,
     http = marketplace_http_client()
     r = redis_client(limited.redis_url)
     ctx = {
+        "settings": limited,
         "sessionmaker": create_sessionmaker(engine),
         "gateway": MarketplaceGateway(limited, http, RateLimiter(r)),
         "cipher": CredentialCipher(limited.encryption_key_list),

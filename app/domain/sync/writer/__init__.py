@@ -36,6 +36,7 @@ class WriteCounts:
     orders: int = 0
     orders_written: int = 0
     unmatched_stock_rows: int = 0
+    products_left_out: int = 0  # by the plan's product limit (their stored data is kept, not synced)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

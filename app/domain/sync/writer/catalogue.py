@@ -137,7 +137,7 @@ async def _insert_stubs(
         await raw.execute(
             """INSERT INTO products (id, tenant_id, connection_id, marketplace, external_id, search_text,
                                      created_at, updated_at)
-               VALUES ($1, $2, $3, $4::marketplace, $5, $5, now(), now())
+               VALUES ($1, $2, $3, $4::marketplace, $5::text, $5::text, now(), now())
                ON CONFLICT (connection_id, external_id) DO NOTHING""",
             uuid7(),
             tenant_id,

@@ -57,13 +57,16 @@ _UPSERT = f"""
 _COVERED = """SELECT id FROM warehouses WHERE connection_id = $1
    AND ((kind = 'fbo' AND $2) OR (kind = 'fbs' AND external_id = ANY($3::text[])))"""
 
-# $1 tenant, $2 connection, $3 sync run, $4 snapshot time, $5 the covered warehouses.
+# $1 tenant, $2 connection, $3 sync run, $4 snapshot time, $5 the covered warehouses, $6 the products kept.
 _ZERO_ABSENT = f"""
     WITH missing AS (
         -- Rows we hold for the covered warehouses, minus the rows this snapshot reported (a hashed
         -- set difference, not a probe per row).
         SELECT s.variant_id, s.warehouse_id FROM stock_levels s
         WHERE s.connection_id = $2 AND s.warehouse_id = ANY($5::uuid[])
+          -- Under a plan's product limit only the products this sync keeps are zeroed ($6 null: all).
+          AND ($6::text[] IS NULL OR s.product_id IN (
+               SELECT p.id FROM products p WHERE p.connection_id = $2 AND p.external_id = ANY($6::text[])))
           AND (s.quantity <> 0 OR coalesce(s.in_way_to_client, 0) <> 0
                OR coalesce(s.in_way_from_client, 0) <> 0 OR coalesce(s.reserved, 0) <> 0)
         EXCEPT
@@ -130,5 +133,6 @@ async def write_stock(
     covered_ids = [r["id"] for r in covered]
     zeroed = 0
     if covered_ids:
-        zeroed = int(await raw.fetchval(_ZERO_ABSENT, tenant_id, connection_id, run_id, at, covered_ids))
+        limited = sorted(snapshot.limited_to) if snapshot.limited_to is not None else None
+        zeroed = int(await raw.fetchval(_ZERO_ABSENT, tenant_id, connection_id, run_id, at, covered_ids, limited))
     return StockWrite(len(snapshot.stock), unmatched, changed, zeroed)
