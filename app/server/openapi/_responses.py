@@ -174,7 +174,7 @@ def declare_responses(app: Litestar, document: OpenAPI, public_paths: list[str])
     components = document.components if isinstance(document.components, Components) else None
     schemas = (components.schemas or {}) if components else {}
     seen: set[int] = set()
-    for name in ("Problem", "FieldError"):
+    for name in ("Problem", "FieldError", "PlanLimit"):
         schema = schemas.get(name)
         if isinstance(schema, SchemaObject):
             _strip_generated_examples(schema, seen)

@@ -129,6 +129,36 @@ PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
             }
         ),
     ),
+    "billing.plan_changed": (
+        "PlanChangedEventData",
+        _object(
+            {
+                "plan_change_id": _UUID,
+                "from_plan": _nullable({"type": "string"}),
+                "to_plan": {"type": "string"},
+                "from_status": _nullable({"type": "string"}),
+                "to_status": {"type": "string"},
+                "cause": {"type": "string", "description": "What caused it: a Stripe event, a user's change, …"},
+                "read_only": {"type": "boolean", "description": "The organization is read-only from now on."},
+                "current_period_end": _nullable(_TIME),
+            }
+        ),
+    ),
+    "billing.payment_failed": (
+        "PaymentFailedEventData",
+        _object(
+            {
+                "invoice_id": {"type": "string"},
+                "amount_due": {"type": "integer", "description": "In the currency's smallest unit (cents)."},
+                "currency": {"type": "string"},
+                "attempt_count": {"type": "integer"},
+                "next_payment_attempt": _nullable(_TIME),
+                "hosted_invoice_url": _nullable({"type": "string"}),
+                "plan": {"type": "string"},
+                "status": {"type": "string"},
+            }
+        ),
+    ),
     "webhook_endpoint.test": (
         "EndpointTestEventData",
         _object({"endpoint_id": _UUID, "message": {"type": "string"}}),
