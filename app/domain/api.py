@@ -26,6 +26,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     instance: str | None = None
     request_id: str | None = None
     errors: list[FieldError] | None = None
+    # For a 502: the outside service that answered badly ("telegram", "wildberries", …).
+    upstream: str | None = None
 
 
 _DESCRIPTIONS = {
@@ -39,6 +41,7 @@ _DESCRIPTIONS = {
     422: "Validation failed; `errors` lists the fields",
     429: "Rate limited; see Retry-After",
     500: "Internal error (details are logged, never returned)",
+    502: "An outside service answered badly; `upstream` names it",
     503: "A dependency is unavailable",
 }
 

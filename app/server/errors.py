@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import msgspec
 import structlog
 from litestar import MediaType, Request, Response
@@ -21,7 +22,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
 
 from app.domain.api import PROBLEM_MEDIA_TYPE, Problem
-from app.lib.errors import AppError, FieldError
+from app.integrations.marketplace import MarketplaceError
+from app.lib.errors import AppError, BadGatewayError, FieldError
 from app.lib.ids import uuid7
 from app.observability.metrics import instruments
 
@@ -40,6 +42,7 @@ _STATUS_CODES = {
     422: ("validation_error", "Validation failed"),
     429: ("quota_exceeded", "Too many requests"),
     500: ("internal_error", "Internal server error"),
+    502: ("bad_upstream_response", "Bad answer from an upstream service"),
     503: ("service_unavailable", "Service unavailable"),
 }
 _FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
@@ -55,6 +58,7 @@ def problem_response(
     *,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    upstream: str | None = None,
 ) -> Response[Problem]:
     request_id = None
     instance = None
@@ -73,6 +77,7 @@ def problem_response(
         instance=instance,
         request_id=request_id,
         errors=errors,
+        upstream=upstream,
     )
     out_headers = dict(headers or {})
     if request_id:
@@ -107,7 +112,14 @@ def _is_decode_error(exc: BaseException) -> bool:
 def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
     errors = exc.extra.get("errors")
     return problem_response(
-        request, exc.status_code, exc.code, exc.title, exc.detail, errors=errors, headers=exc.headers
+        request,
+        exc.status_code,
+        exc.code,
+        exc.title,
+        exc.detail,
+        errors=errors,
+        headers=exc.headers,
+        upstream=exc.extra.get("upstream"),
     )
 
 
@@ -151,7 +163,34 @@ def _database_dropped(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def _upstream_of(exc: BaseException) -> str | None:
+    """The outside service behind an error no area translated (a marketplace, any HTTP call), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, MarketplaceError):
+            return seen.marketplace
+        if isinstance(seen, httpx.HTTPError):
+            try:
+                return seen.request.url.host or "upstream"
+            except RuntimeError:  # no request attached
+                return "upstream"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    upstream = _upstream_of(exc)
+    if upstream is not None:
+        # Whatever an area did not translate, an outside service failing is a 502 naming it, never a 500.
+        log.warning("http.upstream_error", path=request.url.path, upstream=upstream, error=type(exc).__name__)
+        return problem_response(
+            request,
+            502,
+            BadGatewayError.code,
+            BadGatewayError.title,
+            f"The request needed {upstream}, which did not answer usably.",
+            upstream=upstream,
+        )
     if _database_dropped(exc):
         log.warning("http.database_connection_dropped", path=request.url.path)
         _, title = _STATUS_CODES[503]
