@@ -40,7 +40,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     api_workers: int = 1
     # Proxies whose X-Forwarded-For / -Proto uvicorn trusts (comma-separated IPs or CIDRs, or "*").
     forwarded_allow_ips: str = "127.0.0.1"
+    # The worker's Prometheus listener. Loopback by default; compose binds it on the internal network only.
+    worker_metrics_addr: str = "127.0.0.1"
     worker_metrics_port: int = 9100
+    # /metrics (API and worker) answers only `Authorization: Bearer <this>`; unset, only loopback clients.
+    metrics_token: str = ""
     public_url: str = ""
     cors_origins: str = ""
     log_format: Literal["json", "console"] = "json"

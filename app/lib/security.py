@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 
 from argon2 import PasswordHasher
@@ -45,3 +46,18 @@ def keyed_hash(key: str, value: str) -> str:
 
 def constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def is_loopback(host: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def metrics_scrape_allowed(authorization: str, client_host: str | None, token: str) -> bool:
+    """The one rule for both /metrics listeners: the bearer token when one is configured, else loopback only."""
+    if token:
+        scheme, _, given = authorization.partition(" ")
+        return scheme.lower() == "bearer" and constant_time_equal(given.strip(), token)
+    return is_loopback(client_host)

@@ -12,7 +12,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.types import Receive, Scope, Send
 
@@ -31,6 +30,7 @@ from app.observability.metrics import configure_metrics
 from app.server.auth import PUBLIC_PATHS, ApiKeyResolver, BearerAuthMiddleware, TokenCache
 from app.server.cache import ResponseCacheMiddleware
 from app.server.deps import DEPENDENCIES
+from app.server.docs_ui import PinnedScalar, PinnedSwagger
 from app.server.errors import EXCEPTION_HANDLERS
 from app.server.middleware import CORS_EXPOSED_HEADERS, RequestContextMiddleware, add_response_headers
 from app.server.openapi import ClosedStructSchemaPlugin, finish_openapi
@@ -163,7 +163,7 @@ def create_app(
             version=API_VERSION,
             description="Stock per warehouse, days of cover and alerts for Wildberries and Ozon sellers.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[PinnedScalar(), PinnedSwagger(path="/swagger")],
             tags=TAGS,
             components=Components(
                 security_schemes={

@@ -10,7 +10,6 @@ import structlog
 from arq import cron
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
-from prometheus_client import start_http_server
 
 from app.config import Settings
 from app.db.outbox import relay
@@ -22,6 +21,7 @@ from app.observability.logging import configure_logging
 from app.observability.metrics import configure_metrics, instruments
 from app.worker.context import close_job_context, open_job_context
 from app.worker.jobs import CRONS, JOBS
+from app.worker.metrics import serve_worker_metrics
 
 log = structlog.get_logger(__name__)
 SWEEP_AGE = timedelta(seconds=5)
@@ -47,7 +47,8 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
         configure_logging(settings.log_format, settings.log_level)
         configure_metrics("stock-tracker-worker")
         if serve_metrics:
-            start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
+            # Loopback unless STOCK_TRACKER_WORKER_METRICS_ADDR says otherwise; the scrape token rule applies.
+            serve_worker_metrics(settings.worker_metrics_addr, settings.worker_metrics_port, settings.metrics_token)
         # arq's dict becomes the JobContext every job receives (tests may put a fake DNS resolver in it).
         ctx.update(open_job_context(settings, ctx["redis"], resolver=ctx.get("resolver")))
         log.info("worker.started", jobs=[j.name for j in functions])

@@ -29,7 +29,7 @@ from app.lib.clock import utcnow
 from app.lib.ratelimit import Policy, RateLimiter, Window, _counter_name
 from app.server.app import create_app
 from app.server.ratelimit import AuthThrottle, month_window, plan_limits
-from tests.conftest import _asyncpg_kwargs, make_settings, unique_email
+from tests.conftest import METRICS_HEADERS, _asyncpg_kwargs, make_settings, unique_email
 from tests.helpers import PASSWORD, register
 from tests.sandbox_server import free_port
 
@@ -232,7 +232,7 @@ async def test_redis_down_follows_the_configured_policy(database, fail_open):
     with structlog.testing.capture_logs() as logs:
         async with AsyncTestClient(app=app) as c:
             resp = await c.get("/api/v1/stock/summary", headers=bearer(token))
-            metrics = (await c.get("/metrics")).text
+            metrics = (await c.get("/metrics", headers=METRICS_HEADERS)).text
     if fail_open:
         assert resp.status_code == 200, resp.text
         minute = next(w for w in PLANS["self_hosted"].rate_limits if w.name == "minute")
