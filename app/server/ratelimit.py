@@ -46,6 +46,7 @@ from app.lib.errors import RateLimitedError
 from app.lib.ratelimit import Decision, Policy, RateLimiter, RateLimiterUnavailable, Window, WindowState
 from app.lib.tokens import Principal
 from app.observability.metrics import instruments
+from app.server.bodies import buffer_body, replay
 from app.server.cache import PREFETCH_STATE, cache_plan
 from app.server.gate import GateResult, pass_gate
 from app.server.middleware import RESPONSE_HEADERS_STATE
@@ -254,33 +255,6 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-async def _buffer_body(receive: Receive, max_bytes: int) -> tuple[list[Any], bytes | None]:
-    """Read the request body for inspection; ``None`` when it is larger than ``max_bytes`` (left to 413)."""
-    messages: list[Any] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, None
-        size += len(message.get("body", b""))
-        if size > max_bytes:
-            return messages, None
-        if not message.get("more_body", False):
-            return messages, b"".join(m.get("body", b"") for m in messages)
-
-
-def _replay(messages: list[Any], receive: Receive) -> Receive:
-    queue = list(messages)
-
-    async def replayed() -> Any:
-        if queue:
-            return queue.pop(0)
-        return await receive()
-
-    return replayed
-
-
 # ---- the middleware ------------------------------------------------------------------------------------
 
 
@@ -388,8 +362,8 @@ class RateLimitMiddleware(ASGIMiddleware):
         if by_address is not None:
             checks.append(limiter.hit(f"a:{client_address(scope)}", by_address))
         if by_email is not None:
-            messages, body = await _buffer_body(receive, self.max_body)
-            receive = _replay(messages, receive)
+            messages, body = await buffer_body(receive, self.max_body)
+            receive = replay(messages, receive)
             email = ""
             if body:
                 try:
