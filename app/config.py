@@ -43,6 +43,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # The worker's Prometheus listener. Loopback by default; compose binds it on the internal network only.
     worker_metrics_addr: str = "127.0.0.1"
     worker_metrics_port: int = 9100
+    # Who may create an account: anyone (open), only with an invitation's token (invite_only), nobody (closed:
+    # existing accounts still accept invitations while logged in).
+    signup: Literal["open", "invite_only", "closed"] = "open"
+    # argon2 runs on this many threads per API process (0: on the event loop — benchmarks' baseline only);
+    # past workers + queue waiting calls, a sign-in is refused with 503 and Retry-After.
+    password_hash_workers: int = 2
+    password_hash_queue: int = 32
     # /metrics (API and worker) answers only `Authorization: Bearer <this>`; unset, only loopback clients.
     metrics_token: str = ""
     public_url: str = ""

@@ -24,6 +24,7 @@ from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_client, redis_client
 from app.lib.resp import PipelinedRedis
+from app.lib.security import PasswordHasherPool
 from app.lib.tokens import AccessTokenCodec
 from app.observability.logging import configure_logging
 from app.observability.metrics import configure_metrics
@@ -86,6 +87,7 @@ def _lifespan(settings: Settings):
         try:
             yield
         finally:
+            app.state.password_hasher.close()
             await app.state.http.aclose()
             await app.state.arq.aclose()
             await app.state.api_key_resolver.aclose()
@@ -154,6 +156,7 @@ def create_app(
                 "cipher": CredentialCipher(settings.encryption_key_list),
                 "token_codec": codec,
                 "token_cache": TokenCache(codec),
+                "password_hasher": PasswordHasherPool(settings.password_hash_workers, settings.password_hash_queue),
             }
         ),
         cors_config=cors,

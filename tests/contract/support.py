@@ -90,8 +90,17 @@ async def seed_tenant(
         "/api/v1/auth/register", json={"email": member_email, "password": PASSWORD, "organization_name": "Member's"}
     )
     assert other.status_code == 201, other.text
-    added = await http.post("/api/v1/members", json={"email": member_email, "role": "member"}, headers=headers)
-    assert added.status_code == 201, added.text
+    invitation = await http.post("/api/v1/invitations", json={"email": member_email, "role": "member"}, headers=headers)
+    assert invitation.status_code == 201, invitation.text
+    other_headers = {"Authorization": f"Bearer {other.json()['tokens']['access_token']}"}
+    added = await http.post(
+        "/api/v1/invitations/accept", json={"token": invitation.json()["token"]}, headers=other_headers
+    )
+    assert added.status_code == 200, added.text
+    pending = await http.post(
+        "/api/v1/invitations", json={"email": unique_email("invitee"), "role": "member"}, headers=headers
+    )
+    assert pending.status_code == 201, pending.text
     key = await http.post("/api/v1/api-keys", json={"name": "seeded", "scopes": ["read", "write"]}, headers=headers)
     assert key.status_code == 201, key.text
     ids: dict[str, Any] = {
@@ -100,7 +109,8 @@ async def seed_tenant(
         "product_id": page["items"][0]["id"],
         "variant_id": variant["id"],
         "warehouse_id": warehouse,
-        "user_id": added.json()["user_id"],
+        "user_id": added.json()["user"]["id"],
+        "invitation_id": pending.json()["id"],
         "key_id": key.json()["id"],
     }
     if extras:
