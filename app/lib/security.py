@@ -60,6 +60,7 @@ class PasswordHasherPool:
         self.capacity = workers + queue_limit
         self.retry_after = retry_after_seconds
         self._pending = 0
+        self.calls = 0  # hashes and verifications done (tests check that every sign-in path does the same work)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2") if workers > 0 else None
 
     @property
@@ -69,12 +70,14 @@ class PasswordHasherPool:
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._executor is None:
+            self.calls += 1
             return fn(*args)
         if self._pending >= self.capacity:
             raise PasswordHashingBusy(
                 "Too many sign-ins are being checked at once; retry shortly.",
                 headers={"Retry-After": str(self.retry_after)},
             )
+        self.calls += 1
         self._pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

@@ -19,13 +19,14 @@ from tests.sync_support import Seller, make_seller, run_worker
 
 
 @contextlib.contextmanager
-def serve_api(settings: Settings) -> Iterator[str]:
-    """``create_app(settings)`` under uvicorn (lifespan on) in a thread; yields its base URL."""
+def serve_api(settings: Settings, app: Any = None) -> Iterator[str]:
+    """``create_app(settings)`` (or ``app``) under uvicorn (lifespan on) in a thread; yields its base URL.
+    uvicorn trusts X-Forwarded-For from 127.0.0.1 (its default), so a test can play several clients."""
     from app.server.app import create_app
 
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+        app or create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
