@@ -47,9 +47,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # existing accounts still accept invitations while logged in).
     signup: Literal["open", "invite_only", "closed"] = "open"
     # argon2 runs on this many threads per API process (0: on the event loop — benchmarks' baseline only);
-    # past workers + queue waiting calls, a sign-in is refused with 503 and Retry-After.
-    password_hash_workers: int = 2
-    password_hash_queue: int = 32
+    # past workers + queue waiting calls, a sign-in is refused with 503 and Retry-After. One thread leaves the
+    # event loop a core of its own on the 2-core class (bench/auth.py); raise it on bigger machines.
+    password_hash_workers: int = 1
+    password_hash_queue: int = 64
     # /metrics (API and worker) answers only `Authorization: Bearer <this>`; unset, only loopback clients.
     metrics_token: str = ""
     public_url: str = ""

@@ -20,6 +20,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.domain.api import PROBLEM_MEDIA_TYPE, Problem
 from app.integrations.marketplace import MarketplaceError
@@ -190,6 +191,13 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
             BadGatewayError.title,
             f"The request needed {upstream}, which did not answer usably.",
             upstream=upstream,
+        )
+    if isinstance(exc, PoolTimeoutError):
+        # Every pooled connection is busy: the database is saturated, not the request at fault.
+        log.warning("http.database_pool_exhausted", path=request.url.path)
+        _, title = _STATUS_CODES[503]
+        return problem_response(
+            request, 503, "database_busy", title, "The service is busy; retry shortly.", headers={"Retry-After": "1"}
         )
     if _database_dropped(exc):
         log.warning("http.database_connection_dropped", path=request.url.path)

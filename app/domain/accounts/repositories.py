@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.models import Invitation, Membership, RefreshToken, Role, Tenant, User
 from app.db.models.accounts import TOKEN_VERSION_SEQ
+from app.db.reads import read_one
 from app.db.repository import TenantRepository
 
 
@@ -36,6 +37,15 @@ class UserRepository:
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         return await self.session.get(User, user_id)
+
+    async def credentials(self, email: str) -> tuple[uuid.UUID, str, bool] | None:
+        """(id, password hash, active) — one statement on a pooled connection released at once, outside the
+        session's transaction: login verifies the password without holding a connection (argon2 may wait in
+        the hashing pool's queue, and a held connection per waiting login would drain the database pool)."""
+        engine = self.session.bind
+        assert isinstance(engine, AsyncEngine)
+        row = await read_one(engine, "SELECT id, password_hash, is_active FROM users WHERE email = $1", email)
+        return None if row is None else (row[0], row[1], bool(row[2]))
 
     async def get_by_email(self, email: str) -> User | None:
         result = await self.session.execute(select(User).where(User.email == email))

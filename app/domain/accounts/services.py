@@ -172,20 +172,23 @@ class AccountService:
         """Tokens for one membership. Every failure is the same 401 after the same work (one argon2
         verification), whether the address is unknown, the password wrong or the account in no organization."""
         address = normalize_or_none(email)
-        user = await self.users.get_by_email(address) if address else None
-        ok = await self.hasher.verify(user.password_hash if user else None, password)
-        if user is None or not ok or not user.is_active:
+        found = await self.users.credentials(address) if address else None
+        ok = await self.hasher.verify(found[1] if found else None, password)
+        if found is None or not ok or not found[2]:
             raise AuthenticationError(BAD_CREDENTIALS)
-        memberships = await self.users.memberships(user.id)
+        user_id, password_hash, _ = found
+        memberships = await self.users.memberships(user_id)
         if tenant_id is not None:
             memberships = [m for m in memberships if m.tenant_id == tenant_id]
         if not memberships:
             raise AuthenticationError(BAD_CREDENTIALS)
         chosen = memberships[0]
         await set_tenant(self.session, chosen.tenant_id)
-        if security.needs_rehash(user.password_hash):
-            user.password_hash = await self.hasher.hash(password)
-        pair, _ = await self.issuer.issue(user.id, chosen.tenant_id, chosen.role, chosen.token_version)
+        if security.needs_rehash(password_hash):
+            user = await self.users.get(user_id)
+            if user is not None:
+                user.password_hash = await self.hasher.hash(password)
+        pair, _ = await self.issuer.issue(user_id, chosen.tenant_id, chosen.role, chosen.token_version)
         return pair
 
     async def refresh(self, token: str) -> TokenPair:

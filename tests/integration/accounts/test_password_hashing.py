@@ -34,7 +34,7 @@ async def _one_check_seconds() -> float:
 
 async def test_the_loop_answers_while_logins_are_checked(settings):
     check = await _one_check_seconds()
-    with serve_api(msgspec.structs.replace(settings, password_hash_workers=2, password_hash_queue=64)) as base:
+    with serve_api(msgspec.structs.replace(settings, password_hash_workers=1, password_hash_queue=64)) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=64)) as http:
             assert (await http.get("/health/live")).status_code == 200
             started = time.perf_counter()

@@ -1,4 +1,5 @@
-"""An outside service answering badly is a 502 problem naming it, never a 500 (issue 14 §4)."""
+"""An outside service answering badly is a 502 problem naming it, and a saturated database a 503 — never a
+500 (issue 14 §4)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,19 @@ async def test_an_untranslated_upstream_failure_is_a_502(settings):
         resp = await c.get("/health/test-upstream")
     assert resp.status_code == 502, resp.text
     assert resp.json()["upstream"] == "127.0.0.1"
+
+
+async def test_an_exhausted_database_pool_is_a_503_not_a_500(settings):
+    from litestar import get
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    @get("/health/test-pool", include_in_schema=False)
+    async def saturated() -> None:
+        raise PoolTimeoutError("QueuePool limit of size 10 overflow 0 reached")
+
+    app = create_app(settings)
+    app.register(saturated)
+    async with AsyncTestClient(app=app) as c:
+        resp = await c.get("/health/test-pool")
+    assert resp.status_code == 503 and resp.json()["code"] == "database_busy"
+    assert resp.headers["retry-after"] == "1" and "QueuePool" not in resp.text
