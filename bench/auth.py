@@ -67,7 +67,7 @@ async def burst(base: str, logins: int) -> dict[str, float]:
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=httpx.Limits(max_connections=logins + 4)) as http:
         await http.get("/health/live")
         started = time.perf_counter()
-        task = asyncio.ensure_future(
+        task = asyncio.ensure_future(  # noqa: RUF006 - awaited below (task.result())
             asyncio.gather(
                 *(
                     http.post(
