@@ -2,7 +2,9 @@
 
 NFKC first (a full-width ``ｏｗｎｅｒ＠ｅｘａｍｐｌｅ．ｃｏｍ`` or a ligature is the address it looks like),
 then the domain in its ASCII (IDNA) form, lower-cased (``bücher.de`` and ``xn--bcher-kva.de`` are one
-domain). The local part is lower-cased too, as it always was here (``users.email = lower(email)``):
+domain); a label IDNA cannot encode (too long, a code point it refuses) stays in its NFKC lower-case form,
+which is still one spelling per address — refusing it would refuse addresses the API schema accepts.
+The local part is lower-cased too, as it always was here (``users.email = lower(email)``):
 providers that distinguish case in local parts are vanishingly rare, and two accounts differing only in
 case are a support problem, not a feature.
 """
@@ -21,13 +23,16 @@ def normalize_email(raw: str) -> str:
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
         raise InvalidEmail("an e-mail address is local-part@domain")
+    return f"{local.lower()}@{'.'.join(_ascii_label(label) for label in domain.split('.')).lower()}"
+
+
+def _ascii_label(label: str) -> str:
+    if label.isascii():
+        return label
     try:
-        labels = [label.encode("idna").decode("ascii") if not label.isascii() else label for label in domain.split(".")]
-    except UnicodeError as exc:
-        raise InvalidEmail("the domain is not a valid internationalised domain name") from exc
-    if any(not label for label in labels):
-        raise InvalidEmail("the domain has an empty label")
-    return f"{local.lower()}@{'.'.join(labels).lower()}"
+        return label.encode("idna").decode("ascii")
+    except UnicodeError:
+        return label.lower()
 
 
 def normalize_or_none(raw: str) -> str | None:

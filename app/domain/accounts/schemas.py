@@ -23,8 +23,9 @@ InvitationToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
 class RegistrationCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """Sign up: a new organization and its owner — or, with an invitation's token, a new account that joins
-    the inviting organization (the only way in when sign-up is invite-only)."""
+    """Sign up: a new organization and its owner (named ``organization_name``, "My organization" if absent) —
+    or, with an invitation's token, a new account that joins the inviting organization (the only way in when
+    sign-up is invite-only; ``organization_name`` is then ignored)."""
 
     email: Email
     password: Password

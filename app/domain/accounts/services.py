@@ -41,10 +41,8 @@ from app.lib.errors import (
     AuthenticationError,
     CommitThenRaise,
     ConflictError,
-    FieldError,
     NotFoundError,
     PermissionDeniedError,
-    ValidationError,
 )
 from app.lib.ids import uuid7
 from app.lib.pagination import Page, paginate
@@ -75,6 +73,7 @@ __all__ = [
 ]
 
 BAD_CREDENTIALS = "The email or password is incorrect."
+DEFAULT_ORGANIZATION_NAME = "My organization"  # sign-up without a name (renamed later)
 SignupMode = Literal["open", "invite_only", "closed"]
 
 
@@ -123,11 +122,6 @@ class AccountService:
             raise SignupClosedError("Sign-up is closed on this server; ask an administrator.")
         if invitation_token is None and self.signup == "invite_only":
             raise SignupClosedError("Sign-up needs an invitation on this server (`invitation_token`).")
-        if invitation_token is None and not (organization_name or "").strip():
-            raise ValidationError(
-                "Name the new organization, or sign up with an invitation.",
-                errors=[FieldError(field="organization_name", message="required without invitation_token")],
-            )
         address = email_or_422(email)
         # Hashed before the address is looked up, so a taken address costs the same time as a free one.
         password_hash = await self.hasher.hash(password)
@@ -142,7 +136,8 @@ class AccountService:
             joined = await claim_invitation(self.session, invitation_token, user)
             tenant, membership = joined.tenant, joined.membership
         else:
-            tenant, membership = await self._new_organization(user, (organization_name or "").strip())
+            name = (organization_name or "").strip() or DEFAULT_ORGANIZATION_NAME
+            tenant, membership = await self._new_organization(user, name)
         tokens, _ = await self.issuer.issue(user.id, tenant.id, membership.role.value, membership.token_version)
         await self.session.flush()
         await self.session.refresh(user)
