@@ -19,6 +19,7 @@ committed (``queue_revocation`` → the request's session publishes them after i
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -138,14 +139,28 @@ def api_key_key(key_id: uuid.UUID) -> str:
 
 def revocation_checks(principal: Principal) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """The gate's keys for ``principal`` and, per key, the value at or below which it still passes."""
-    if principal.kind == "api_key":
-        return ((api_key_key(principal.key_id),), (0,)) if principal.key_id is not None else ((), ())
-    if principal.user_id is None:
+    p = principal
+    return _checks(p.kind, p.user_id, p.tenant_id, p.token_version, p.session_id, p.key_id)
+
+
+# Formatting UUIDs into key names costs more than the gate's extra Redis work: once per token or key.
+@functools.lru_cache(maxsize=16384)
+def _checks(
+    kind: str,
+    user_id: uuid.UUID | None,
+    tenant_id: uuid.UUID,
+    version: int,
+    session_id: uuid.UUID | None,
+    key_id: uuid.UUID | None,
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    if kind == "api_key":
+        return ((api_key_key(key_id),), (0,)) if key_id is not None else ((), ())
+    if user_id is None:
         return (), ()
-    keys = [membership_key(principal.user_id, principal.tenant_id)]
-    floors = [principal.token_version]
-    if principal.session_id is not None:
-        keys.append(session_key(principal.session_id))
+    keys = [membership_key(user_id, tenant_id)]
+    floors = [version]
+    if session_id is not None:
+        keys.append(session_key(session_id))
         floors.append(0)
     return tuple(keys), tuple(floors)
 

@@ -46,9 +46,12 @@ _GATE: Final = Script(
 local allowed = out[1] == 1
 local revoked = 0
 local m = tonumber(ARGV[na])
-for i = 1, m do
-  local v = redis.call('GET', KEYS[nk + i - 1])
-  if v and tonumber(v) > tonumber(ARGV[na + i]) then revoked = 1 end
+if m > 0 then
+  local values = redis.call('MGET', unpack(KEYS, nk, nk + m - 1))
+  for i = 1, m do
+    local v = values[i]
+    if v and tonumber(v) > tonumber(ARGV[na + i]) then revoked = 1 end
+  end
 end
 nk = nk + m
 na = na + 1 + m
@@ -85,6 +88,13 @@ return out
 """
 )
 _USAGE_TTL: Final = str(RETENTION_SECONDS).encode()
+_COUNTS: Final = [str(n).encode() for n in range(8)]
+
+
+def _int_arg(value: int) -> bytes:
+    return b"0" if value == 0 else str(value).encode()
+
+
 _NO_USAGE: Final = (b"0", b"0", b"0")
 
 
@@ -117,7 +127,7 @@ async def pass_gate(
     """Steps 1–3 in one round trip. Redis errors propagate (the caller applies the limiter's policy)."""
     revocation_keys, floors = revocations
     keys: list[str] = list(revocation_keys)
-    args: list[bytes | str] = [str(len(revocation_keys)).encode(), *(str(f).encode() for f in floors)]
+    args: list[bytes | str] = [_COUNTS[len(revocation_keys)], *map(_int_arg, floors)]
     if usage_key is not None:
         keys.append(usage_key)
         args += [b"1", str(monthly_quota).encode(), _USAGE_TTL]
