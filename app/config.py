@@ -46,7 +46,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     api_workers: int = 1
     # Proxies whose X-Forwarded-For / -Proto uvicorn trusts (comma-separated IPs or CIDRs, or "*").
     forwarded_allow_ips: str = "127.0.0.1"
+    # The worker's Prometheus listener. Loopback by default; compose binds it on the internal network only.
+    worker_metrics_addr: str = "127.0.0.1"
     worker_metrics_port: int = 9100
+    # Who may create an account: anyone (open), only with an invitation's token (invite_only), nobody (closed:
+    # existing accounts still accept invitations while logged in).
+    signup: Literal["open", "invite_only", "closed"] = "open"
+    # argon2 runs on this many threads per API process (0: on the event loop — benchmarks' baseline only);
+    # past workers + queue waiting calls, a sign-in is refused with 503 and Retry-After. One thread leaves the
+    # event loop a core of its own on the 2-core class (bench/auth.py); raise it on bigger machines.
+    password_hash_workers: int = 1
+    password_hash_queue: int = 64
+    # /metrics (API and worker) answers only `Authorization: Bearer <this>`; unset, only loopback clients.
+    metrics_token: str = ""
     public_url: str = ""
     cors_origins: str = ""
     log_format: Literal["json", "console"] = "json"

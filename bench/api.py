@@ -775,6 +775,11 @@ def main() -> int:
                 env, args.against, keys, runs=runs, duration=dur, connections=conns
             )
             print("cached list, alternating trees     ", results["cached_list_against"], flush=True)
+            users = user_tokens(env, fixture["tenant_id"], len(keys))
+            results["cached_list_against_user_tokens"] = compare_trees(
+                env, args.against, users, runs=runs, duration=dur, connections=conns
+            )
+            print("cached list, user tokens, trees    ", results["cached_list_against_user_tokens"], flush=True)
             if args.compare_only:
                 RESULTS.parent.mkdir(parents=True, exist_ok=True)
                 RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -70,7 +70,8 @@ async def redispy_gate(
 ) -> gate.GateResult:
     """The gate on redis-py: the same script and GET in one pipeline (transaction=False)."""
     extra_keys = (usage_key, cache.version_key)
-    extra_args = (b"1", str(monthly_quota).encode(), str(usage.RETENTION_SECONDS).encode(), b"1", "v" * 12)
+    # No revocation keys (b"0"), then usage and cache, as gate.pass_gate lays them out.
+    extra_args = (b"0", b"1", str(monthly_quota).encode(), str(usage.RETENTION_SECONDS).encode(), b"1", "v" * 12)
     compiled, keys, argv = limiter.script_call(HIT, caller_key, policy, 1, extra_keys, extra_args)
     pipe = limiter.redis.pipeline(transaction=False)  # type: ignore[attr-defined]
     pipe.execute_command("GET", cache.entry_key)
@@ -82,7 +83,7 @@ async def redispy_gate(
         if isinstance(r, Exception):
             raise r
     width = 2 + 2 * len(compiled.windows)
-    used, over, version = reply[width : width + 3]
+    used, over, version, _revoked = reply[width : width + 4]
     return gate.GateResult(limiter.decide(compiled, reply[:width], HIT, 1), int(used), bool(over), version, entry)
 
 

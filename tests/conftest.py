@@ -21,6 +21,8 @@ from app.config import Settings
 from tests.servers import TestServers, provide_servers
 
 APP_ROLE_PASSWORD = "app-" + secrets.token_hex(8)
+METRICS_TOKEN = "metrics-" + secrets.token_hex(8)
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 SESSION_TAG = secrets.token_hex(4)
 
 
@@ -102,6 +104,8 @@ def make_settings(database: dict[str, str], redis_url: str, **overrides: Any) ->
         "marketplace_rate_limits": False,
         # A queue of this session's own: parallel runs sharing one Redis never take each other's jobs.
         "queue_name": f"arq:test:{SESSION_TAG}",
+        # /metrics answers only this bearer token (tests send METRICS_HEADERS).
+        "metrics_token": METRICS_TOKEN,
     }
     values.update(overrides)
     return Settings(**values)

@@ -30,10 +30,22 @@ async def login(client: Any, email: str, tenant_id: str | None = None) -> dict[s
     return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
 
-async def add_member(client: Any, owner: dict[str, Any], role: str = "member") -> dict[str, Any]:
-    """Register a second person and add them to ``owner``'s organization; returns their headers there."""
-    other = await register(client, "Other")
-    resp = await client.post("/api/v1/members", json={"email": other["email"], "role": role}, headers=owner["headers"])
+async def invite(client: Any, owner: dict[str, Any], email: str, role: str = "member") -> dict[str, Any]:
+    """``owner`` invites ``email``; the invitation (with its one-time ``token``)."""
+    resp = await client.post("/api/v1/invitations", json={"email": email, "role": role}, headers=owner["headers"])
     assert resp.status_code == 201, resp.text
-    other["member_headers"] = await login(client, other["email"], owner["tenant"]["id"])
+    return resp.json()
+
+
+async def add_member(client: Any, owner: dict[str, Any], role: str = "member") -> dict[str, Any]:
+    """Register a second person, invite them to ``owner``'s organization and accept; returns their headers there
+    (``member_headers``) beside those of their own organization (``headers``)."""
+    other = await register(client, "Other")
+    invitation = await invite(client, owner, other["email"], role)
+    resp = await client.post(
+        "/api/v1/invitations/accept", json={"token": invitation["token"]}, headers=other["headers"]
+    )
+    assert resp.status_code == 200, resp.text
+    other["member_tokens"] = resp.json()["tokens"]
+    other["member_headers"] = {"Authorization": f"Bearer {other['member_tokens']['access_token']}"}
     return other

@@ -28,6 +28,7 @@ async def create_demo(settings: Settings, email: str, password: str) -> tuple[st
     """Create the demo organization and owner unless the email exists. Returns (email, created)."""
     from app.db.engine import create_engine, create_sessionmaker, session_scope
     from app.domain.accounts.services import AccountService, EmailTakenError
+    from app.lib.security import PasswordHasherPool
     from app.lib.tokens import AccessTokenCodec
 
     engine = create_engine(settings, pool_size=1, max_overflow=0)
@@ -35,13 +36,17 @@ async def create_demo(settings: Settings, email: str, password: str) -> tuple[st
         codec = AccessTokenCodec(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, 60)
         try:
             async with session_scope(create_sessionmaker(engine)) as session:
-                await AccountService(
+                # The operator's own command: hashed inline, whatever STOCK_TRACKER_SIGNUP says.
+                service = AccountService(
                     session,
                     codec,
                     60,
+                    PasswordHasherPool(0, 0),
+                    "open",
                     billing_enabled=settings.billing_enabled,
                     trial_days=settings.billing_trial_days,
-                ).register(email, password, "Demo Shop")
+                )
+                await service.register(email, password, "Demo Shop")
         except EmailTakenError:
             return email, False
         return email, True

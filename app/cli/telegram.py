@@ -11,7 +11,12 @@ import asyncio
 import sys
 
 from app.config import PREFIX, Settings, SettingsError, load_settings
-from app.integrations.telegram.client import TelegramClient, TelegramError, telegram_http_client
+from app.integrations.telegram.client import (
+    TelegramBadResponse,
+    TelegramClient,
+    TelegramError,
+    telegram_http_client,
+)
 
 WEBHOOK_PATH = "/telegram/webhook"
 
@@ -78,5 +83,8 @@ def cmd_telegram(args: argparse.Namespace) -> int:
             print("telegram: webhook deleted")
     except TelegramError as exc:
         print(f"stock-tracker: Telegram refused: {exc.description}", file=sys.stderr)
+        return 1
+    except TelegramBadResponse as exc:
+        print(f"stock-tracker: {exc.detail}", file=sys.stderr)
         return 1
     return 0

@@ -27,6 +27,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     request_id: str | None = None
     errors: list[FieldError] | None = None
     plan_limit: PlanLimit | None = None
+    # For a 502: the outside service that answered badly ("telegram", "wildberries", …).
+    upstream: str | None = None
 
 
 _DESCRIPTIONS = {
@@ -41,6 +43,7 @@ _DESCRIPTIONS = {
     422: "Validation failed; `errors` lists the fields",
     429: "Rate limited; see Retry-After",
     500: "Internal error (details are logged, never returned)",
+    502: "An outside service answered badly; `upstream` names it",
     503: "A dependency is unavailable",
 }
 

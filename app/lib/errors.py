@@ -92,3 +92,15 @@ class ServiceUnavailableError(AppError):
     status_code = 503
     code = "service_unavailable"
     title = "Service unavailable"
+
+
+class BadGatewayError(AppError):
+    """An outside service (``upstream``: "telegram", "wildberries", …) answered with something unusable."""
+
+    status_code = 502
+    code = "bad_upstream_response"
+    title = "Bad answer from an upstream service"
+
+    def __init__(self, upstream: str, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail, headers=headers, upstream=upstream)
+        self.upstream = upstream

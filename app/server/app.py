@@ -12,7 +12,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.types import Receive, Scope, Send
 
@@ -26,6 +25,7 @@ from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
 from app.lib.redis import arq_client, redis_client
 from app.lib.resp import PipelinedRedis
+from app.lib.security import PasswordHasherPool
 from app.lib.tokens import AccessTokenCodec
 from app.observability.errors import flush_error_tracking, init_error_tracking
 from app.observability.logging import configure_logging
@@ -34,6 +34,7 @@ from app.server.auth import PUBLIC_PATHS, ApiKeyResolver, BearerAuthMiddleware, 
 from app.server.billing import BillingGuardMiddleware
 from app.server.cache import ResponseCacheMiddleware
 from app.server.deps import DEPENDENCIES
+from app.server.docs_ui import PinnedScalar, PinnedSwagger
 from app.server.errors import EXCEPTION_HANDLERS
 from app.server.middleware import CORS_EXPOSED_HEADERS, RequestContextMiddleware, add_response_headers
 from app.server.openapi import ClosedStructSchemaPlugin, finish_openapi
@@ -101,6 +102,7 @@ def _lifespan(settings: Settings):
         try:
             yield
         finally:
+            app.state.password_hasher.close()
             await app.state.http.aclose()
             if app.state.stripe is not None:
                 await app.state.stripe.aclose()
@@ -200,6 +202,7 @@ def create_app(
                 "cipher": CredentialCipher(settings.encryption_key_list),
                 "token_codec": codec,
                 "token_cache": TokenCache(codec),
+                "password_hasher": PasswordHasherPool(settings.password_hash_workers, settings.password_hash_queue),
             }
         ),
         cors_config=cors,
@@ -209,7 +212,7 @@ def create_app(
             version=API_VERSION,
             description="Stock per warehouse, days of cover and alerts for Wildberries and Ozon sellers.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[PinnedScalar(), PinnedSwagger(path="/swagger")],
             tags=TAGS,
             components=Components(
                 security_schemes={

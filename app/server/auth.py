@@ -41,7 +41,8 @@ PUBLIC_PATHS = [
 ]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
-# A key's lookup is reused this long: revocation reaches every API process within this many seconds.
+# A key's lookup is reused this long. A revocation is refused at once anyway (the request gate reads the
+# revocation list, app/lib/tokens.py); this bounds only how long a process could miss one Redis lost.
 KEY_CACHE_SECONDS = 5.0
 KEY_CACHE_SIZE = 10_000
 # last_used_at is written at most this often per key and process (not on every request).

@@ -12,7 +12,7 @@ whatever happens.
 
 Keys (one hash tag per tenant, so a tenant's keys share a cluster slot):
 ``cache:v1:{<tenant>}:version`` → 16 hex chars (random, never a counter: a lost or evicted version key can
-never make an old entry current again) and ``cache:v1:{<tenant>}:<name>:<sha256(path?sorted query)[:32]>``
+never make an old entry current again) and ``cache:v1:{<tenant>}:<name>:<sha256(path?query sorted by name)[:32]>``
 → version (16 bytes) + ETag (32 bytes) + JSON body.
 """
 
@@ -68,7 +68,10 @@ def etag_of(body: bytes) -> bytes:
 
 
 def _normalized_query(raw: bytes) -> str:
-    return urlencode(sorted(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)))
+    # Sorted by name only (a stable sort): ``?a=1&b=2`` and ``?b=2&a=1`` share an entry, but the values of a
+    # repeated parameter keep their order (``?a=1&a=2`` is not ``?a=2&a=1``: a list filter may depend on it).
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    return urlencode(sorted(pairs, key=lambda pair: pair[0]))
 
 
 @functools.lru_cache(maxsize=8192)

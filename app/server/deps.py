@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import TENANT_KEY
 from app.db.outbox import relay, take_pending
-from app.domain.accounts.services import AccountService, MemberService
+from app.domain.accounts.services import AccountService, InvitationService, MemberService
 from app.domain.alerts.services import AlertRuleService, AlertService
 from app.domain.api import principal_of
 from app.domain.apikeys.services import ApiKeyService, api_call_counter
@@ -34,7 +34,7 @@ from app.domain.telegram.services import LinkService, TelegramWebhookService
 from app.domain.webhooks.sender import Resolver, SystemResolver
 from app.domain.webhooks.services import WebhookService
 from app.lib.errors import CommitThenRaise
-from app.lib.tokens import Principal
+from app.lib.tokens import Principal, publish_revocations, take_revocations
 
 log = structlog.get_logger(__name__)
 _SYSTEM_RESOLVER = SystemResolver()
@@ -50,7 +50,9 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[
       commits and then the error is answered.
 
     Outbox rows written in a committed session are relayed to the queue after the commit (the periodic
-    sweep enqueues anything this misses); services and repositories never commit.
+    sweep enqueues anything this misses); services and repositories never commit. Revocations the request
+    made (a member removed, a role changed, a logout, an API key revoked: ``app/lib/tokens.py``) are published
+    to Redis after the commit and before the answer is sent, so the very next request is refused.
     """
     state = request.app.state
     session: AsyncSession = state.sessionmaker()
@@ -71,7 +73,13 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[
         raise
     finally:
         pending = take_pending(session) if committed else []
+        revocations = take_revocations(session.info)
         await session.close()
+        if committed and revocations:
+            try:
+                await publish_revocations(state.redis, revocations)
+            except Exception as exc:  # the database has them: the gate's fallback and token expiry still apply
+                log.warning("auth.revocation_publish_failed", error=type(exc).__name__, count=len(revocations))
         if pending:
             try:
                 await relay(state.sessionmaker, state.arq, pending)
@@ -89,20 +97,40 @@ def provide_account_service(db_session: AsyncSession, state: State) -> AccountSe
         db_session,
         state.token_codec,
         settings.refresh_token_ttl_seconds,
+        state.password_hasher,
+        settings.signup,
         billing_enabled=settings.billing_enabled,
         trial_days=settings.billing_trial_days,
     )
 
 
+def _forget_key(state: State) -> Any:
+    resolver = getattr(state, "api_key_resolver", None)
+    return resolver.forget if resolver is not None else None
+
+
 def provide_member_service(db_session: AsyncSession, principal: Principal, state: State) -> MemberService:
-    return MemberService(db_session, principal, billing_enabled=state.settings.billing_enabled)
+    return MemberService(
+        db_session,
+        principal,
+        state.token_codec.ttl_seconds,
+        _forget_key(state),
+        billing_enabled=state.settings.billing_enabled,
+    )
+
+
+def provide_invitation_service(db_session: AsyncSession, principal: Principal, state: State) -> InvitationService:
+    return InvitationService(
+        db_session,
+        principal,
+        state.token_codec,
+        state.settings.refresh_token_ttl_seconds,
+        billing_enabled=state.settings.billing_enabled,
+    )
 
 
 def provide_api_key_service(db_session: AsyncSession, principal: Principal, state: State) -> ApiKeyService:
-    resolver = getattr(state, "api_key_resolver", None)
-    return ApiKeyService(
-        db_session, principal, state.settings, state.redis, resolver.forget if resolver is not None else None
-    )
+    return ApiKeyService(db_session, principal, state.settings, state.redis, _forget_key(state))
 
 
 def provide_connection_service(db_session: AsyncSession, principal: Principal, state: State) -> ConnectionService:
@@ -181,6 +209,7 @@ DEPENDENCIES = {
     "principal": _sync(provide_principal),
     "account_service": _sync(provide_account_service),
     "member_service": _sync(provide_member_service),
+    "invitation_service": _sync(provide_invitation_service),
     "api_key_service": _sync(provide_api_key_service),
     "connection_service": _sync(provide_connection_service),
     "sync_run_service": _sync(provide_sync_run_service),

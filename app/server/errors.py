@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import msgspec
 import structlog
 from litestar import MediaType, Request, Response
@@ -19,9 +20,11 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.domain.api import PROBLEM_MEDIA_TYPE, Problem
-from app.lib.errors import AppError, FieldError, PlanLimit
+from app.integrations.marketplace import MarketplaceError
+from app.lib.errors import AppError, BadGatewayError, FieldError, PlanLimit
 from app.observability.metrics import instruments
 from app.server.middleware import request_id_for
 
@@ -41,6 +44,7 @@ _STATUS_CODES = {
     422: ("validation_error", "Validation failed"),
     429: ("quota_exceeded", "Too many requests"),
     500: ("internal_error", "Internal server error"),
+    502: ("bad_upstream_response", "Bad answer from an upstream service"),
     503: ("service_unavailable", "Service unavailable"),
 }
 _FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
@@ -57,6 +61,7 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
     plan_limit: PlanLimit | None = None,
+    upstream: str | None = None,
 ) -> Response[Problem]:
     request_id = None
     instance = None
@@ -76,6 +81,7 @@ def problem_response(
         request_id=request_id,
         errors=errors,
         plan_limit=plan_limit,
+        upstream=upstream,
     )
     out_headers = dict(headers or {})
     if request_id:
@@ -117,6 +123,7 @@ def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Respons
         errors=exc.extra.get("errors"),
         headers=exc.headers,
         plan_limit=exc.extra.get("plan_limit"),
+        upstream=exc.extra.get("upstream"),
     )
 
 
@@ -160,7 +167,41 @@ def _database_dropped(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def _upstream_of(exc: BaseException) -> str | None:
+    """The outside service behind an error no area translated (a marketplace, any HTTP call), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, MarketplaceError):
+            return seen.marketplace
+        if isinstance(seen, httpx.HTTPError):
+            try:
+                return seen.request.url.host or "upstream"
+            except RuntimeError:  # no request attached
+                return "upstream"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    upstream = _upstream_of(exc)
+    if upstream is not None:
+        # Whatever an area did not translate, an outside service failing is a 502 naming it, never a 500.
+        log.warning("http.upstream_error", path=request.url.path, upstream=upstream, error=type(exc).__name__)
+        return problem_response(
+            request,
+            502,
+            BadGatewayError.code,
+            BadGatewayError.title,
+            f"The request needed {upstream}, which did not answer usably.",
+            upstream=upstream,
+        )
+    if isinstance(exc, PoolTimeoutError):
+        # Every pooled connection is busy: the database is saturated, not the request at fault.
+        log.warning("http.database_pool_exhausted", path=request.url.path)
+        _, title = _STATUS_CODES[503]
+        return problem_response(
+            request, 503, "database_busy", title, "The service is busy; retry shortly.", headers={"Retry-After": "1"}
+        )
     if _database_dropped(exc):
         log.warning("http.database_connection_dropped", path=request.url.path)
         _, title = _STATUS_CODES[503]

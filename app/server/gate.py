@@ -1,9 +1,10 @@
 """One Redis round trip per authenticated request.
 
 What an authenticated request needs from Redis before its handler runs — the caller's rate-limit windows,
-the tenant's monthly API-call count (API keys), and, for a cacheable GET, the tenant's cache version — is
-one Lua script: the limiter's own fragment (``app.lib.ratelimit.LIMIT_LUA``, unchanged, so every guarantee
-proved for it holds) followed by the quota and cache steps below. The cached entry itself is a plain
+whether its token or key has been revoked, the tenant's monthly API-call count (API keys), and, for a
+cacheable GET, the tenant's cache version — is one Lua script: the limiter's own fragment
+(``app.lib.ratelimit.LIMIT_LUA``, unchanged, so every guarantee proved for it holds) followed by the
+revocation, quota and cache steps below. The cached entry itself is a plain
 ``GET`` written to Redis in the same batch (one write, one round trip): a page of JSON returned through
 Lua costs Redis several times what ``GET`` does. Separate round trips cost ~50 µs of client-side Python
 each; on a cache hit the whole request is one.
@@ -11,6 +12,9 @@ each; on a cache hit the whole request is one.
 Order inside the script (atomic, so no other request interleaves):
 
 1. the caller's windows admit and count the request, or refuse it (nothing else is counted then);
+1b. the revocation list (``app/lib/tokens.py``): one ``GET`` per key (the membership's version floor and the
+   login session for a user token, the key itself for an API key); a revoked caller is refused like a
+   refused one — no usage counted, no cache read — and answered 401;
 2. an admitted API-key call is counted in the month's usage; past the plan's quota it is taken back and
    the request refused (the windows keep it, as a refused call still arrived);
 3. only for an admitted request: the tenant's cache version (created if missing); the entry (read by the
@@ -32,13 +36,26 @@ from app.domain.apikeys.usage import RETENTION_SECONDS
 from app.lib.ratelimit import HIT, LIMIT_LUA, Decision, Policy, RateLimiter, Script
 from app.lib.resp import PipelinedRedis
 
-# After LIMIT_LUA: ARGV[na..na+2] = count usage (0/1), monthly quota, usage TTL; KEYS[nk] = usage key (if
-# counted). Then ARGV = cache (0 none, 1 the version), a fresh version; KEYS = the version key. Appends
-# {used, over_quota, version} to ``out`` ('' for no version: a Lua array cannot hold nil).
+# After LIMIT_LUA: ARGV[na] = m revocation keys, ARGV[na+1..na+m] the floor each must not exceed; KEYS[nk..]
+# those keys. Then ARGV = count usage (0/1), monthly quota, usage TTL; KEYS = usage key (if counted). Then
+# ARGV = cache (0 none, 1 the version), a fresh version; KEYS = the version key. Appends {used, over_quota,
+# version, revoked} to ``out`` ('' for no version: a Lua array cannot hold nil).
 _GATE: Final = Script(
     LIMIT_LUA
     + """
 local allowed = out[1] == 1
+local revoked = 0
+local m = tonumber(ARGV[na])
+if m > 0 then
+  local values = redis.call('MGET', unpack(KEYS, nk, nk + m - 1))
+  for i = 1, m do
+    local v = values[i]
+    if v and tonumber(v) > tonumber(ARGV[na + i]) then revoked = 1 end
+  end
+end
+nk = nk + m
+na = na + 1 + m
+if revoked == 1 then allowed = false end
 local used, over = -1, 0
 if ARGV[na] == '1' then
   if allowed then
@@ -66,10 +83,18 @@ end
 out[#out + 1] = used
 out[#out + 1] = over
 out[#out + 1] = version
+out[#out + 1] = revoked
 return out
 """
 )
 _USAGE_TTL: Final = str(RETENTION_SECONDS).encode()
+_COUNTS: Final = [str(n).encode() for n in range(8)]
+
+
+def _int_arg(value: int) -> bytes:
+    return b"0" if value == 0 else str(value).encode()
+
+
 _NO_USAGE: Final = (b"0", b"0", b"0")
 
 
@@ -80,6 +105,7 @@ class GateResult:
     over_quota: bool  # admitted by the windows, refused by the monthly quota
     version: bytes | None  # the tenant's cache version (None: not asked, or the request was refused)
     entry: bytes | None  # the cached value (version + ETag + body) when current
+    revoked: bool = False  # the token's session, membership version or API key is on the revocation list
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +122,12 @@ async def pass_gate(
     usage_key: str | None = None,
     monthly_quota: int = 0,
     cache: CacheProbe | None = None,
+    revocations: tuple[tuple[str, ...], tuple[int, ...]] = ((), ()),
 ) -> GateResult:
     """Steps 1–3 in one round trip. Redis errors propagate (the caller applies the limiter's policy)."""
-    keys: list[str] = []
-    args: list[bytes | str] = []
+    revocation_keys, floors = revocations
+    keys: list[str] = list(revocation_keys)
+    args: list[bytes | str] = [_COUNTS[len(revocation_keys)], *map(_int_arg, floors)]
     if usage_key is not None:
         keys.append(usage_key)
         args += [b"1", str(monthly_quota).encode(), _USAGE_TTL]
@@ -129,7 +157,7 @@ async def pass_gate(
             if isinstance(failed, Exception):
                 raise failed
     width = 2 + 2 * len(compiled.windows)
-    used, over, raw_version = reply[width : width + 3]
+    used, over, raw_version, revoked = reply[width : width + 4]
     version = bytes(raw_version) if raw_version else None
     # Served only if it was built under the version read just now (app/server/cache.py).
     value: bytes | None = bytes(entry) if entry is not None else None
@@ -141,6 +169,7 @@ async def pass_gate(
         over_quota=bool(int(over)),
         version=version,
         entry=value,
+        revoked=bool(int(revoked)),
     )
 
 

@@ -1,5 +1,5 @@
 """Per-request context (request id, log binding), the access log, the HTTP duration metric, security headers,
-415."""
+415 and the JSON body check (``bodies.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.lib.errors import AppError
 from app.lib.ids import uuid7
 from app.observability import logging as logctx
 from app.observability.metrics import instruments
+from app.server.bodies import buffer_body, check_json_body, replay
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 SECURITY_HEADERS = {
@@ -137,13 +138,15 @@ class RequestContextMiddleware(ASGIMiddleware):
         status = 0
         try:
             method = scope.get("method", "GET")
-            if method in _BODY_METHODS and scope["path"].startswith("/api/"):
+            if method in _BODY_METHODS and not scope["path"].startswith("/sandbox"):
                 ctype = _header(scope, b"content-type").split(";")[0].strip().lower()
                 has_body = _header(scope, b"content-length") not in ("", "0") or bool(
                     _header(scope, b"transfer-encoding")
                 )
                 if has_body and not (ctype == "application/json" or ctype.endswith("+json")):
                     raise UnsupportedMediaTypeError("Send the request body as `application/json`.")
+                if has_body:
+                    receive = await self._checked_json(scope, receive)
             await next_app(scope, receive, send)
             status = scope["state"].get(STATUS_STATE, 500)
         except Exception as exc:
@@ -164,3 +167,12 @@ class RequestContextMiddleware(ASGIMiddleware):
             if tenant:
                 logctx.bind(tenant_id=tenant)
             _access_log(scope, state, status, duration)
+
+    @staticmethod
+    async def _checked_json(scope: Scope, receive: Receive) -> Receive:
+        """Read the body once and refuse what is not acceptable JSON, before authentication (bodies.py)."""
+        max_bytes = scope["app"].state.settings.request_max_body_bytes
+        messages, body = await buffer_body(receive, max_bytes)
+        if body is not None:  # None: over the size limit, answered 413 by the framework
+            check_json_body(body)
+        return replay(messages, receive)

@@ -19,8 +19,6 @@ unreachable is ``Settings.rate_limit_fail_open`` (see ``app.lib.ratelimit`` and 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import ipaddress
 import math
 import time
 import uuid
@@ -28,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import msgspec
 import structlog
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -38,24 +35,27 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.engine import set_tenant
-from app.domain.accounts.repositories import TenantSelfRepository
+from app.domain.accounts.services import TenantSelfRepository, session_is_current
 from app.domain.apikeys import usage
 from app.domain.billing.plans import Plan, effective_plan
 from app.lib.clock import utcnow
-from app.lib.errors import RateLimitedError
+from app.lib.errors import AuthenticationError, RateLimitedError
 from app.lib.ratelimit import Decision, Policy, RateLimiter, RateLimiterUnavailable, Window, WindowState
-from app.lib.tokens import Principal
+from app.lib.tokens import Principal, revocation_checks
 from app.observability.metrics import instruments
 from app.server.cache import PREFETCH_STATE, cache_plan
 from app.server.gate import GateResult, pass_gate
-from app.server.middleware import RESPONSE_HEADERS_STATE
+from app.server.middleware import RESPONSE_HEADERS_STATE, STATUS_STATE
+from app.server.throttle import THROTTLED_PATHS, AuthThrottle, AuthThrottleGate, Lockout, client_address
+
+# Re-exported: tests and benchmarks build throttles from here.
+__all__ = ["AuthThrottle", "Lockout", "RateLimitMiddleware", "TenantPlans", "client_address", "plan_limits"]
 
 log = structlog.get_logger(__name__)
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'}
 
 PLAN_CACHE_SECONDS = 30.0
-LOGIN_PATH = "/api/v1/auth/login"
-REGISTER_PATH = "/api/v1/auth/register"
 
 
 # ---- policies and headers ------------------------------------------------------------------------------
@@ -204,81 +204,18 @@ class TenantPlans:
         return code
 
 
-# ---- login and registration throttles ------------------------------------------------------------------
+class TokenRevokedError(AuthenticationError):
+    code = "token_revoked"
 
 
-@dataclass(frozen=True, slots=True)
-class AuthThrottle:
-    """Limits on credential guessing and sign-up abuse; ``None`` switches one off."""
-
-    login_per_email: Policy | None
-    login_per_address: Policy | None
-    register_per_email: Policy | None
-    register_per_address: Policy | None
-
-    @classmethod
-    def default(cls, *, per_address: bool = True) -> AuthThrottle:
-        return cls(
-            login_per_email=Policy("login-email", (Window("minute", 10, 60), Window("hour", 50, 3600))),
-            login_per_address=(
-                Policy("login-address", (Window("minute", 60, 60), Window("hour", 600, 3600))) if per_address else None
-            ),
-            register_per_email=Policy("register-email", (Window("hour", 5, 3600),)),
-            register_per_address=(
-                Policy("register-address", (Window("minute", 10, 60), Window("day", 100, 86400)))
-                if per_address
-                else None
-            ),
-        )
-
-
-class _EmailOnly(msgspec.Struct):
-    email: str = ""
-
-
-def client_address(scope: Scope) -> str:
-    """The client's address (uvicorn resolves trusted proxies); IPv6 clients are grouped by their /64."""
-    client = scope.get("client")
-    host = str(client[0]) if client else "unknown"
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False).network_address)
-    return str(ip)
-
-
-def _digest(value: str) -> str:
-    # Emails never appear in Redis keys in clear.
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
-
-
-async def _buffer_body(receive: Receive, max_bytes: int) -> tuple[list[Any], bytes | None]:
-    """Read the request body for inspection; ``None`` when it is larger than ``max_bytes`` (left to 413)."""
-    messages: list[Any] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, None
-        size += len(message.get("body", b""))
-        if size > max_bytes:
-            return messages, None
-        if not message.get("more_body", False):
-            return messages, b"".join(m.get("body", b"") for m in messages)
-
-
-def _replay(messages: list[Any], receive: Receive) -> Receive:
-    queue = list(messages)
-
-    async def replayed() -> Any:
-        if queue:
-            return queue.pop(0)
-        return await receive()
-
-    return replayed
+def _revoked(principal: Principal) -> TokenRevokedError:
+    if principal.kind == "api_key":
+        return TokenRevokedError("The API key has been revoked.", headers=_CHALLENGE)
+    return TokenRevokedError(
+        "This session has ended (logged out, role changed or removed from the organization); "
+        "refresh the token or sign in again.",
+        headers=_CHALLENGE,
+    )
 
 
 # ---- the middleware ------------------------------------------------------------------------------------
@@ -294,6 +231,7 @@ class RateLimitMiddleware(ASGIMiddleware):
         self.max_body = settings.request_max_body_bytes
         self.plans = plans
         self.throttle = throttle
+        self.auth_gate = AuthThrottleGate(throttle, settings.request_max_body_bytes, refusal)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         principal = scope.get("user")
@@ -302,8 +240,17 @@ class RateLimitMiddleware(ASGIMiddleware):
             if headers:
                 # Added to whatever answers this request by the app's before-send hook (server/middleware.py).
                 scope["state"][RESPONSE_HEADERS_STATE] = headers
-        elif self.enabled and scope.get("method") == "POST" and scope["path"] in (LOGIN_PATH, REGISTER_PATH):
-            receive = await self._throttle_auth(scope, receive)
+        elif self.enabled and scope.get("method") == "POST" and scope["path"] in THROTTLED_PATHS:
+            receive, after = await self.auth_gate.check(scope, receive)
+            if after is not None:
+                # The lockout learns how the attempt ended (a 401 is raised through here, a 200 is sent).
+                try:
+                    await next_app(scope, receive, send)
+                except Exception as exc:
+                    await after(int(getattr(exc, "status_code", 500)))
+                    raise
+                await after(int(scope.get("state", {}).get(STATUS_STATE, 500)))
+                return
         await next_app(scope, receive, send)
 
     async def _check_caller(self, scope: Scope, principal: Principal) -> list[tuple[bytes, bytes]]:
@@ -313,6 +260,7 @@ class RateLimitMiddleware(ASGIMiddleware):
         if hinted is not None:
             self.plans.remember(principal.tenant_id, hinted)
         if not self.enabled:
+            await self._check_revocations(state, principal)
             if is_key:
                 await self._count(state, principal.tenant_id)
             return []
@@ -331,13 +279,19 @@ class RateLimitMiddleware(ASGIMiddleware):
                 usage_key=usage.current_usage_key(principal.tenant_id, now) if is_key else None,
                 monthly_quota=limits.monthly_quota,
                 cache=plan.probe(principal.tenant_id) if plan is not None else None,
+                revocations=revocation_checks(principal),
             )
         except Exception as exc:
             if not limiter.is_unavailable(exc):
                 raise
             caller = limiter.unavailable(limits.caller, exc)  # fail closed raises here
             used = self._usage_unavailable(state, exc) if is_key else -1
-            gate = GateResult(caller=caller, used=used, over_quota=False, version=None, entry=None)
+            # Without Redis the revocation list is unknown: the database answers for user tokens (API keys
+            # were just resolved from it, within the key cache's 5 s).
+            revoked = not is_key and not await session_is_current(state.sessionmaker, principal)
+            gate = GateResult(caller=caller, used=used, over_quota=False, version=None, entry=None, revoked=revoked)
+        if gate.revoked:
+            raise _revoked(principal)
         caller = gate.caller
         if gate.version is not None:
             scope.setdefault("state", {})[PREFETCH_STATE] = (gate.version, gate.entry)
@@ -359,6 +313,19 @@ class RateLimitMiddleware(ASGIMiddleware):
             )
         return rate_limit_headers(key_policy_header(limits, month), [*caller.windows, month])
 
+    async def _check_revocations(self, state: Any, principal: Principal) -> None:
+        """The revocation list on its own (rate limiting switched off): one MGET, or the database."""
+        keys, floors = revocation_checks(principal)
+        if not keys:
+            return
+        try:
+            values = await state.gate_redis.execute_command("MGET", *keys)
+            revoked = any(v is not None and int(v) > floor for v, floor in zip(values, floors, strict=True))
+        except _REDIS_DOWN:
+            revoked = principal.kind != "api_key" and not await session_is_current(state.sessionmaker, principal)
+        if revoked:
+            raise _revoked(principal)
+
     async def _count(self, state: Any, tenant_id: uuid.UUID) -> int:
         """Count one API-key call with limiting switched off; the month's count (0 when Redis is unreachable)."""
         try:
@@ -378,32 +345,3 @@ class RateLimitMiddleware(ASGIMiddleware):
         if not state.api_limiter.fail_open:
             raise RateLimiterUnavailable("The rate limiter cannot reach Redis") from exc
         return 0
-
-    async def _throttle_auth(self, scope: Scope, receive: Receive) -> Receive:
-        login = scope["path"] == LOGIN_PATH
-        by_email = self.throttle.login_per_email if login else self.throttle.register_per_email
-        by_address = self.throttle.login_per_address if login else self.throttle.register_per_address
-        limiter: RateLimiter = scope["app"].state.api_limiter
-        checks = []
-        if by_address is not None:
-            checks.append(limiter.hit(f"a:{client_address(scope)}", by_address))
-        if by_email is not None:
-            messages, body = await _buffer_body(receive, self.max_body)
-            receive = _replay(messages, receive)
-            email = ""
-            if body:
-                try:
-                    email = msgspec.json.decode(body, type=_EmailOnly).email.strip().lower()
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    email = ""
-            if email:
-                checks.append(limiter.hit(f"e:{_digest(email)}", by_email))
-        if checks:
-            decisions = list(await asyncio.gather(*checks))
-            if not all(d.allowed for d in decisions):
-                policy = b", ".join(
-                    ", ".join(_policy_items(p.windows)).encode() for p in (by_address, by_email) if p is not None
-                )
-                what = "sign-in attempts" if login else "sign-ups"
-                raise refusal(policy, decisions, f"Too many {what}; wait before trying again.")
-        return receive

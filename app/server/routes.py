@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.domain.accounts.controllers import AuthController, MeController, MembersController
+from app.domain.accounts.controllers import AuthController, InvitationsController, MeController, MembersController
 from app.domain.alerts.controllers import (
     AlertController,
     AlertRuleController,
@@ -30,6 +30,7 @@ ROUTES: list[Any] = [
     AuthController,
     MeController,
     MembersController,
+    InvitationsController,
     ApiKeyController,
     ConnectionController,
     SyncTriggerController,

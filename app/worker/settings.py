@@ -11,7 +11,6 @@ import structlog
 from arq import cron
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
-from prometheus_client import start_http_server
 
 from app.config import Settings
 from app.db.models import Marketplace
@@ -30,6 +29,7 @@ from app.worker.context import close_job_context, open_job_context
 from app.worker.gauges import ScrapeGauges, serve_gauges
 from app.worker.instrument import instrumented
 from app.worker.jobs import CRONS, JOBS
+from app.worker.metrics import serve_worker_metrics
 
 log = structlog.get_logger(__name__)
 SWEEP_AGE = timedelta(seconds=5)
@@ -85,7 +85,9 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
             )
             ctx["_gauges"] = gauges
             serve_gauges(gauges)
-            start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
+            # Loopback unless STOCK_TRACKER_WORKER_METRICS_ADDR says otherwise; the scrape token rule applies.
+            # Started after the job context, so the first scrape already has the state gauges' source.
+            serve_worker_metrics(settings.worker_metrics_addr, settings.worker_metrics_port, settings.metrics_token)
         log.info("worker.started", jobs=[j.name for j in functions])
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

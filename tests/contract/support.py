@@ -19,13 +19,14 @@ from tests.sync_support import Seller, make_seller, run_worker
 
 
 @contextlib.contextmanager
-def serve_api(settings: Settings) -> Iterator[str]:
-    """``create_app(settings)`` under uvicorn (lifespan on) in a thread; yields its base URL."""
+def serve_api(settings: Settings, app: Any = None) -> Iterator[str]:
+    """``create_app(settings)`` (or ``app``) under uvicorn (lifespan on) in a thread; yields its base URL.
+    uvicorn trusts X-Forwarded-For from 127.0.0.1 (its default), so a test can play several clients."""
     from app.server.app import create_app
 
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+        app or create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
@@ -90,8 +91,17 @@ async def seed_tenant(
         "/api/v1/auth/register", json={"email": member_email, "password": PASSWORD, "organization_name": "Member's"}
     )
     assert other.status_code == 201, other.text
-    added = await http.post("/api/v1/members", json={"email": member_email, "role": "member"}, headers=headers)
-    assert added.status_code == 201, added.text
+    invitation = await http.post("/api/v1/invitations", json={"email": member_email, "role": "member"}, headers=headers)
+    assert invitation.status_code == 201, invitation.text
+    other_headers = {"Authorization": f"Bearer {other.json()['tokens']['access_token']}"}
+    added = await http.post(
+        "/api/v1/invitations/accept", json={"token": invitation.json()["token"]}, headers=other_headers
+    )
+    assert added.status_code == 200, added.text
+    pending = await http.post(
+        "/api/v1/invitations", json={"email": unique_email("invitee"), "role": "member"}, headers=headers
+    )
+    assert pending.status_code == 201, pending.text
     key = await http.post("/api/v1/api-keys", json={"name": "seeded", "scopes": ["read", "write"]}, headers=headers)
     assert key.status_code == 201, key.text
     ids: dict[str, Any] = {
@@ -100,7 +110,8 @@ async def seed_tenant(
         "product_id": page["items"][0]["id"],
         "variant_id": variant["id"],
         "warehouse_id": warehouse,
-        "user_id": added.json()["user_id"],
+        "user_id": added.json()["user"]["id"],
+        "invitation_id": pending.json()["id"],
         "key_id": key.json()["id"],
     }
     if extras:

@@ -1,6 +1,8 @@
 """Schemathesis runs every operation of /schema/openapi.json against the running API (uvicorn on loopback),
 authenticated as a seeded tenant (through the document's bearer scheme, so schemathesis knows when it
 leaves the credentials out on purpose), with its default checks, on valid and on invalid data: zero failures.
+Every operation is also run anonymously (no credentials at all), on valid and invalid data: whatever it is
+sent, nothing answers 5xx or outside its declared schema (protected operations answer their 401 problem).
 
 Operations are listed at collection time from the app's own OpenAPI document (no server needed), one test
 per operation and generation mode; the schema the cases come from is the one the running server serves.
@@ -37,6 +39,11 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 
 def _operations() -> list[tuple[str, str, GenerationMode]]:
     """Every (method, path, mode); invalid data only where there is something to get wrong."""
+    return [(m, p, mode) for m, p, mode, _ in _documented()]
+
+
+def _documented() -> list[tuple[str, str, GenerationMode, bool]]:
+    """Every (method, path, mode, public) of the document."""
     from app.server.app import create_app
 
     offline = Settings(env="test", jwt_secret="x" * 40, encryption_keys=Fernet.generate_key().decode())
@@ -46,14 +53,15 @@ def _operations() -> list[tuple[str, str, GenerationMode]]:
         for method, op in item.items():
             if method not in _METHODS:
                 continue
-            out.append((method.upper(), path, GenerationMode.POSITIVE))
             public = any(re.search(p, path) for p in PUBLIC_PATHS)
+            out.append((method.upper(), path, GenerationMode.POSITIVE, public))
             if op.get("parameters") or op.get("requestBody") or not public:
-                out.append((method.upper(), path, GenerationMode.NEGATIVE))
+                out.append((method.upper(), path, GenerationMode.NEGATIVE, public))
     return out
 
 
 OPERATIONS = _operations()
+ANONYMOUS = _documented()
 
 # Schema-valid requests other areas still refuse (each needs its owner's fix; strict, so a fix turns the
 # xfail into a failure that says "remove me"). Keyed by (method, path, mode).
@@ -101,6 +109,11 @@ def api_schema(served: str, seeded: dict[str, Any]) -> Any:
     return schema
 
 
+@pytest.fixture(scope="module")
+def anonymous_schema(served: str, seeded: dict[str, Any]) -> Any:
+    return schemathesis.openapi.from_url(f"{served}/schema/openapi.json")
+
+
 def test_every_operation_is_exercised(api_schema: Any) -> None:
     served_ops = {(op.ok().method.upper(), op.ok().path) for op in api_schema.get_all_operations()}
     assert served_ops == {(m, p) for m, p, _ in OPERATIONS}
@@ -133,5 +146,37 @@ def test_operation_conforms(api_schema: Any, method: str, path: str, mode: Gener
             ), response.text
             return
         case.call_and_validate()
+
+    run()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "mode", "public"),
+    [pytest.param(*op, id=f"anonymous {op[0]} {op[1]} {op[2]}") for op in ANONYMOUS],
+)
+def test_operation_conforms_anonymously(
+    anonymous_schema: Any, method: str, path: str, mode: GenerationMode, public: bool
+) -> None:
+    operation = anonymous_schema[path][method]
+    strategy = operation.as_strategy(generation_mode=mode)
+    if mode is GenerationMode.POSITIVE:
+        strategy = strategy.map(_without_invented_cursor)
+
+    @given(case=strategy)
+    @hypothesis_settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+        # Valid data without credentials is refused by every protected operation: that is the point.
+        excluded = [] if public and mode is GenerationMode.POSITIVE else [positive_data_acceptance]
+        response = case.call_and_validate(excluded_checks=excluded)
+        assert response.status_code < 500, response.text
+        if not public:
+            assert response.status_code in (400, 401, 404, 405, 413, 415, 422), response.text
 
     run()

@@ -3,7 +3,7 @@
 # Table groups registered for their side effect (mappers, alembic autogenerate).
 from app.db.models import apikeys as _apikeys  # noqa: F401
 from app.db.models import notifications as _notifications  # noqa: F401
-from app.db.models.accounts import AuditEvent, Membership, RefreshToken, Role, Tenant, User
+from app.db.models.accounts import AuditEvent, Invitation, Membership, RefreshToken, Role, Tenant, User
 from app.db.models.billing import BillingAccount, PlanChange, ProductUsage, StripeEvent, UsageReport
 from app.db.models.marketplace import (
     Connection,
@@ -26,6 +26,7 @@ __all__ = [
     "BillingAccount",
     "Connection",
     "ConnectionStatus",
+    "Invitation",
     "Marketplace",
     "Membership",
     "OrderLine",

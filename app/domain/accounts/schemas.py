@@ -19,12 +19,18 @@ OrgName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 RoleName = Literal["owner", "admin", "member"]
 
 
+InvitationToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
 class RegistrationCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """Sign up: a new organization and its owner."""
+    """Sign up: a new organization and its owner (named ``organization_name``, "My organization" if absent) —
+    or, with an invitation's token, a new account that joins the inviting organization (the only way in when
+    sign-up is invite-only; ``organization_name`` is then ignored)."""
 
     email: Email
     password: Password
-    organization_name: OrgName
+    organization_name: OrgName | None = None
+    invitation_token: InvitationToken | None = None
 
 
 class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,9 +101,52 @@ class MemberPage(msgspec.Struct):
     next_cursor: str | None = None
 
 
-class MemberCreate(msgspec.Struct, forbid_unknown_fields=True):
+class InvitationCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Invite someone by e-mail; they join when they accept, logged in as that address."""
+
     email: Email
     role: RoleName = "member"
+
+
+class Invitation(msgspec.Struct):
+    id: uuid.UUID
+    email: str
+    role: RoleName
+    expires_at: datetime
+    created_at: datetime
+    invited_by: uuid.UUID | None = None
+
+
+class InvitationWithSecret(msgspec.Struct):
+    """The new invitation with its one-time ``token`` (shown only in this answer; give it to the invitee)."""
+
+    id: uuid.UUID
+    email: str
+    role: RoleName
+    expires_at: datetime
+    created_at: datetime
+    token: str
+    invited_by: uuid.UUID | None = None
+
+
+class InvitationPage(msgspec.Struct):
+    items: list[Invitation]
+    next_cursor: str | None = None
+
+
+class MembershipCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Join an organization by accepting its invitation (the caller is logged in as the invited address)."""
+
+    token: InvitationToken
+
+
+class Membership(msgspec.Struct):
+    """The organization just joined, the role in it, and tokens for it."""
+
+    user: User
+    tenant: Tenant
+    role: RoleName
+    tokens: TokenPair
 
 
 class MemberUpdate(msgspec.Struct, forbid_unknown_fields=True):

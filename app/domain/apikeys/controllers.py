@@ -83,7 +83,7 @@ class ApiKeyController(Controller):
     @delete(
         "/{key_id:uuid}",
         operation_id="revokeApiKey",
-        summary="Revoke an API key (takes effect within seconds on every API process)",
+        summary="Revoke an API key (refused from the next request on, in every API process)",
         guards=[admin_guard],
         responses=errors_for(401, 403, 404),
     )

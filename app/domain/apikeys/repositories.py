@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.models import Tenant
 from app.db.models.apikeys import ApiKey
 from app.db.reads import read_one, read_rows
 from app.db.repository import TenantRepository
@@ -36,6 +37,22 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
     async def rehash(self, key_id: uuid.UUID, old_hash: str, new_hash: str) -> None:
         """Store a key's hash under the current secret (it was found under a previous one)."""
         await self.update_where({"key_hash": new_hash}, ApiKey.id == key_id, ApiKey.key_hash == old_hash)
+
+    async def revoke_created_by(self, user_id: uuid.UUID, at: datetime) -> list[tuple[uuid.UUID, str]]:
+        """Revoke every active key ``user_id`` created here; (id, key hash) of each."""
+        stmt = (
+            update(ApiKey)
+            .where(ApiKey.tenant_id == self.tenant_id, ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=at)
+            .returning(ApiKey.id, ApiKey.key_hash)
+            .execution_options(synchronize_session=False)
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+
+    async def tenant_plan(self) -> str | None:
+        """The organization's plan code (its own row; row-level security keys it on ``id``)."""
+        stmt = select(Tenant.plan).where(Tenant.id == self.tenant_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
 
 @dataclass(frozen=True, slots=True)

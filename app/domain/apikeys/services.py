@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models.apikeys import ApiKey
-from app.domain.accounts.services import TenantSelfRepository
 from app.domain.apikeys import keys, usage
 from app.domain.apikeys.repositories import ApiKeyRepository
 from app.domain.apikeys.schemas import ApiUsage
@@ -21,7 +20,7 @@ from app.lib.clock import utcnow
 from app.lib.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from app.lib.ids import uuid7
 from app.lib.pagination import Page, paginate
-from app.lib.tokens import Principal
+from app.lib.tokens import Principal, api_key_revocation, queue_revocation
 
 MAX_ACTIVE_KEYS = 100
 
@@ -113,17 +112,17 @@ class ApiKeyService:
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             await self.session.flush()
+        # Every process refuses it from the next request on: the revocation list is checked by the request
+        # gate (published once this transaction commits); this process also drops its cached lookup.
+        queue_revocation(self.session.info, api_key_revocation(row.id))
         if self.forget is not None:
-            self.forget(row.key_hash)  # this process at once; the others within their cache's lifetime
+            self.forget(row.key_hash)
         return row
 
     async def usage(self) -> ApiUsage:
         """API-key calls this calendar month (the counter the quota is enforced on) and the plan's quota."""
-        tenant = await TenantSelfRepository(self.session, self.principal.tenant_id).get()
-        plan = effective_plan(
-            tenant.plan if tenant else self.settings.billing_default_plan,
-            billing_enabled=self.settings.billing_enabled,
-        )
+        code = await self.keys.tenant_plan()
+        plan = effective_plan(code or self.settings.billing_default_plan, billing_enabled=self.settings.billing_enabled)
         period = usage.period_of(utcnow())
         calls = await usage.api_calls(self.redis, self.principal.tenant_id, period)
         return ApiUsage(period=period, api_calls=calls, quota=plan.api_calls_per_month, plan=plan.code)
@@ -138,3 +137,15 @@ def api_call_counter(redis: Redis) -> Callable[[uuid.UUID, datetime], Awaitable[
         return period, await usage.api_calls(redis, tenant_id, period)
 
     return count
+
+
+async def revoke_keys_created_by(
+    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, forget: Callable[[str], None] | None = None
+) -> int:
+    """When a member leaves, the keys they created stop working with them (revoked, on the revocation list)."""
+    revoked = await ApiKeyRepository(session, tenant_id).revoke_created_by(user_id, utcnow())
+    for key_id, key_hash in revoked:
+        queue_revocation(session.info, api_key_revocation(key_id))
+        if forget is not None:
+            forget(key_hash)
+    return len(revoked)

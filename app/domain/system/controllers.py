@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.exceptions import NotFoundException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.domain.api import errors_for
 from app.domain.system.schemas import HealthStatus
 from app.domain.system.services import HealthService
+from app.lib.security import metrics_scrape_allowed
 
 
 class HealthController(Controller):
@@ -29,5 +33,11 @@ class HealthController(Controller):
 
 
 @get("/metrics", operation_id="metrics", summary="Prometheus metrics", tags=["system"], include_in_schema=False)
-async def metrics_endpoint() -> Response[bytes]:
+async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Only for the scraper: 404 (as if absent) without the metrics token, or from a non-loopback client when
+    no token is configured."""
+    client = request.scope.get("client")
+    token = request.app.state.settings.metrics_token
+    if not metrics_scrape_allowed(request.headers.get("authorization", ""), client[0] if client else None, token):
+        raise NotFoundException()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

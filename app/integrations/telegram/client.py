@@ -14,6 +14,7 @@ import httpx
 import msgspec
 
 from app.integrations.telegram.schemas import ApiResponse, Message, User, WebhookInfo
+from app.lib.errors import BadGatewayError
 
 T = TypeVar("T")
 _BOT_TOKEN = re.compile(r"/bot[0-9]+:[A-Za-z0-9_-]+")
@@ -42,6 +43,17 @@ class TelegramError(Exception):
     @property
     def transient(self) -> bool:
         return self.error_code is None or self.error_code >= 500
+
+
+class TelegramBadResponse(BadGatewayError):
+    """A 2xx answer that is not the Bot API response the method promises (502 at the API, naming Telegram).
+
+    Not a ``TelegramError``: Telegram did not refuse anything, and callers that degrade on a refusal must not
+    hide a broken answer."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__("telegram", f"Telegram answered {method} with something that is not a Bot API response.")
+        self.method = method
 
 
 class TelegramRetryAfter(TelegramError):
@@ -110,14 +122,23 @@ class TelegramClient:
             raise TelegramError(method, type(exc).__name__) from None
         try:
             body: ApiResponse | None = _DECODER.decode(resp.content)
-        except msgspec.DecodeError:
+        except msgspec.DecodeError:  # ValidationError included
             body = None
+        if body is None and resp.status_code < 300:
+            raise TelegramBadResponse(method)
         if body is None or not body.ok or resp.status_code >= 400:
             raise _error(method, resp.status_code, body)
         return body.result
 
+    @staticmethod
+    def _result(method: str, result: Any, type_: type[T]) -> T:
+        try:
+            return msgspec.convert(result, type_)
+        except msgspec.ValidationError:
+            raise TelegramBadResponse(method) from None
+
     async def get_me(self) -> User:
-        return msgspec.convert(await self.call("getMe"), User)
+        return self._result("getMe", await self.call("getMe"), User)
 
     async def send_message(
         self, chat_id: int, text: str, *, parse_mode: str | None = "HTML", disable_notification: bool = False
@@ -130,7 +151,7 @@ class TelegramClient:
         }
         if parse_mode:
             payload["parse_mode"] = parse_mode
-        return msgspec.convert(await self.call("sendMessage", payload), Message)
+        return self._result("sendMessage", await self.call("sendMessage", payload), Message)
 
     async def send_document(
         self,
@@ -143,7 +164,7 @@ class TelegramClient:
     ) -> Message:
         payload = {"chat_id": chat_id, "caption": caption, "parse_mode": "HTML" if caption else None}
         result = await self.call("sendDocument", payload, files={"document": (filename, content, mime_type)})
-        return msgspec.convert(result, Message)
+        return self._result("sendDocument", result, Message)
 
     async def set_webhook(self, url: str, secret_token: str, *, allowed_updates: list[str] | None = None) -> bool:
         payload = {
@@ -152,13 +173,13 @@ class TelegramClient:
             "allowed_updates": allowed_updates or ["message"],
             "max_connections": 40,
         }
-        return bool(await self.call("setWebhook", payload))
+        return self._result("setWebhook", await self.call("setWebhook", payload), bool)
 
     async def delete_webhook(self) -> bool:
-        return bool(await self.call("deleteWebhook", {"drop_pending_updates": False}))
+        return self._result("deleteWebhook", await self.call("deleteWebhook", {"drop_pending_updates": False}), bool)
 
     async def get_webhook_info(self) -> WebhookInfo:
-        return msgspec.convert(await self.call("getWebhookInfo"), WebhookInfo)
+        return self._result("getWebhookInfo", await self.call("getWebhookInfo"), WebhookInfo)
 
 
 def telegram_http_client() -> httpx.AsyncClient:

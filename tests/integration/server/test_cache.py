@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from app.lib.cache_version import bump_tenant_cache_version, version_key
-from tests.conftest import _asyncpg_kwargs
+from tests.conftest import METRICS_HEADERS, _asyncpg_kwargs
 from tests.helpers import register
 from tests.sync_support import connect, make_seller, sync_now
 
@@ -137,7 +137,7 @@ async def test_pages_are_per_tenant(client, synced):
 async def test_hits_and_misses_are_metrics(client, synced):
     await client.get("/api/v1/stock/summary", headers=synced["headers"])
     await client.get("/api/v1/stock/summary", headers=synced["headers"])
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=METRICS_HEADERS)).text
     lines = [line for line in text.splitlines() if line.startswith("stock_tracker_cache_requests_total")]
     assert any('outcome="hit"' in line and 'cache="stock.summary"' in line for line in lines)
     assert any('outcome="miss"' in line for line in lines)

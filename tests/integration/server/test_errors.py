@@ -69,7 +69,7 @@ async def test_401_and_403_and_409(client):
     owner = await register(client)
     member = await add_member(client, owner)
     assert_problem(
-        await client.post("/api/v1/members", json={"email": "x@y.zz"}, headers=member["member_headers"]),
+        await client.post("/api/v1/invitations", json={"email": "x@y.zz"}, headers=member["member_headers"]),
         403,
         "forbidden",
     )

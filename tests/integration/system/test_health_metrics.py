@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.testing import AsyncTestClient
 
 from app.server.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import METRICS_HEADERS, make_settings
 
 
 async def test_live_and_ready(client):
@@ -37,7 +37,7 @@ async def test_ready_is_503_when_database_is_unreachable(database, redis_url):
 async def test_metrics_has_http_duration_by_route_template(client, account):
     await client.get("/api/v1/me", headers=account["headers"])
     await client.get(f"/api/v1/members/{account['user']['id']}", headers=account["headers"])
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=METRICS_HEADERS)).text
     assert "http_server_request_duration_seconds_bucket" in text
     assert 'http_route="/api/v1/me"' in text
     assert 'http_request_method="GET"' in text and 'http_response_status_code="200"' in text
