@@ -22,7 +22,7 @@ from app.lib.clock import utcnow
 from app.lib.redis import arq_client
 from tests.conftest import _asyncpg_kwargs
 from tests.fakes import drain, sync_and_evaluate
-from tests.helpers import register
+from tests.helpers import add_member, invite, register
 from tests.sync_support import connect, make_seller, run_worker
 
 PROBLEM = "application/problem+json"
@@ -97,14 +97,26 @@ async def test_webhook_endpoints_by_plan(api, database) -> None:
 async def test_members_on_the_trial(api) -> None:
     owner = await register(api)
     for _ in range(2):
-        other = await register(api, "Other")
-        added = await api.post(
-            "/api/v1/members", json={"email": other["email"], "role": "member"}, headers=owner["headers"]
-        )
-        assert added.status_code == 201, added.text
+        await add_member(api, owner)
     fourth = await register(api, "Other")
     resp = await api.post(
-        "/api/v1/members", json={"email": fourth["email"], "role": "member"}, headers=owner["headers"]
+        "/api/v1/invitations", json={"email": fourth["email"], "role": "member"}, headers=owner["headers"]
+    )
+    assert_plan_limit(resp, "members", "trial", 3)
+
+
+async def test_an_invitation_accepted_past_the_member_limit_is_refused(api) -> None:
+    """Invitations sent while there was room: the second acceptance would make a fourth member."""
+    owner = await register(api)
+    await add_member(api, owner)
+    first, second = await register(api, "Other"), await register(api, "Other")
+    invitations = [await invite(api, owner, person["email"]) for person in (first, second)]
+    accepted = await api.post(
+        "/api/v1/invitations/accept", json={"token": invitations[0]["token"]}, headers=first["headers"]
+    )
+    assert accepted.status_code == 200, accepted.text
+    resp = await api.post(
+        "/api/v1/invitations/accept", json={"token": invitations[1]["token"]}, headers=second["headers"]
     )
     assert_plan_limit(resp, "members", "trial", 3)
 

@@ -133,7 +133,9 @@ async def test_an_older_update_delivered_after_a_newer_one_cannot_roll_back(worl
     assert await plan_changes(world, tenant) == [("trial", "pro", "active"), ("pro", "enterprise", "active")]
     assert await published(world, tenant, "billing.plan_changed") == 2
     rows = await world.sql("SELECT id, outcome FROM stripe_events WHERE id = ANY($1::text[])", [newer, older])
-    assert {r["id"]: r["outcome"] for r in rows} == {newer: "applied", older: "unchanged"}
+    # Whichever of the two is processed first applies Stripe's current state (re-read, never the payload's);
+    # the other finds nothing to change. Which one comes first is the queue's business, not the contract.
+    assert sorted(r["outcome"] for r in rows) == ["applied", "unchanged"]
 
 
 async def test_an_event_for_a_customer_we_do_not_know_is_set_aside(world: World) -> None:
