@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.domain.connections.services import MarketplaceGateway
 from app.domain.webhooks.sender import Resolver, WebhookClients
+from app.integrations.sheets import TokenCache
 from app.integrations.telegram.client import TelegramClient
 from app.lib.crypto import CredentialCipher
 from app.lib.ratelimit import RateLimiter
@@ -52,3 +53,4 @@ class JobContext(NotificationContext):
     http: httpx.AsyncClient  # marketplace calls
     limiter: RateLimiter  # outbound marketplace budgets
     gateway: MarketplaceGateway
+    sheets_tokens: TokenCache  # Google access tokens of tenants' service accounts, cached for the process

@@ -33,6 +33,8 @@ PUBLIC_PATHS = [
     r"^/sandbox",
     r"^/telegram/",
     r"^/api/v1/billing/webhook$",
+    # The daily report's signed download link is its own credential (app/domain/reports/services/_links.py).
+    r"^/api/v1/reports/download$",
 ]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}

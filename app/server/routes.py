@@ -14,7 +14,14 @@ from app.domain.alerts.controllers import (
 from app.domain.apikeys.controllers import ApiKeyController
 from app.domain.catalog.controllers import ProductController, StockSummaryController, WarehouseController
 from app.domain.connections.controllers import ConnectionController
-from app.domain.reports.controllers import CoverController, ReportController
+from app.domain.reports.controllers import (
+    CoverController,
+    ReconciliationController,
+    ReportController,
+    ReportDownloadController,
+    RestockSettingsController,
+    SheetLinkController,
+)
 from app.domain.sync.controllers import SyncRunController, SyncTriggerController
 from app.domain.system.controllers import HealthController, metrics_endpoint
 from app.domain.telegram.controllers import NotificationChannelController, TelegramWebhookController
@@ -37,6 +44,10 @@ ROUTES: list[Any] = [
     WarehouseController,
     StockSummaryController,
     ReportController,
+    ReportDownloadController,
+    SheetLinkController,
+    RestockSettingsController,
+    ReconciliationController,
     AlertRuleController,
     ProductAlertRuleController,
     AlertController,

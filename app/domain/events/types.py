@@ -10,6 +10,8 @@ SYNC_FAILED = "sync.failed"
 CONNECTION_INVALID = "connection.invalid"
 CONNECTION_TOKEN_EXPIRING = "connection.token_expiring"
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+REPORT_READY = "report.ready"
+SHEET_LINK_INVALID = "sheet_link.invalid"
 # Sent by `POST /webhook-endpoints/{id}/test` to that endpoint only; never fanned out.
 ENDPOINT_TEST = "webhook_endpoint.test"
 
@@ -22,7 +24,10 @@ EVENT_TYPES: dict[str, str] = {
     CONNECTION_INVALID: "The marketplace refused the connection's credentials.",
     CONNECTION_TOKEN_EXPIRING: "A Wildberries token expires within 7 days (and again within 1 day).",
     ENDPOINT_DISABLED: "A webhook endpoint was disabled after failing continuously.",
+    REPORT_READY: "The daily stock report is ready: a signed download link (XLSX) valid for 7 days.",
+    SHEET_LINK_INVALID: "Google Sheets refused a linked spreadsheet (key revoked, not shared, gone): fix the link.",
 }
 
-# What a person wants on their phone; sync.succeeded would be noise every half hour.
-HUMAN_TYPES = frozenset(EVENT_TYPES) - {SYNC_SUCCEEDED}
+# What a person wants on their phone; sync.succeeded would be noise every half hour, and the daily report
+# reaches chats as the XLSX document itself.
+HUMAN_TYPES = frozenset(EVENT_TYPES) - {SYNC_SUCCEEDED, REPORT_READY}

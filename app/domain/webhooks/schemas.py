@@ -18,6 +18,8 @@ EventType = Literal[
     "connection.invalid",
     "connection.token_expiring",
     "webhook_endpoint.disabled",
+    "report.ready",
+    "sheet_link.invalid",
 ]
 Url = Annotated[
     str,
