@@ -16,7 +16,7 @@ from app.lib.tabular import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 
 FormatParam = Annotated[
     Literal["json", "csv", "xlsx"] | None,
-    Parameter(description="json, csv or xlsx; without it the Accept header decides (JSON by default)"),
+    Parameter(query="format", description="json, csv or xlsx; without it the Accept header decides (JSON by default)"),
 ]
 LangParam = Annotated[
     Literal["ru", "en"] | None, Parameter(description="Column headers' language (default: the organization's locale)")

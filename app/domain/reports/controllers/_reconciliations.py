@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body
 
 from app.domain.api import errors_for, write_guard
 from app.domain.reports.cabinet import MAX_UPLOAD_BYTES
@@ -102,7 +102,7 @@ class ReconciliationController(Controller):
         request: Request[Any, Any, Any],
         reconciliation_id: uuid.UUID,
         reconciliation_service: ReconciliationService,
-        fmt: Annotated[FormatParam, Parameter(query="format")] = None,
+        fmt: FormatParam = None,
         lang: LangParam = None,
         separator: SeparatorParam = "comma",
         status: Literal["matched", "only_theirs", "only_ours"] | None = None,

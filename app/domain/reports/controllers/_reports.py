@@ -51,7 +51,6 @@ StockStatusFilter = Literal["in_stock", "low", "out", "low_or_out"]
 WarehouseIds = Annotated[
     list[uuid.UUID] | None, Parameter(description="Only these warehouses (repeat the parameter for several)")
 ]
-Format = Annotated[FormatParam, Parameter(query="format")]
 DateFrom = Annotated[date, Parameter(query="from", description="First day (the organization's time zone)")]
 DateTo = Annotated[date, Parameter(query="to", description="Last day, at most today")]
 _FILE_ERRORS = (401, 404, 406, 422)
@@ -97,7 +96,7 @@ class ReportController(Controller):
         self,
         request: Request[Any, Any, Any],
         report_service: ReportService,
-        fmt: Format = None,
+        fmt: FormatParam = None,
         lang: LangParam = None,
         separator: SeparatorParam = "comma",
         window: WindowDays = 30,
@@ -144,7 +143,7 @@ class ReportController(Controller):
         stock_by_day_service: StockByDayService,
         date_from: DateFrom,
         date_to: DateTo,
-        fmt: Format = None,
+        fmt: FormatParam = None,
         lang: LangParam = None,
         separator: SeparatorParam = "comma",
         per: Per = "size",
@@ -187,7 +186,7 @@ class ReportController(Controller):
         self,
         request: Request[Any, Any, Any],
         restock_service: RestockService,
-        fmt: Format = None,
+        fmt: FormatParam = None,
         lang: LangParam = None,
         separator: SeparatorParam = "comma",
         window: WindowDays = 30,
