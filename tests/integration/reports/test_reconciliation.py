@@ -79,7 +79,11 @@ async def test_the_sandboxs_own_export_reconciles_to_zero_differences(client, sy
     assert body["summary"]["rows_only_theirs"] == 0 and body["summary"]["rows_only_ours"] == 0
     assert body["summary"]["rows_matched"] == body["rows_total"] > 0
     assert body["connection_id"] == conn["id"] and body["format"] == fmt
-    assert body["period"] == {"from": start.isoformat(), "to": end.isoformat(), "source": "file" if fmt == "xlsx" else "form"}
+    assert body["period"] == {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "source": "file" if fmt == "xlsx" else "form",
+    }
     rows = await all_rows(client, owner, body["id"])
     assert len(rows) == body["rows_total"] and {r["status"] for r in rows} == {"matched"}
     assert any(r["warehouse"] == "Маркетплейс" for r in rows) and any(r["their_orders"] for r in rows)
@@ -111,7 +115,9 @@ async def test_a_drifted_file_shows_exactly_the_drift(client, synced):
             place = "Склад WB" if kinds[warehouse] == "fbw" else "Маркетплейс"
             delta[(variant, place)] += new - old
         assert body["summary"]["rows_with_difference"] == len(delta) == 3
-        assert body["summary"]["total_abs_difference"] == sum(abs(d) for d in delta.values()) == 7 + fbw[1]["quantity"] + 2
+        assert (
+            body["summary"]["total_abs_difference"] == sum(abs(d) for d in delta.values()) == 7 + fbw[1]["quantity"] + 2
+        )
         assert body["summary"]["rows_only_theirs"] == body["summary"]["rows_only_ours"] == 0
         differing = await all_rows(client, owner, body["id"], with_difference="true")
         assert len(differing) == 3
@@ -198,4 +204,6 @@ async def test_the_connection_must_be_a_single_or_named_wb_connection(client, se
     finally:
         wb.delete()
     other = await register(client, "Other")
-    assert (await client.get(f"/api/v1/reconciliations/{made.json()['id']}", headers=other["headers"])).status_code == 404
+    assert (
+        await client.get(f"/api/v1/reconciliations/{made.json()['id']}", headers=other["headers"])
+    ).status_code == 404

@@ -178,7 +178,9 @@ async def test_csv_opens_with_the_csv_module_in_both_dialects(client, synced):
 async def test_the_format_follows_format_then_accept(client, synced):
     owner, conn, _seller = synced
     params = {"connection_id": conn["id"]}
-    as_csv = await client.get("/api/v1/reports/stock", params=params, headers={**owner["headers"], "Accept": "text/csv"})
+    as_csv = await client.get(
+        "/api/v1/reports/stock", params=params, headers={**owner["headers"], "Accept": "text/csv"}
+    )
     assert as_csv.headers["content-type"].startswith("text/csv")
     as_xlsx = await client.get("/api/v1/reports/stock", params=params, headers={**owner["headers"], "Accept": XLSX})
     assert as_xlsx.headers["content-type"] == XLSX and as_xlsx.content[:2] == b"PK"
