@@ -92,7 +92,7 @@ async def test_the_sandboxs_own_export_reconciles_to_zero_differences(client, sy
 
 
 async def test_a_drifted_file_shows_exactly_the_drift(client, synced):
-    owner, conn, seller = synced
+    owner, _conn, seller = synced
     truth = seller.truth()
     kinds = {w["id"]: w["kind"] for w in seller.summary()["warehouses"]}
     fbw = [i for i in truth if kinds[i["warehouse_id"]] == "fbw" and i["quantity"] > 3]

@@ -53,7 +53,8 @@ async def history(client, settings, marketplace_sandbox, database):
         await as_owner(db, tenant, "UPDATE stock_history SET at = $2 WHERE tenant_id = $1", uuid.UUID(tenant), first)
         variants = sorted(per_variant(truth0))
         gone, grown = variants[0], variants[1]
-        truth_a = [{**i, "quantity": 0 if str(i["variant_id"]) == gone else i["quantity"] + (5 if str(i["variant_id"]) == grown else 0)} for i in truth0]  # fmt: skip
+        changes = {gone: lambda q: 0, grown: lambda q: q + 5}
+        truth_a = [{**i, "quantity": changes.get(str(i["variant_id"]), lambda q: q)(i["quantity"])} for i in truth0]
         seller.set_stocks(truth_a)
         run_a = await sync_and_evaluate(settings, tenant, conn["id"])  # scheduled: no manual-sync cooldown
         await as_owner(
