@@ -271,7 +271,7 @@ def _row(
         velocity_30=velocity[30],
         velocity_source="orders" if from_orders else "stock_decreases",
         velocity_per_day=v,
-        days_of_cover=round(available / v, 1) if available is not None and v else None,
+        days_of_cover=round(available * window / orders[window], 1) if available is not None and v else None,
         lead_time_days=lead,
         safety_days=safety,
         target_days=target_days,
