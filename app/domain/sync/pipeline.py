@@ -219,8 +219,8 @@ class EvaluateStage:
                 run_id=str(target.run_id),
             )
             # The tenant's Google Sheets get the fresh report (a job, only when a link wants this connection).
-            refresh = await request_sheets_refresh(session, target.tenant_id, target.connection_id, target.run_id)
-            record.counts = {"changed_rows": written.counts.history_points, "sheets_refresh": int(refresh)}
+            await request_sheets_refresh(session, target.tenant_id, target.connection_id, target.run_id)
+            record.counts = {"changed_rows": written.counts.history_points}
 
 
 class PublishStage:
