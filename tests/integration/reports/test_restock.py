@@ -113,11 +113,15 @@ async def test_targets_come_from_the_organization_or_the_product(client, synced)
     assert only["rows"] and all(r["units_to_ship"] for r in only["rows"])
     assert len(only["rows"]) == sum(1 for r in body["rows"] if r["units_to_ship"])
     assert (await client.delete(f"/api/v1/products/{product}/restock-settings", headers=h)).status_code == 204
-    assert (await client.get(f"/api/v1/products/{product}/restock-settings", headers=h)).json()["lead_time_days"] is None
+    assert (await client.get(f"/api/v1/products/{product}/restock-settings", headers=h)).json()[
+        "lead_time_days"
+    ] is None
     bad = await client.put(f"/api/v1/products/{product}/restock-settings", json={"lead_time_days": -1}, headers=h)
     assert bad.status_code == 422
     other = await register(client, "Other")
-    assert (await client.get(f"/api/v1/products/{product}/restock-settings", headers=other["headers"])).status_code == 404
+    assert (
+        await client.get(f"/api/v1/products/{product}/restock-settings", headers=other["headers"])
+    ).status_code == 404
     await client.patch("/api/v1/reports/settings", json={"lead_time_days": 14, "safety_days": 7}, headers=h)
 
 

@@ -110,10 +110,7 @@ class SheetLinkService:
             connection_id is not None
             and await ReportRepository(self.session, self.tenant_id).connection_marketplace(connection_id) is None
         ):
-            raise ValidationError(
-                "No such connection.",
-                errors=[FieldError(field="connection_id", message="no such connection", source="body")],
-            )
+            raise NotFoundError("No such connection.")
 
     async def list(self) -> SheetLinkList:
         return SheetLinkList(items=[link_out(r) for r in await self.links.all()])
