@@ -110,17 +110,27 @@ class ReportRepository:
     async def warehouse_ids(self, scope: ProductScope, window: Window, include_cancelled: bool) -> set[uuid.UUID]:
         """Every warehouse the report's rows can mention: where the products hold stock rows or had orders in
         the window (the columns of a file, known before its first row)."""
-        products = self._scoped(select(Product.id), scope).subquery()
-        stock = select(StockLevel.warehouse_id).where(
-            StockLevel.tenant_id == self.tenant_id, StockLevel.product_id.in_(select(products.c.id))
-        )
+        stock = select(StockLevel.warehouse_id).where(StockLevel.tenant_id == self.tenant_id)
         cond = [
             OrderLine.tenant_id == self.tenant_id,
-            OrderLine.product_id.in_(select(products.c.id)),
             OrderLine.warehouse_id.is_not(None),
             OrderLine.order_date >= window.start,
             OrderLine.order_date <= window.end,
         ]
+        if scope.brand or scope.subject or scope.search or scope.stock_status:
+            # Narrowed by product: the semi-join on the filtered products.
+            products = select(self._scoped(select(Product.id), scope).subquery().c.id)
+            stock = stock.where(StockLevel.product_id.in_(products))
+            cond.append(OrderLine.product_id.in_(products))
+        else:
+            # Only by connection (or marketplace): the rows' own columns, no join (the whole-report case).
+            connections = select(Connection.id).where(Connection.tenant_id == self.tenant_id)
+            if scope.connection_id is not None:
+                connections = connections.where(Connection.id == scope.connection_id)
+            if scope.marketplace is not None:
+                connections = connections.where(Connection.marketplace == scope.marketplace)
+            stock = stock.where(StockLevel.connection_id.in_(connections))
+            cond.append(OrderLine.connection_id.in_(connections))
         if not include_cancelled:
             cond.append(OrderLine.is_cancel.is_(False))
         orders = select(OrderLine.warehouse_id).where(*cond)
@@ -215,41 +225,39 @@ class ReportRepository:
         """(product, variant, warehouse, quantity, in way to / from client) of the products' stock rows."""
         if not product_ids:
             return []
-        stmt = select(
-            StockLevel.product_id,
-            StockLevel.variant_id,
-            StockLevel.warehouse_id,
-            StockLevel.quantity,
-            StockLevel.in_way_to_client,
-            StockLevel.in_way_from_client,
-        ).where(StockLevel.tenant_id == self.tenant_id, StockLevel.product_id.in_(product_ids))
-        return list((await self.session.execute(stmt)).all())
+        # ``= ANY(array)``: one parameter however many products (an expanded IN renders one bind each).
+        rows = await self.session.execute(
+            text(
+                "SELECT product_id, variant_id, warehouse_id, quantity, in_way_to_client, in_way_from_client "
+                "FROM stock_levels WHERE tenant_id = :tid AND product_id = ANY(:pids)"
+            ),
+            {"tid": self.tenant_id, "pids": list(product_ids)},
+        )
+        return list(rows.all())
 
     async def connections_with_orders(self, connection_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """The connections that have stored order lines (their velocity comes from orders)."""
+        # One index probe per connection (EXISTS on the connection's first line), not a pass over every line.
+        has_lines = exists().where(OrderLine.tenant_id == self.tenant_id, OrderLine.connection_id == Connection.id)
         rows = await self.session.execute(
-            select(OrderLine.connection_id)
-            .where(OrderLine.tenant_id == self.tenant_id, OrderLine.connection_id.in_(connection_ids))
-            .group_by(OrderLine.connection_id)
+            select(Connection.id).where(
+                Connection.tenant_id == self.tenant_id, Connection.id.in_(connection_ids), has_lines
+            )
         )
         return {r[0] for r in rows}
 
     async def order_counts(self, product_ids: list[uuid.UUID], window: Window, include_cancelled: bool) -> list[Any]:
         """(product, variant, warehouse, lines) — one order line per WB srid (per unit on Ozon)."""
-        cond = [
-            OrderLine.tenant_id == self.tenant_id,
-            OrderLine.product_id.in_(product_ids),
-            OrderLine.order_date >= window.start,
-            OrderLine.order_date <= window.end,
-        ]
-        if not include_cancelled:
-            cond.append(OrderLine.is_cancel.is_(False))
-        stmt = (
-            select(OrderLine.product_id, OrderLine.variant_id, OrderLine.warehouse_id, func.count())
-            .where(and_(*cond))
-            .group_by(OrderLine.product_id, OrderLine.variant_id, OrderLine.warehouse_id)
+        cancelled = "" if include_cancelled else "AND NOT is_cancel"
+        rows = await self.session.execute(
+            text(
+                "SELECT product_id, variant_id, warehouse_id, count(*) FROM order_lines "
+                "WHERE tenant_id = :tid AND product_id = ANY(:pids) AND order_date BETWEEN :start AND :end "
+                f"{cancelled} GROUP BY product_id, variant_id, warehouse_id"
+            ),
+            {"tid": self.tenant_id, "pids": list(product_ids), "start": window.start, "end": window.end},
         )
-        return list((await self.session.execute(stmt)).all())
+        return list(rows.all())
 
     async def decrease_counts(self, product_ids: list[uuid.UUID], start: datetime, end: datetime) -> list[Any]:
         """(product, variant, warehouse, units) that left stock in [start, end): decreases between history

@@ -302,6 +302,13 @@ def _group_labels(warehouses: Sequence[Any], connections: dict[uuid.UUID, str]) 
     return [w.name if counts[w.name] == 1 else f"{w.name} · {connections.get(w.connection_id, '')}" for w in warehouses]
 
 
+def _days(available: int | None, orders: int, days: int) -> float | None:
+    """Days of cover as ``cover()`` computes it (the hot loop of a file: no intermediate struct)."""
+    if available is None or not orders:
+        return None
+    return round(available / (orders / days), 1)
+
+
 def _rows(
     products: Sequence[Any],
     cells: Sequence[Any],
@@ -328,6 +335,7 @@ def _rows(
     for (pid, vid, wid), n in flows.items():
         orders[key_of(pid, vid)][wid] += n
     out: list[ReportRow] = []
+    warehouse_ids = [w.id for w in warehouses]
     for p in products:
         if per == "size":
             keys: list[tuple[Any, Any]] = [(p.id, v.id) for v in variants.get(p.id, [])]
@@ -339,19 +347,11 @@ def _rows(
         for key in keys:
             s, o = stock.get(key, {}), orders.get(key, {})
             row_cells = []
-            for w in warehouses:
-                ws, wo = s.get(w.id), o.get(w.id, 0)
+            for wid in warehouse_ids:
+                ws, wo = s.get(wid), o.get(wid, 0)
                 if ws is None and wo == 0:
                     continue
-                row_cells.append(
-                    ReportCell(
-                        warehouse_id=w.id,
-                        stock=ws,
-                        orders=wo,
-                        days_of_cover=cover(ws, wo, days).days_of_cover,
-                        status=status_of(ws, low),
-                    )
-                )
+                row_cells.append(ReportCell(wid, ws, wo, _days(ws, wo, days), status_of(ws, low)))
             total, total_orders = sum(s.values()), sum(o.values())
             variant = sizes.get(key[1]) if key[1] is not None else None
             out.append(
@@ -367,7 +367,7 @@ def _rows(
                     in_way_from_client=from_client.get(key),
                     orders=total_orders,
                     total_stock=total,
-                    days_of_cover=cover(total, total_orders, days).days_of_cover,
+                    days_of_cover=_days(total, total_orders, days),
                     warehouses=row_cells,
                     status=status_of(total, low) or "out",
                     variant_id=variant.id if variant is not None else None,
