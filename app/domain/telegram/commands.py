@@ -157,6 +157,6 @@ class CommandHandler:
 
     async def _report(self, tenant_id: uuid.UUID) -> dict[str, Any]:
         """The stock report as an XLSX document (made when the reply is sent), or why there is none."""
-        if not await ReportRepository(self.session, tenant_id).products_with_stock(1):
+        if not await ReportRepository(self.session, tenant_id).has_stock():
             return reply_text("No stock yet — connect a marketplace and sync.")
         return document_reply(tenant_id)

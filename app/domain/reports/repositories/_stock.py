@@ -140,6 +140,11 @@ class ReportRepository:
         rows: Any = await self.session.execute(union(stock, orders))
         return {r[0] for r in rows}
 
+    async def has_stock(self) -> bool:
+        """Whether the tenant holds any stock row at all (one index probe)."""
+        stmt = select(exists().where(StockLevel.tenant_id == self.tenant_id))
+        return bool((await self.session.execute(stmt)).scalar())
+
     async def products_with_stock(self, limit: int) -> list[Any]:
         """(id, connection_id, vendor_code, external_id, total) of products that have stock rows."""
         totals = (
