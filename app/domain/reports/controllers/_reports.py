@@ -251,7 +251,7 @@ class ReportDownloadController(Controller):
         summary="Download the report a signed link (from `report.ready`) names; valid until it expires",
         responses={
             200: _spec("The report file", str)[200],
-            **errors_for(403, 422, api=False),
+            **errors_for(403, 422),
         },
         operation_class=FileOperation,
     )
