@@ -7,7 +7,11 @@ socket. Figures: seconds, rows/s, time to the first byte, peak RSS, file size. T
 openpyxl workbook (normal mode, saved at the end); xlsxwriter constant_memory and openpyxl write-only are
 the library candidates the hand-written writer was chosen over (docs/decisions.md).
 
-    python -m bench.reports [--rows 50000] [--warehouses 5]
+End to end (``bench/_reports_endpoint.py``): the same report served by ``GET /api/v1/reports/stock`` from a real
+API process over 50 000 products in PostgreSQL — XLSX and CSV streamed, against the JSON pages read one by one
+(the same-run baseline): seconds, rows/s, time to the first byte, the API process's peak RSS.
+
+    python -m bench.reports [--rows 50000] [--warehouses 5] [--skip-endpoint | --endpoint-only]
 """
 
 from __future__ import annotations
@@ -254,9 +258,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--warehouses", type=int, default=5)
     parser.add_argument("--one", nargs=2, metavar=("FORMAT", "CASE"))
+    parser.add_argument("--skip-endpoint", action="store_true", help="only the writers (no database needed)")
+    parser.add_argument("--endpoint-only", action="store_true", help="only the API end to end")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(args.one[1], args.one[0], args.rows, args.warehouses)))
+        return
+    if args.endpoint_only:
+        endpoint(args)
         return
     figures: dict[str, Any] = {"rows": args.rows, "columns": 11 + 3 * args.warehouses}
     generation = _run("gen", "rows-only", args)["seconds"]
@@ -274,6 +283,15 @@ def main() -> None:
     base = figures["_xlsx_openpyxl-normal"]["seconds"]
     figures["xlsx speed-up vs openpyxl normal"] = f"{base / figures['_xlsx_ours']['seconds']:.1f}x"
     report("reports", {k: v for k, v in figures.items() if not k.startswith("_")})
+    if not args.skip_endpoint:
+        endpoint(args)
+
+
+def endpoint(args: argparse.Namespace) -> None:
+    from bench._reports_endpoint import run
+
+    figures = run(args.rows)
+    report("reports-endpoint", {k: v for k, v in figures.items() if not k.startswith("_")})
 
 
 if __name__ == "__main__":

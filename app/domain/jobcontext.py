@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.domain.connections.services import MarketplaceGateway
 from app.domain.webhooks.sender import Resolver, WebhookClients
+from app.integrations.sheets import TokenCache
 from app.integrations.stripe import StripeGateway
 from app.integrations.telegram.client import TelegramClient
 from app.lib.crypto import CredentialCipher
@@ -54,3 +55,4 @@ class JobContext(NotificationContext):
     limiter: RateLimiter  # outbound marketplace budgets
     gateway: MarketplaceGateway
     stripe: NotRequired[StripeGateway | None]  # None while billing is off (nothing calls Stripe)
+    sheets_tokens: TokenCache  # Google access tokens of tenants' service accounts, cached for the process

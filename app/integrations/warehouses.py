@@ -22,3 +22,9 @@ PSEUDO_WAREHOUSES = frozenset(
 
 def is_pseudo_warehouse(name: str | None) -> bool:
     return name is not None and name.strip().casefold() in PSEUDO_WAREHOUSES
+
+
+# Marketplace-operated stock a marketplace reports only as one aggregate "warehouse" while its order lines
+# still name the real warehouse: WB's wb-warehouses report has returned warehouseId -999999 ("Склад WB")
+# for every Russian WB warehouse since 15.08.2026. Reports count those orders at the aggregate.
+AGGREGATED_FBO_WAREHOUSE_IDS = frozenset({"-999999"})

@@ -38,6 +38,8 @@ PUBLIC_PATHS = [
     r"^/api/v1/billing/plans$",
     # The operator's routes take the operator token, never a tenant's (their own guard checks it).
     r"^/api/v1/admin/",
+    # The daily report's signed download link is its own credential (app/domain/reports/services/_links.py).
+    r"^/api/v1/reports/download$",
 ]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}

@@ -27,7 +27,15 @@ from app.domain.billing.services import BillingService, PlanCatalog, StripeWebho
 from app.domain.catalog.services import CatalogService, ProductPageService
 from app.domain.connections.services import ConnectionService
 from app.domain.operations.services import OperationsService
-from app.domain.reports.services import ReportService
+from app.domain.reports.services import (
+    ReconciliationService,
+    ReportDownloadService,
+    ReportService,
+    ReportSettingsService,
+    RestockService,
+    SheetLinkService,
+    StockByDayService,
+)
 from app.domain.sync.runs import SyncRunService
 from app.domain.system.services import HealthService
 from app.domain.telegram.services import LinkService, TelegramWebhookService
@@ -154,8 +162,43 @@ def provide_product_page_service(request: Request[Any, Any, Any]) -> ProductPage
     return ProductPageService(state.engine, principal_of(request).tenant_id, int(state.settings.low_stock_units))
 
 
-def provide_report_service(db_session: AsyncSession, principal: Principal) -> ReportService:
-    return ReportService(db_session, principal.tenant_id)
+def provide_report_service(db_session: AsyncSession, principal: Principal, state: State) -> ReportService:
+    # Files stream after the request's session has closed: they read from a session of their own.
+    return ReportService(
+        db_session,
+        principal.tenant_id,
+        sessionmaker=state.sessionmaker,
+        default_low_units=int(state.settings.low_stock_units),
+    )
+
+
+def provide_stock_by_day_service(db_session: AsyncSession, principal: Principal, state: State) -> StockByDayService:
+    return StockByDayService(db_session, principal.tenant_id, sessionmaker=state.sessionmaker)
+
+
+def provide_restock_service(db_session: AsyncSession, principal: Principal, state: State) -> RestockService:
+    return RestockService(db_session, principal.tenant_id, sessionmaker=state.sessionmaker)
+
+
+def provide_report_settings_service(db_session: AsyncSession, principal: Principal) -> ReportSettingsService:
+    return ReportSettingsService(db_session, principal.tenant_id)
+
+
+def provide_sheet_link_service(db_session: AsyncSession, principal: Principal, state: State) -> SheetLinkService:
+    return SheetLinkService(db_session, principal.tenant_id, state.cipher)
+
+
+def provide_reconciliation_service(
+    db_session: AsyncSession, principal: Principal, state: State
+) -> ReconciliationService:
+    return ReconciliationService(
+        db_session, principal.tenant_id, user_id=principal.user_id, sessionmaker=state.sessionmaker
+    )
+
+
+def provide_report_download_service(db_session: AsyncSession, state: State) -> ReportDownloadService:
+    # No principal: the signed link is the credential (the service scopes the session to the link's tenant).
+    return ReportDownloadService(db_session, state.settings, state.sessionmaker)
 
 
 def provide_alert_rule_service(db_session: AsyncSession, principal: Principal, state: State) -> AlertRuleService:
@@ -216,6 +259,12 @@ DEPENDENCIES = {
     "catalog_service": _sync(provide_catalog_service),
     "product_page_service": _sync(provide_product_page_service),
     "report_service": _sync(provide_report_service),
+    "stock_by_day_service": _sync(provide_stock_by_day_service),
+    "restock_service": _sync(provide_restock_service),
+    "report_settings_service": _sync(provide_report_settings_service),
+    "sheet_link_service": _sync(provide_sheet_link_service),
+    "reconciliation_service": _sync(provide_reconciliation_service),
+    "report_download_service": _sync(provide_report_download_service),
     "alert_rule_service": _sync(provide_alert_rule_service),
     "alert_service": _sync(provide_alert_service),
     "webhook_service": _sync(provide_webhook_service),

@@ -28,6 +28,8 @@ SECURITY_HEADERS = {
 # JSON answers need nothing from a browser: no scripts, no framing (the docs UI under /schema is exempt).
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Endpoints that take a file as multipart/form-data (everything else speaks JSON).
+UPLOAD_PATHS = frozenset({"/api/v1/reconciliations"})
 # Response headers a browser client on an allowed origin may read.
 CORS_EXPOSED_HEADERS = [
     "RateLimit",
@@ -143,7 +145,8 @@ class RequestContextMiddleware(ASGIMiddleware):
                 has_body = _header(scope, b"content-length") not in ("", "0") or bool(
                     _header(scope, b"transfer-encoding")
                 )
-                if has_body and not (ctype == "application/json" or ctype.endswith("+json")):
+                upload = ctype == "multipart/form-data" and scope["path"].rstrip("/") in UPLOAD_PATHS
+                if has_body and not (ctype == "application/json" or ctype.endswith("+json") or upload):
                     raise UnsupportedMediaTypeError("Send the request body as `application/json`.")
                 if has_body:
                     receive = await self._checked_json(scope, receive)

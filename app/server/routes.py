@@ -16,7 +16,14 @@ from app.domain.billing.controllers import BillingController, PlanCatalogControl
 from app.domain.catalog.controllers import ProductController, StockSummaryController, WarehouseController
 from app.domain.connections.controllers import ConnectionController
 from app.domain.operations.controllers import AdminQueueController
-from app.domain.reports.controllers import CoverController, ReportController
+from app.domain.reports.controllers import (
+    CoverController,
+    ReconciliationController,
+    ReportController,
+    ReportDownloadController,
+    RestockSettingsController,
+    SheetLinkController,
+)
 from app.domain.sync.controllers import SyncRunController, SyncTriggerController
 from app.domain.system.controllers import HealthController, metrics_endpoint
 from app.domain.telegram.controllers import NotificationChannelController, TelegramWebhookController
@@ -40,6 +47,10 @@ ROUTES: list[Any] = [
     WarehouseController,
     StockSummaryController,
     ReportController,
+    ReportDownloadController,
+    SheetLinkController,
+    RestockSettingsController,
+    ReconciliationController,
     AlertRuleController,
     ProductAlertRuleController,
     AlertController,

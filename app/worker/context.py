@@ -11,6 +11,7 @@ from app.domain.connections.gateway import MarketplaceGateway
 from app.domain.events.context import close_notification_context, open_notification_context
 from app.domain.jobcontext import JobContext
 from app.domain.webhooks.sender import Resolver
+from app.integrations.sheets import TokenCache
 from app.integrations.stripe import StripeGateway
 from app.lib.crypto import CredentialCipher
 from app.lib.outbound import marketplace_http_client
@@ -36,6 +37,7 @@ def open_job_context(
         http=http,
         limiter=limiter,
         gateway=MarketplaceGateway(settings, http, limiter),
+        sheets_tokens=TokenCache(),
         resolver=notification["resolver"],
         webhook_http=notification["webhook_http"],
         telegram_http=notification["telegram_http"],

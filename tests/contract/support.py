@@ -43,6 +43,25 @@ def serve_api(settings: Settings, app: Any = None) -> Iterator[str]:
         thread.join(timeout=20)
 
 
+def service_account_key() -> dict[str, str]:
+    """A well-formed Google service-account key file (a fresh RSA key; it opens no real account)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "seeded",
+        "private_key_id": "seeded-key",
+        "private_key": pem,
+        "client_email": "seeded@seeded.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+
+
 async def seed_tenant(
     http: httpx.AsyncClient,
     settings: Settings,
@@ -131,6 +150,22 @@ async def seed_tenant(
         ).json()
         if deliveries.get("items"):
             ids["delivery_id"] = deliveries["items"][0]["id"]
+        # The reports area: a Google Sheets link and a reconciliation of the seller's own cabinet export.
+        link = await http.post(
+            "/api/v1/reports/sheets",
+            json={"spreadsheet_id": "seeded", "service_account": service_account_key()},
+            headers=headers,
+        )
+        assert link.status_code == 201, link.text
+        ids["sheet_link_id"] = link.json()["id"]
+        async with httpx.AsyncClient(base_url=sandbox_url, timeout=60) as sandbox:
+            export = await sandbox.get(f"/control/sellers/{seller.id}/cabinet-export", params={"format": "csv"})
+        assert export.status_code == 200, export.text
+        made = await http.post(
+            "/api/v1/reconciliations", files={"file": ("export.csv", export.content, "text/csv")}, headers=headers
+        )
+        assert made.status_code == 201, made.text
+        ids["reconciliation_id"] = made.json()["id"]
     return {
         "ids": ids,
         "email": email,

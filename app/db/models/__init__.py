@@ -3,6 +3,7 @@
 # Table groups registered for their side effect (mappers, alembic autogenerate).
 from app.db.models import apikeys as _apikeys  # noqa: F401
 from app.db.models import notifications as _notifications  # noqa: F401
+from app.db.models import reports as _reports  # noqa: F401
 from app.db.models.accounts import AuditEvent, Invitation, Membership, RefreshToken, Role, Tenant, User
 from app.db.models.billing import BillingAccount, PlanChange, ProductUsage, StripeEvent, UsageReport
 from app.db.models.marketplace import (

@@ -12,6 +12,8 @@ CONNECTION_TOKEN_EXPIRING = "connection.token_expiring"
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 BILLING_PLAN_CHANGED = "billing.plan_changed"
 BILLING_PAYMENT_FAILED = "billing.payment_failed"
+REPORT_READY = "report.ready"
+SHEET_LINK_INVALID = "sheet_link.invalid"
 # Sent by `POST /webhook-endpoints/{id}/test` to that endpoint only; never fanned out.
 ENDPOINT_TEST = "webhook_endpoint.test"
 
@@ -26,7 +28,10 @@ EVENT_TYPES: dict[str, str] = {
     ENDPOINT_DISABLED: "A webhook endpoint was disabled after failing continuously.",
     BILLING_PLAN_CHANGED: "The organization's plan or subscription status changed (upgrade, downgrade, ended…).",
     BILLING_PAYMENT_FAILED: "A subscription payment failed; Stripe retries it and the subscription is past due.",
+    REPORT_READY: "The daily stock report is ready: a signed download link (XLSX) valid for 7 days.",
+    SHEET_LINK_INVALID: "Google Sheets refused a linked spreadsheet (key revoked, not shared, gone): fix the link.",
 }
 
-# What a person wants on their phone; sync.succeeded would be noise every half hour.
-HUMAN_TYPES = frozenset(EVENT_TYPES) - {SYNC_SUCCEEDED}
+# What a person wants on their phone; sync.succeeded would be noise every half hour, and the daily report
+# reaches chats as the XLSX document itself.
+HUMAN_TYPES = frozenset(EVENT_TYPES) - {SYNC_SUCCEEDED, REPORT_READY}

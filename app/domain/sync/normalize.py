@@ -57,6 +57,8 @@ def resolve_order_warehouses(snapshot: Snapshot, known: dict[str, str]) -> None:
     by_name = dict(known)
     by_name.update({w.name: w.external_id for w in snapshot.warehouses})
     for order in snapshot.orders:
+        if order.warehouse_external_id:  # the line names its warehouse's id (Ozon): that is its identity
+            continue
         name = order.warehouse_name
         if not name:
             continue

@@ -22,7 +22,8 @@ from app.db.outbox import add_job
 from app.domain.billing.services import product_allowance
 from app.domain.connections.services import MarketplaceGateway
 from app.domain.events.services import record_event
-from app.domain.sync import fetch_ozon, fetch_wildberries
+from app.domain.reports.services import request_sheets_refresh
+from app.domain.sync import fetch_ozon, fetch_ozon_orders, fetch_wildberries
 from app.domain.sync.model import Snapshot
 from app.domain.sync.normalize import normalize, resolve_order_warehouses
 from app.domain.sync.records import Stage, StageLog
@@ -128,6 +129,8 @@ class FetchStage:
             await step("catalogue", fetch_ozon.fetch_catalog(oz, snapshot))
             await step("fbo_stock", fetch_ozon.fetch_fbo(oz, snapshot))
             await step("fbs_stock", fetch_ozon.fetch_fbs(oz, snapshot))
+            cursor = target.cursor.get("orders_since")
+            await step("orders", fetch_ozon_orders.fetch_orders(oz, snapshot, now, cursor, target.variants))
         if snapshot.errors and len(log.failed(Stage.FETCH)) == len(log.of(Stage.FETCH)):
             # Nothing at all answered: this is an outage, not a partial result — retry later.
             raise MarketplaceUnavailable(
@@ -255,6 +258,8 @@ class EvaluateStage:
                 connection_id=str(target.connection_id),
                 run_id=str(target.run_id),
             )
+            # The tenant's Google Sheets get the fresh report (a job, only when a link wants this connection).
+            await request_sheets_refresh(session, target.tenant_id, target.connection_id, target.run_id)
             record.counts = {"changed_rows": written.counts.history_points}
 
 

@@ -8,7 +8,6 @@ that dies after the work re-sends the stored reply instead of doing the work aga
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from html import escape
 from typing import Any
 
@@ -20,15 +19,13 @@ from app.db.engine import set_tenant
 from app.domain.accounts.services import TenantSelfRepository
 from app.domain.alerts.services import AlertRepository, tenant_low_units
 from app.domain.catalog.services import CatalogRepository
-from app.domain.reports.services import CoverService, ReportRepository
+from app.domain.reports.services import ReportRepository
+from app.domain.telegram.reports import document_reply
 from app.domain.telegram.repositories import ChannelRepository, chat_links, claim_link_code
 from app.domain.telegram.services import hash_code, trigger_manual_syncs
 from app.integrations.telegram.schemas import Message, Update
 from app.lib.clock import utcnow
 
-REPORT_ROWS = 25
-REPORT_WINDOW = 14
-REPORT_PRODUCTS = 5000
 LOW_ROWS = 30
 
 HELP = (
@@ -36,7 +33,7 @@ HELP = (
     "/stock — totals, out-of-stock and low-stock counts\n"
     "/low — products that are low or out right now\n"
     "/sync — sync every connection now\n"
-    "/report — the stock report (lowest days of cover first)\n"
+    "/report — the stock report as an Excel file\n"
     "/help — this message"
 )
 NOT_LINKED = (
@@ -92,7 +89,7 @@ class CommandHandler:
         if command == "sync":
             return reply_text(await self._sync(tenant_id))
         if command == "report":
-            return reply_text(await self._report(tenant_id))
+            return await self._report(tenant_id)
         return reply_text("I don't know that command.\n\n" + HELP)
 
     async def _start(self, msg: Message, code: str) -> str:
@@ -160,34 +157,8 @@ class CommandHandler:
                 lines.append(f"🔑 {name}: the connection's credentials were refused; replace them first")
         return "\n".join(lines)
 
-    async def _report(self, tenant_id: uuid.UUID) -> str:
-        """The stock report as a text table (lowest days of cover first) until file exports exist."""
-        products = await ReportRepository(self.session, tenant_id).products_with_stock(REPORT_PRODUCTS)
-        if not products:
-            return "No stock yet — connect a marketplace and sync."
-        _, flows = await CoverService(self.session, tenant_id).method_and_flows(products, REPORT_WINDOW, False)
-        orders: dict[uuid.UUID, int] = defaultdict(int)
-        for (pid, _vid, _wid), n in flows.items():
-            orders[pid] += n
-        rows = []
-        for p in products:
-            sold = orders.get(p.id, 0)
-            days = round(int(p.total) / (sold / REPORT_WINDOW), 1) if sold else None
-            rows.append(
-                (days if days is not None else float("inf"), p.vendor_code or p.external_id, int(p.total), sold, days)
-            )
-        rows.sort(key=lambda r: (r[0], r[1] or ""))
-        width = 18
-        table = [f"{'article':<{width}} {'stock':>6} {'ord14':>5} {'days':>5}"]
-        for _, code, stock, sold, days in rows[:REPORT_ROWS]:
-            shown = "∞" if days is None else f"{days:g}"
-            table.append(f"{(code or '')[:width]:<{width}} {stock:>6} {sold:>5} {shown:>5}")
-        more = (
-            f"\n…and {len(rows) - REPORT_ROWS} more in the full report (API: /api/v1/reports/stock)."
-            if len(rows) > REPORT_ROWS
-            else ""
-        )
-        return (
-            f"<b>Stock report</b> — orders over {REPORT_WINDOW} days, lowest cover first\n"
-            f"<pre>{escape(chr(10).join(table))}</pre>{more}"
-        )
+    async def _report(self, tenant_id: uuid.UUID) -> dict[str, Any]:
+        """The stock report as an XLSX document (made when the reply is sent), or why there is none."""
+        if not await ReportRepository(self.session, tenant_id).has_stock():
+            return reply_text("No stock yet — connect a marketplace and sync.")
+        return document_reply(tenant_id)

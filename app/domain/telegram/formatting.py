@@ -106,6 +106,12 @@ def event_line(event_type: str, data: dict[str, Any]) -> str:
             else ""
         )
         return f"💳 A payment{money} failed{retry}: update the card in the billing portal."
+    if event_type == t.SHEET_LINK_INVALID:
+        return (
+            f"📄 Google Sheets refused the sheet <b>{_s(data.get('sheet_name'))}</b> "
+            f"({_s(data.get('reason'), 300)}): share it with {_s(data.get('client_email'))} or upload a new key "
+            "in Stock Tracker; the report is not written there until then."
+        )
     return f"ℹ️ {_s(event_type)}"
 
 

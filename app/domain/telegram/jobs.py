@@ -14,6 +14,7 @@ from app.domain.events.context import job_session
 from app.domain.events.services import SEND_JOB
 from app.domain.jobcontext import JobContext
 from app.domain.telegram.commands import CommandHandler
+from app.domain.telegram.reports import send_document
 from app.domain.telegram.repositories import TelegramUpdateRepository, due_channels
 from app.domain.telegram.services import NotificationSender
 from app.integrations.telegram.client import TelegramError, TelegramRetryAfter
@@ -56,7 +57,10 @@ async def handle_update(ctx: JobContext, *, update_id: int) -> str:
     if client is None:
         return "not_configured"
     try:
-        await client.send_message(int(chat_id), reply["text"])
+        if reply.get("method") == "sendDocument":  # /report: the XLSX, made now (and again if this is a resend)
+            await send_document(ctx, client, int(chat_id), uuid.UUID(reply["tenant_id"]))
+        else:
+            await client.send_message(int(chat_id), reply["text"])
     except TelegramRetryAfter as exc:
         raise Retry(defer=float(exc.retry_after or 5)) from None
     except TelegramError as exc:

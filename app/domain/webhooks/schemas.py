@@ -20,6 +20,8 @@ EventType = Literal[
     "webhook_endpoint.disabled",
     "billing.plan_changed",
     "billing.payment_failed",
+    "report.ready",
+    "sheet_link.invalid",
 ]
 Url = Annotated[
     str,

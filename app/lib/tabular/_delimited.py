@@ -59,7 +59,8 @@ async def csv_stream(
     bom: bool = True,
     chunk_size: int = CHUNK,
 ) -> AsyncIterator[bytes]:
-    """The sheet as CSV byte chunks: title lines, one header row (grouped headers flattened), rows, totals."""
+    """The sheet as CSV byte chunks: title lines and the header row at once, then rows (in chunks of about
+    ``chunk_size``), then the totals."""
     columns: list[Column] = list(sheet.columns)
     buffer = io.StringIO()
     writer = csv.writer(
@@ -71,6 +72,7 @@ async def csv_stream(
     for line in sheet.title:
         writer.writerow([fmt(line)])
     writer.writerow([fmt(h) for h in flat_headers(columns)])
+    yield _drain(buffer)  # the header at once: the first byte does not wait for the first rows to be read
     totals = Totals(columns, sheet.totals_label) if sheet.totals_label is not None else None
     async for batch in batches(sheet.rows, len(columns)):
         writer.writerows([[fmt(v) for v in row] for row in batch])

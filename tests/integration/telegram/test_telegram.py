@@ -119,8 +119,10 @@ async def test_link_with_a_one_time_code_then_every_command(api, st, telegram_ap
         assert "Wildberries: 4 products" in stock and "fewer than 5 units" in stock
         low = await say(api, st, telegram_api, chat, "/low")
         assert "Low or out of stock" in low and "⛔" in low
-        report = await say(api, st, telegram_api, chat, "/report")
-        assert "<pre>" in report and "article" in report
+        await post_update(api, update(next_update_id(), chat, "/report"))
+        await drain(st)
+        documents = telegram_api.sent(chat, method="sendDocument")  # the XLSX (tests/integration/reports)
+        assert len(documents) == 1 and documents[0].files and documents[0].files["document"][:2] == b"PK"
         started = await say(api, st, telegram_api, chat, "/sync")
         assert "Main &lt;WB&gt;: sync started" in started
         runs = (await api.get("/api/v1/syncs", params={"connection_id": conn["id"]}, headers=h)).json()["items"]

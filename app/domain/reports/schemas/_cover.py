@@ -55,39 +55,3 @@ class DaysOfCover(msgspec.Struct):
     product: CoverFigure
     variants: list[VariantCover]
     warehouses: list[WarehouseCover]
-
-
-class ReportWarehouse(msgspec.Struct):
-    warehouse_id: uuid.UUID
-    name: str
-    kind: str
-
-
-class ReportCell(msgspec.Struct):
-    warehouse_id: uuid.UUID
-    stock: int | None
-    orders: int
-    days_of_cover: float | None
-
-
-class ReportRow(msgspec.Struct):
-    product_id: uuid.UUID
-    marketplace: str
-    external_id: str
-    vendor_code: str | None
-    brand: str | None
-    subject: str | None
-    title: str | None
-    in_way_to_client: int | None
-    in_way_from_client: int | None
-    orders: int
-    total_stock: int
-    days_of_cover: float | None
-    warehouses: list[ReportCell]
-
-
-class StockReport(msgspec.Struct):
-    method: Method
-    warehouses: list[ReportWarehouse]
-    rows: list[ReportRow]
-    next_cursor: str | None = None

@@ -1,0 +1,91 @@
+"""Bodies of the analytics and reports API. Every derived figure carries its formula, window and source (rule 8)."""
+
+from app.domain.reports.schemas._by_day import LOST_ORDERS_FORMULA, StockByDay, StockByDayMethod, StockByDayRow
+from app.domain.reports.schemas._cover import (
+    FORMULA,
+    CoverFigure,
+    DaysOfCover,
+    Method,
+    Source,
+    VariantCover,
+    WarehouseCover,
+    Window,
+)
+from app.domain.reports.schemas._reconciliations import (
+    Reconciliation,
+    ReconciliationLine,
+    ReconciliationLinePage,
+    ReconciliationPage,
+    ReconciliationPeriod,
+    ReconciliationSummary,
+    RowStatus,
+)
+from app.domain.reports.schemas._restock import (
+    RESTOCK_FORMULA,
+    VELOCITY_FORMULA,
+    RestockMethod,
+    RestockReport,
+    RestockRow,
+    RestockTargets,
+)
+from app.domain.reports.schemas._settings import (
+    Locale,
+    ReportSettings,
+    ReportSettingsUpdate,
+    RestockSettings,
+    RestockSettingsUpdate,
+    WindowDays,
+)
+from app.domain.reports.schemas._sheets import (
+    SheetLink,
+    SheetLinkCreate,
+    SheetLinkList,
+    SheetLinkUpdate,
+    SheetPushAccepted,
+)
+from app.domain.reports.schemas._stock import Per, ReportCell, ReportRow, ReportWarehouse, StockReport, StockStatus
+
+__all__ = [
+    "FORMULA",
+    "LOST_ORDERS_FORMULA",
+    "RESTOCK_FORMULA",
+    "VELOCITY_FORMULA",
+    "CoverFigure",
+    "DaysOfCover",
+    "Locale",
+    "Method",
+    "Per",
+    "Reconciliation",
+    "ReconciliationLine",
+    "ReconciliationLinePage",
+    "ReconciliationPage",
+    "ReconciliationPeriod",
+    "ReconciliationSummary",
+    "ReportCell",
+    "ReportRow",
+    "ReportSettings",
+    "ReportSettingsUpdate",
+    "ReportWarehouse",
+    "RestockMethod",
+    "RestockReport",
+    "RestockRow",
+    "RestockSettings",
+    "RestockSettingsUpdate",
+    "RestockTargets",
+    "RowStatus",
+    "SheetLink",
+    "SheetLinkCreate",
+    "SheetLinkList",
+    "SheetLinkUpdate",
+    "SheetPushAccepted",
+    "Source",
+    "StockByDay",
+    "StockByDayMethod",
+    "StockByDayRow",
+    "StockReport",
+    "StockStatus",
+    "VariantCover",
+    "WarehouseCover",
+    "Window",
+    "WindowDays",
+]
