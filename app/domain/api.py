@@ -56,6 +56,7 @@ def errors_for(*statuses: int, api: bool = True) -> dict[int, ResponseSpec]:
             data_container=Problem,
             description=_DESCRIPTIONS.get(code, "Error"),
             media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,  # realistic ones are set in app/server/openapi
         )
         for code in codes
     }

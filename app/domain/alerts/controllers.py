@@ -147,7 +147,9 @@ class ProductAlertRuleController(Controller):
         summary="Set a product's alert rule, or one warehouse's with warehouse_id (overrides the default)",
         guards=[write_guard],
         responses={
-            201: ResponseSpec(data_container=ProductAlertRule, description="The rule was created"),
+            201: ResponseSpec(
+                data_container=ProductAlertRule, description="The rule was created", generate_examples=False
+            ),
             **errors_for(401, 403, 404, 422),
         },
     )

@@ -4,6 +4,9 @@
   "enum": [..., null]}``. A query string cannot carry a JSON null (leaving the parameter out is how a client
   says "none"), and openapi-python-client makes three classes of it (``…Type1``, ``…Type2Type1``,
   ``…Type3Type1``). It becomes ``{"type": "string", "enum": [...]}``.
+* A nullable enum property of a body schema (``{"type": ["null", "string"], "enum": [..., null]}``) becomes
+  ``oneOf: [{"$ref": <a named enum>}, {"type": "null"}]``: generators read a named enum plus null as
+  ``Enum | None`` instead of making three ``…TypeN`` classes. Enums with the same values share one name.
 * A ``oneOf`` with a single branch (a partial-update field that may be omitted but not null) is that branch;
   generators otherwise wrap it (``…EventTypesType0Item``).
 """
@@ -11,6 +14,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 from litestar.openapi.spec import Components, OpenAPI, OpenAPIType, Reference
 from litestar.openapi.spec import Schema as SchemaObject
@@ -55,6 +60,60 @@ def _collapse(schema: SchemaObject, seen: set[int]) -> None:
             _collapse(child, seen)
 
 
+def _nullable_enum(schema: SchemaObject) -> tuple[Any, ...] | None:
+    """The values of a nullable enum (type-list form, or ``oneOf`` an inline enum and null), else None."""
+    if schema.one_of and len(schema.one_of) == 2:
+        branches = [b for b in schema.one_of if isinstance(b, SchemaObject)]
+        nulls = [b for b in branches if b.type == OpenAPIType.NULL]
+        enums = [b for b in branches if b.enum is not None and b.type != OpenAPIType.NULL]
+        if len(nulls) == 1 and len(enums) == 1:
+            return _values(enums[0].enum or [])
+        return None
+    if schema.enum is None or not isinstance(schema.type, list | tuple) or OpenAPIType.NULL not in schema.type:
+        return None
+    return _values(schema.enum)
+
+
+def _values(enum: Sequence[Any]) -> tuple[Any, ...] | None:
+    values = [v for v in enum if v is not None]
+    if values and (all(isinstance(v, str) for v in values) or all(type(v) is int for v in values)):
+        return tuple(values)
+    return None
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _hoist_enums(schemas: dict[str, Any]) -> None:
+    """Nullable enum properties → a named enum component (shared by equal value sets) or null."""
+    named: dict[tuple[str, ...], str] = {}
+    for name, schema in list(schemas.items()):
+        if isinstance(schema, SchemaObject) and schema.enum is not None and not isinstance(schema.type, list):
+            named.setdefault(tuple(schema.enum), name)
+    for owner, schema in list(schemas.items()):
+        if not isinstance(schema, SchemaObject):
+            continue
+        for prop, child in list((schema.properties or {}).items()):
+            if not isinstance(child, SchemaObject):
+                continue
+            values = _nullable_enum(child)
+            if values is None:
+                continue
+            enum_name = named.get(values)
+            if enum_name is None:
+                enum_name = _camel(prop) if _camel(prop) not in schemas else owner + _camel(prop)
+                kind = OpenAPIType.STRING if isinstance(values[0], str) else OpenAPIType.INTEGER
+                schemas[enum_name] = SchemaObject(type=kind, enum=list(values), title=enum_name)
+                named[values] = enum_name
+            assert schema.properties is not None
+            schema.properties[prop] = SchemaObject(
+                one_of=[Reference(ref=f"#/components/schemas/{enum_name}"), SchemaObject(type=OpenAPIType.NULL)],
+                description=child.description,
+                default=child.default,
+            )
+
+
 def simplify_shapes(document: OpenAPI) -> None:
     for _, _, operation in operations(document):
         for parameter in operation.parameters or []:
@@ -67,3 +126,5 @@ def simplify_shapes(document: OpenAPI) -> None:
     for schema in ((components.schemas or {}) if components else {}).values():
         if isinstance(schema, SchemaObject):
             _collapse(schema, seen)
+    if components is not None and components.schemas:
+        _hoist_enums(components.schemas)

@@ -159,6 +159,33 @@ PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
             }
         ),
     ),
+    "report.ready": (
+        "ReportReadyEventData",
+        _object(
+            {
+                "report": {"type": "string", "enum": ["stock"]},
+                "format": {"type": "string", "enum": ["xlsx"]},
+                "date": {"type": "string", "format": "date", "description": "The day in the organization's zone."},
+                "timezone": {"type": "string", "description": "IANA zone, e.g. Europe/Moscow"},
+                "lang": {"type": "string", "enum": ["ru", "en"]},
+                "window_days": {"type": "integer", "enum": [7, 14, 30]},
+                "download_url": {"type": "string", "description": "Signed link; no other credential needed."},
+                "expires_at": _TIME,
+            }
+        ),
+    ),
+    "sheet_link.invalid": (
+        "SheetLinkInvalidEventData",
+        _object(
+            {
+                "sheet_link_id": _UUID,
+                "spreadsheet_id": {"type": "string"},
+                "sheet_name": {"type": "string"},
+                "client_email": {"type": "string", "description": "The service account the sheet must be shared with."},
+                "reason": {"type": "string"},
+            }
+        ),
+    ),
     "webhook_endpoint.test": (
         "EndpointTestEventData",
         _object({"endpoint_id": _UUID, "message": {"type": "string"}}),

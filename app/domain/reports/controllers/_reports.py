@@ -57,7 +57,10 @@ _FILE_ERRORS = (401, 404, 406, 422)
 
 
 def _spec(description: str, container: Any) -> dict[int, Any]:
-    return {200: ResponseSpec(data_container=container, description=description), **errors_for(*_FILE_ERRORS)}
+    return {
+        200: ResponseSpec(data_container=container, description=description, generate_examples=False),
+        **errors_for(*_FILE_ERRORS),
+    }
 
 
 class CoverController(Controller):
