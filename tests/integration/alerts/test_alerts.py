@@ -96,7 +96,11 @@ async def shop(api, st, marketplace_sandbox, receiver, telegram_api):
     assert resp.status_code == 201
     chat = new_chat_id()
     await link_chat(api, owner["headers"], st, telegram_api, chat)
-    yield Shop(owner, seller, conn, resp.json(), path, chat)
+    shop = Shop(owner, seller, conn, resp.json(), path, chat)
+    # A seller synced before: the first sync is the silent baseline (nothing low here, so not even a digest).
+    shop.set({})
+    await sync_and_evaluate(st, shop.tid, conn["id"])
+    yield shop
     seller.delete()
 
 
@@ -195,7 +199,7 @@ async def test_escalation_hysteresis_overrides_muting_and_warehouses(api, st, sh
     # A product whose stock sits in two warehouses (the seeded seller has one).
     multi = next(pid for pid, cells in shop.cells.items() if len({c["warehouse_id"] for c in cells}) > 1)
     shop.set({a: 3, b: 0, c: 40, d: 0, e: 40})
-    await sync_and_evaluate(st, shop.tid, shop.conn["id"])  # first sync: catalogue arrives
+    await sync_and_evaluate(st, shop.tid, shop.conn["id"])
     products = await products_by_external_id(api, shop)
     h = shop.h
     # c: its own, stricter rule; d: muted.
