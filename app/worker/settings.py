@@ -15,7 +15,7 @@ from prometheus_client import start_http_server
 from app.config import Settings
 from app.db.outbox import relay
 from app.domain.jobcontext import JobContext
-from app.domain.retention.jobs import retention_sweep
+from app.domain.retention.jobs import history_partitions, retention_sweep
 from app.lib.redis import arq_settings
 from app.observability import logging as logctx
 from app.observability.logging import configure_logging
@@ -70,6 +70,15 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
             cron(_job(outbox_sweep), name="cron:outbox-sweep", second=every_30s, run_at_startup=True, unique=True),
             *(cron(_job(fn), name=name, second=0, unique=True) for name, fn in CRONS.items()),
             cron(_job(retention_sweep), name="cron:retention", minute=set(range(3, 60, 10)), second=0, unique=True),
+            cron(
+                _job(history_partitions),
+                name="cron:history-partitions",
+                hour=0,
+                minute=7,
+                second=0,
+                run_at_startup=True,
+                unique=True,
+            ),
         ]
         if settings.worker_crons
         else [],
