@@ -426,6 +426,62 @@ def compare_trees(
     return figures
 
 
+def profile(
+    base: str, proc: subprocess.Popen[bytes], keys: list[str], *, seconds: int, connections: int, top: int = 30
+) -> dict[str, Any]:
+    """Where an API worker's time goes serving the cached list under wrk: ``py-spy record`` (``pip install
+    py-spy`` into the venv; not a project dependency) on one worker for ``seconds``, folded into the functions
+    with the largest inclusive and self shares of the samples. The raw collapsed stacks are kept in
+    bench/results/api-profile.txt (flamegraph.pl or speedscope read them)."""
+    out = subprocess.run(["ps", "-o", "pid=,ppid=", "--ppid", str(proc.pid)], capture_output=True, text=True)
+    worker = int(out.stdout.split()[0])
+    raw = RESULTS.parent / "api-profile.txt"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    load = threading.Thread(
+        target=wrk, args=(base, [LIST_PATH], keys), kwargs={"duration": seconds + 4, "connections": connections}
+    )
+    load.start()
+    time.sleep(2)
+    subprocess.run(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(worker),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+            "--nonblocking",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    load.join()
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        # "function (path/file.py:line)" → "function (file.py)": lines of one function fold together.
+        frames = [re.sub(r"\((?:.*/)?([^/]+?):\d+\)$", r"(\1)", f) for f in stack.split(";")]
+        total += count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+
+    def share(table: dict[str, int]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in sorted(table.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": total, "inclusive_pct": share(inclusive), "self_pct": share(own)}
+
+
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
@@ -705,6 +761,9 @@ def main() -> int:
         "list in turn with this one's (repeatable)",
     )
     parser.add_argument("--compare-only", action="store_true", help="with --against: only the tree comparison")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="SECONDS", help="only profile one API worker under wrk (py-spy)"
+    )
     args = parser.parse_args()
     if args.compare_only and not args.against:
         parser.error("--compare-only needs --against")
@@ -726,6 +785,16 @@ def main() -> int:
             product_paths = [f"/api/v1/products/{p}" for p in fixture["product_ids"][:100]]
             warm(base, keys, [LIST_PATH])
             print(f"seeded {len(fixture['product_ids'])} products, {len(keys)} keys; {runs}×{dur}s per figure")
+            if args.profile:
+                found = profile(base, proc, keys, seconds=args.profile, connections=conns)
+                (RESULTS.parent / "api-profile.json").write_text(json.dumps(found, indent=2) + "\n")
+                print(f"{found['samples']} samples; inclusive %:")
+                for name, pct in found["inclusive_pct"]:
+                    print(f"  {pct:5.1f}  {name}")
+                print("self %:")
+                for name, pct in found["self_pct"]:
+                    print(f"  {pct:5.1f}  {name}")
+                return 0
             if not args.compare_only:  # --against alone: seed, then only the comparison
                 # The floor of this machine in this run: the same server answering /health/live (no auth, no Redis).
                 results["health_live_floor"] = median_of(
