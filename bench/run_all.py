@@ -15,6 +15,7 @@ BENCHES = [
     ["bench.api"],
     ["bench.alerts"],
     ["bench.fleet", "--sellers", "200"],
+    ["bench.history"],
     ["bench.reports"],
 ]
 
