@@ -22,10 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.outbox import add_job
 from app.domain.alerts.services import quiet_hours_for
-from app.domain.events.metrics import alert_instruments as alert_instruments  # re-exported for the channels
 from app.domain.events.repositories import EventRepository, SuppressionRepository
 from app.domain.events.types import HUMAN_TYPES
-from app.domain.events.types import STOCK_DIGEST as STOCK_DIGEST
 from app.domain.telegram.repositories import ChannelRepository, NotificationRepository
 from app.domain.webhooks.repositories import DeliveryRepository, EndpointRepository
 from app.lib.clock import utcnow
