@@ -93,8 +93,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     retention_sync_run_days: int = 90
     retention_batch: int = 5000
     retention_budget_seconds: float = 30.0
+    # Stock history is partitioned by month: the daily cron keeps this many months ready after the current one.
+    history_partitions_ahead: int = 3
     # Until alert rules exist for a tenant, a product below this many units counts as "low".
     low_stock_units: int = 5
+    # A connection's first sync opens its alerts silently and sends one digest (the baseline); so does the
+    # first sync after a pause longer than this (its per-product news would be this old). docs/alerts.md.
+    alert_baseline_after_hours: float = 24.0
     # Keep outbound marketplace calls under the documented limits (off only for load tests against a sandbox
     # whose own limits are off).
     marketplace_rate_limits: bool = True

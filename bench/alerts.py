@@ -12,7 +12,14 @@ pipeline); for throughput, the same 1 000 deliveries made naively one at a time 
 sign, send, record — no batching, no concurrency), and, as a floor, the bare signed POSTs in a loop with
 no bookkeeping at all.
 
-    python bench/alerts.py [--rounds 60] [--endpoints 1000]
+Alert evaluation (issue 13 §2), the set-based statement against the per-product Python evaluation it
+replaced (``bench/baselines/alerts_python.py``), in the same run on twin tenants holding identical catalogues
+and stock (one webhook endpoint and one Telegram chat each, so publishing writes deliveries and
+notifications): a first sync of 1 000 products of which a fifth are low or out; a resync of 1 000 products
+that changed 10; a 5 000-product sync with 300 transitions. The set-based side runs twice where it matters:
+as it ships (the first sync is silent: one digest) and with the flood cap lifted (every event one by one).
+
+    python bench/alerts.py [--rounds 60] [--endpoints 1000] [--only-evaluation] [--eval-rounds 3]
 """
 
 from __future__ import annotations
@@ -314,13 +321,185 @@ async def throughput(
     }
 
 
-async def main(rounds: int, endpoints: int) -> None:
+async def _twin_tenants(owner: Any, products: int, count: int = 2) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """``count`` tenants with the same catalogue (products × one variant, one warehouse), a webhook endpoint and a
+    linked Telegram chat each; every product at 40 units. (tenant, connection) pairs."""
+    out = []
+    for _ in range(count):
+        t = uuid.uuid4()
+        await owner.execute(
+            "INSERT INTO tenants (id, name, plan, timezone) VALUES ($1, 'bench', 'self_hosted', 'Europe/Moscow')", t
+        )
+        await owner.execute(
+            "INSERT INTO connections (id, tenant_id, marketplace, name, credentials_encrypted, status) "
+            "VALUES ($1, $1, 'wildberries', 'bench', '', 'active')",
+            t,
+        )
+        await owner.execute(
+            "INSERT INTO warehouses (id, tenant_id, connection_id, external_id, name, kind) "
+            "VALUES ($1, $1, $1, 'w', 'Склад', 'fbs')",
+            t,
+        )
+        await owner.execute(
+            "INSERT INTO products (id, tenant_id, connection_id, marketplace, external_id, vendor_code, title) "
+            "SELECT gen_random_uuid(), $1, $1, 'wildberries', n::text, 'v' || n, 'Product ' || n "
+            "FROM generate_series(1, $2) n",
+            t,
+            products,
+        )
+        await owner.execute(
+            "INSERT INTO variants (id, tenant_id, connection_id, product_id, external_id) "
+            "SELECT gen_random_uuid(), tenant_id, connection_id, id, external_id FROM products WHERE tenant_id = $1",
+            t,
+        )
+        await owner.execute(
+            "INSERT INTO stock_levels (tenant_id, variant_id, warehouse_id, connection_id, product_id, quantity) "
+            "SELECT tenant_id, id, connection_id, connection_id, product_id, 40 FROM variants WHERE tenant_id = $1",
+            t,
+        )
+        await owner.execute(
+            "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_encrypted) "
+            "VALUES (gen_random_uuid(), $1, 'https://example.invalid/hook', '')",
+            t,
+        )
+        await owner.execute(
+            "INSERT INTO notification_channels (id, tenant_id, kind, chat_id) "
+            "VALUES (gen_random_uuid(), $1, 'telegram', (random() * 1e9)::bigint)",
+            t,
+        )
+        out.append((t, t))
+    return out
+
+
+async def _sync_run(owner: Any, tenant: uuid.UUID, changes: dict[str, int]) -> uuid.UUID:
+    """What a sync commits, written directly: the run (succeeded), the changed stock rows and their history
+    points (the set-based evaluation finds the changed products through them)."""
+    run = uuid.uuid4()
+    await owner.execute(
+        "INSERT INTO sync_runs (id, tenant_id, connection_id, trigger, status, counts, stages) "
+        "VALUES ($1, $2, $2, 'scheduled', 'succeeded', '{}', '{}')",
+        run,
+        tenant,
+    )
+    await owner.execute(
+        """WITH ch AS (SELECT * FROM unnest($3::text[], $4::int[]) c(ext, qty)),
+                up AS (UPDATE stock_levels s SET quantity = ch.qty, changed_at = now()
+                       FROM ch, products p
+                       WHERE p.tenant_id = $1 AND p.external_id = ch.ext AND s.product_id = p.id
+                       RETURNING s.*)
+           INSERT INTO stock_history (tenant_id, variant_id, warehouse_id, product_id, sync_run_id, at, quantity)
+           SELECT tenant_id, variant_id, warehouse_id, product_id, $2, now(), quantity FROM up""",
+        tenant,
+        run,
+        list(changes),
+        list(changes.values()),
+    )
+    return run
+
+
+async def evaluation(settings: Any, rounds: int) -> dict[str, Any]:
+    """Old (per-product Python) and new (set-based) evaluation on twin tenants, same changes, same run."""
+    import asyncpg
+
+    from app.db.engine import create_engine, create_sessionmaker, session_scope
+    from app.db.models.notifications import AlertRule
+    from app.domain.alerts.evaluation import AlertEvaluator
+    from bench.baselines.alerts_python import AlertEvaluator as PythonEvaluator
+    from tests.conftest import _asyncpg_kwargs
+
+    engine = create_engine(settings)
+    sm = create_sessionmaker(engine)
+    owner = await asyncpg.connect(**_asyncpg_kwargs(settings.migration_database_url))
+    out: dict[str, Any] = {}
+
+    async def evaluate(kind: str, tenant: uuid.UUID, run: uuid.UUID) -> tuple[float, Any]:
+        t0 = time.perf_counter()
+        async with session_scope(sm, tenant) as s:
+            if kind == "python":
+                outcome = await PythonEvaluator(s, tenant, 5).evaluate(tenant, run)
+            else:
+                outcome = await AlertEvaluator(s, tenant, 5).evaluate(tenant, run)
+        return time.perf_counter() - t0, outcome
+
+    async def lift_cap(tenant: uuid.UUID) -> None:
+        async with session_scope(sm, tenant) as s:
+            s.add(
+                AlertRule(
+                    id=uuid.uuid4(), tenant_id=tenant, product_id=None, units_below=5, max_alerts_per_sync=100_000
+                )
+            )
+
+    try:
+        scenarios: dict[str, dict[str, list[float]]] = {}
+        events: dict[str, int] = {}
+        for _ in range(rounds):
+            # First sync of 1 000 products, a fifth low or out: the baseline. Python: an event per alert;
+            # set-based as shipped: silent, one digest; set-based with the cap lifted: every event, batched.
+            triple = await _twin_tenants(owner, 1000, count=3)
+            low = {str(i): (0 if i % 10 == 0 else 3) for i in range(1, 1001) if i % 5 == 0}
+            await lift_cap(triple[2][0])
+            for (tenant, _), kind, label in zip(
+                triple, ("python", "set", "set"), ("python", "set_silent", "set_every_event"), strict=True
+            ):
+                run = await _sync_run(owner, tenant, low)
+                if kind == "set" and label == "set_every_event":
+                    # Not the baseline: an evaluation happened before (as on any later sync).
+                    await owner.execute(
+                        "INSERT INTO alert_evaluations (run_id, tenant_id, connection_id, counts) "
+                        "VALUES (gen_random_uuid(), $1, $1, '{}')",
+                        tenant,
+                    )
+                seconds, outcome = await evaluate(kind, tenant, run)
+                scenarios.setdefault("first_sync_1000_products_200_alerts", {}).setdefault(label, []).append(seconds)
+                events[f"first_sync_{label}_events"] = len(outcome.events)
+            # A resync of the same 1 000 that changed 10 products (5 of them now low).
+            pair = triple[:2]
+            change = {str(i): (2 if i % 2 else 35) for i in range(401, 411)}
+            for (tenant, _), kind in zip(pair, ("python", "set"), strict=True):
+                run = await _sync_run(owner, tenant, change)
+                seconds, _ = await evaluate(kind, tenant, run)
+                scenarios.setdefault("resync_1000_products_10_changed", {}).setdefault(kind, []).append(seconds)
+            # 5 000 products, 300 transitions (100 restored, 150 low, 50 out) after a baseline with 100 out.
+            big = await _twin_tenants(owner, 5000)
+            for tenant, _ in big:
+                await lift_cap(tenant)
+            for (tenant, _), kind in zip(big, ("python", "set"), strict=True):
+                await evaluate(kind, tenant, await _sync_run(owner, tenant, {str(i): 0 for i in range(1, 101)}))
+                moves = {
+                    **{str(i): 40 for i in range(1, 101)},
+                    **{str(i): 2 for i in range(101, 251)},
+                    **{str(i): 0 for i in range(251, 301)},
+                }
+                run = await _sync_run(owner, tenant, moves)
+                seconds, outcome = await evaluate(kind, tenant, run)
+                assert outcome.opened + outcome.resolved + outcome.escalated == 300, outcome.counts()
+                scenarios.setdefault("sync_5000_products_300_transitions", {}).setdefault(kind, []).append(seconds)
+        for name, by_kind in scenarios.items():
+            base = statistics.median(by_kind["python"])
+            for kind, values in by_kind.items():
+                out[f"eval_{name}_{kind}_ms"] = round(statistics.median(values) * 1000, 1)
+                if kind != "python":
+                    out[f"eval_{name}_{kind}_speedup"] = round(base / statistics.median(values), 1)
+        out.update(events)
+        out["eval_rounds"] = rounds
+        return out
+    finally:
+        await owner.close()
+        await engine.dispose()
+
+
+async def main(rounds: int, endpoints: int, only_evaluation: bool, eval_rounds: int) -> None:
     import httpx
     from litestar.testing import AsyncTestClient
 
     from app.server.app import create_app
     from tests.sandbox_server import serve_sandbox
 
+    if only_evaluation:
+        async with bench_settings() as settings:
+            figures = await evaluation(settings, eval_rounds)
+        report("alerts_evaluation", {**figures, "peak_rss_mb": round(peak_rss_mb(), 1)})
+        return
     with serve_sandbox() as sandbox, ReceiverProcess() as receiver:
         async with (
             bench_settings(
@@ -334,12 +513,15 @@ async def main(rounds: int, endpoints: int) -> None:
         ):
             latency = await latency_rounds(settings, client, receiver, http, rounds)
             fan_out = await throughput(settings, client, receiver, http, endpoints)
-    report("alerts", {**latency, **fan_out, "peak_rss_mb": round(peak_rss_mb(), 1)})
+            evaluated = await evaluation(settings, eval_rounds)
+    report("alerts", {**latency, **fan_out, **evaluated, "peak_rss_mb": round(peak_rss_mb(), 1)})
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--endpoints", type=int, default=1000)
+    parser.add_argument("--only-evaluation", action="store_true", help="only the evaluation's old/new figures")
+    parser.add_argument("--eval-rounds", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.endpoints))
+    asyncio.run(main(args.rounds, args.endpoints, args.only_evaluation, args.eval_rounds))

@@ -271,6 +271,17 @@ end
 """
 
 
+def server_cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) the server's worker processes have used so far."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+    total = 0
+    for pid in [proc.pid, *(int(x) for x in out.split())]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(
     base: str,
     paths: list[str],
@@ -279,8 +290,12 @@ def wrk(
     duration: int,
     connections: int,
     headers: dict[str, str] | None = None,
+    proc: subprocess.Popen[bytes] | None = None,
 ) -> dict[str, float]:
-    """Closed-loop maximum throughput; keys rotate round-robin so no key outruns its own limits."""
+    """Closed-loop maximum throughput; keys rotate round-robin so no key outruns its own limits. With the
+    server's ``proc``, also its CPU time per request (µs): what a request costs the API whatever share of
+    the shared machine it got — the figure to compare when other work is loading the cores."""
+    cpu_before = server_cpu_s(proc) if proc is not None else 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_lua(paths, keys, headers or {}))
     try:
@@ -301,7 +316,10 @@ def wrk(
     errors = int(non2xx.group(1)) if non2xx else 0
     if socket_errors:
         errors += sum(int(x) for x in socket_errors.groups())
-    return {"rps": round(rps), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "errors": errors}
+    result = {"rps": round(rps), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "errors": errors}
+    if proc is not None:
+        result["cpu_us_per_req"] = round((server_cpu_s(proc) - cpu_before) * 1e6 / max(rps * duration, 1), 1)
+    return result
 
 
 def hey_fixed_rate(
@@ -400,19 +418,34 @@ def compare_trees(
     database pool (the cached list only looks keys up), so three of them stay far from max_connections."""
     with contextlib.ExitStack() as stack:
         bases: dict[str, str] = {}
+        procs: dict[str, subprocess.Popen[bytes]] = {}
         for tree in [str(ROOT), *trees]:
             root = Path(tree).resolve()
             tree_env = {**env, "PYTHONPATH": str(root), "STOCK_TRACKER_DB_POOL_SIZE": "5"}
-            base, _ = stack.enter_context(server(api_cmd(), tree_env, "/health/ready", cwd=root))
+            base, proc = stack.enter_context(server(api_cmd(), tree_env, "/health/ready", cwd=root))
             warm(base, keys, [LIST_PATH])
-            bases["this tree" if root == ROOT else tree] = base
+            name = "this tree" if root == ROOT else tree
+            bases[name], procs[name] = base, proc
         per_tree: dict[str, list[dict[str, float]]] = {name: [] for name in bases}
         names = list(bases)
         for run in range(runs):
             for name in names if run % 2 == 0 else names[::-1]:  # ABBA: neither tree always goes first
-                per_tree[name].append(wrk(bases[name], [LIST_PATH], keys, duration=duration, connections=connections))
+                per_tree[name].append(
+                    wrk(bases[name], [LIST_PATH], keys, duration=duration, connections=connections, proc=procs[name])
+                )
     figures: dict[str, Any] = {name: median_of(r) for name, r in per_tree.items()}
     # The median of the per-round ratios: each round's trees ran back to back, under the same outside load.
+    # CPU per request of each tree's API workers, per round, relative to this tree (lower costs less).
+    figures["cpu_per_request_vs_this_tree"] = {
+        name: round(
+            statistics.median(
+                other["cpu_us_per_req"] / max(ours["cpu_us_per_req"], 1e-9)
+                for other, ours in zip(per_tree[name], per_tree["this tree"], strict=True)
+            ),
+            2,
+        )
+        for name in names
+    }
     figures["rps_vs_this_tree"] = {
         name: round(
             statistics.median(
@@ -424,6 +457,66 @@ def compare_trees(
         for name in names
     }
     return figures
+
+
+def profile(
+    base: str, proc: subprocess.Popen[bytes], keys: list[str], *, seconds: int, connections: int, top: int = 30
+) -> dict[str, Any]:
+    """Where an API worker's time goes serving the cached list under wrk: ``py-spy record`` (``pip install
+    py-spy`` into the venv; not a project dependency) on one worker for ``seconds``, folded into the functions
+    with the largest inclusive and self shares of the samples. The raw collapsed stacks are kept in
+    bench/results/api-profile.txt (flamegraph.pl or speedscope read them)."""
+    out = subprocess.run(["ps", "-o", "pid=,rss=", "--ppid", str(proc.pid)], capture_output=True, text=True)
+    # The largest child is an API worker (the others are multiprocessing's helpers).
+    worker = max((tuple(int(x) for x in line.split()) for line in out.stdout.splitlines()), key=lambda r: r[1])[0]
+    raw = RESULTS.parent / "api-profile.txt"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    # Every key used once in every worker first: a key's first request in a process writes its last_used_at
+    # (then once a minute), which would otherwise fill the profile's first seconds.
+    wrk(base, [LIST_PATH], keys, duration=5, connections=connections)
+    load = threading.Thread(
+        target=wrk, args=(base, [LIST_PATH], keys), kwargs={"duration": seconds + 4, "connections": connections}
+    )
+    load.start()
+    time.sleep(2)
+    subprocess.run(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(worker),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+            "--nonblocking",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    load.join()
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        # "function (path/file.py:line)" → "function (file.py)": lines of one function fold together.
+        frames = [re.sub(r"\((?:.*/)?([^/]+?):\d+\)$", r"(\1)", f) for f in stack.split(";")]
+        total += count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+
+    def share(table: dict[str, int]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in sorted(table.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": total, "inclusive_pct": share(inclusive), "self_pct": share(own)}
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -705,6 +798,9 @@ def main() -> int:
         "list in turn with this one's (repeatable)",
     )
     parser.add_argument("--compare-only", action="store_true", help="with --against: only the tree comparison")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="SECONDS", help="only profile one API worker under wrk (py-spy)"
+    )
     args = parser.parse_args()
     if args.compare_only and not args.against:
         parser.error("--compare-only needs --against")
@@ -726,19 +822,29 @@ def main() -> int:
             product_paths = [f"/api/v1/products/{p}" for p in fixture["product_ids"][:100]]
             warm(base, keys, [LIST_PATH])
             print(f"seeded {len(fixture['product_ids'])} products, {len(keys)} keys; {runs}×{dur}s per figure")
+            if args.profile:
+                found = profile(base, proc, keys, seconds=args.profile, connections=conns)
+                (RESULTS.parent / "api-profile.json").write_text(json.dumps(found, indent=2) + "\n")
+                print(f"{found['samples']} samples; inclusive %:")
+                for name, pct in found["inclusive_pct"]:
+                    print(f"  {pct:5.1f}  {name}")
+                print("self %:")
+                for name, pct in found["self_pct"]:
+                    print(f"  {pct:5.1f}  {name}")
+                return 0
             if not args.compare_only:  # --against alone: seed, then only the comparison
                 # The floor of this machine in this run: the same server answering /health/live (no auth, no Redis).
                 results["health_live_floor"] = median_of(
-                    [wrk(base, ["/health/live"], keys, duration=dur, connections=conns) for _ in range(runs)]
+                    [wrk(base, ["/health/live"], keys, duration=dur, connections=conns, proc=proc) for _ in range(runs)]
                 )
                 print("floor: /health/live (wrk)          ", results["health_live_floor"])
                 results["cached_list"] = median_of(
-                    [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns) for _ in range(runs)]
+                    [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns, proc=proc) for _ in range(runs)]
                 )
                 print("cached list (wrk, limiter on)      ", results["cached_list"])
                 users = user_tokens(env, fixture["tenant_id"], len(keys))
                 results["cached_list_signed_in_users"] = median_of(
-                    [wrk(base, [LIST_PATH], users, duration=dur, connections=conns) for _ in range(runs)]
+                    [wrk(base, [LIST_PATH], users, duration=dur, connections=conns, proc=proc) for _ in range(runs)]
                 )
                 print("cached list, user tokens (wrk)     ", results["cached_list_signed_in_users"])
                 results["cached_list_fixed_rate"] = median_of(
@@ -785,21 +891,29 @@ def main() -> int:
                 RESULTS.write_text(json.dumps(results, indent=2) + "\n")
                 return 0
         off_env = {**env, "STOCK_TRACKER_RATE_LIMIT_ENABLED": "false"}
-        with server(api_cmd(), off_env, "/health/ready") as (base, _):
+        with server(api_cmd(), off_env, "/health/ready") as (base, off_proc):
             warm(base, keys[:50], [LIST_PATH])
             results["cached_list_limiter_off"] = median_of(
-                [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns) for _ in range(runs)]
+                [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns, proc=off_proc) for _ in range(runs)]
             )
             print("cached list (wrk, limiter off)     ", results["cached_list_limiter_off"])
-        with server(twin_cmd(), env, "/api/v1/products") as (base, _):
+        with server(twin_cmd(), env, "/api/v1/products") as (base, twin_proc):
             warm(base, keys, [LIST_PATH])
             results["fastapi_twin_cached_list"] = median_of(
-                [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns) for _ in range(runs)]
+                [wrk(base, [LIST_PATH], keys, duration=dur, connections=conns, proc=twin_proc) for _ in range(runs)]
             )
             print("FastAPI twin, cached list (wrk)    ", results["fastapi_twin_cached_list"])
     results["limiter_per_check"] = asyncio.run(limiter_costs(args.redis))
     print("limiter per check                  ", json.dumps(results["limiter_per_check"]))
     ours, twin = results["cached_list"], results["fastapi_twin_cached_list"]
+    floor, off = results["health_live_floor"], results["cached_list_limiter_off"]
+    results["ratios_cpu_per_request"] = {
+        # Throughput the API would reach with the cores to itself, relative: floor cost ÷ our cost.
+        "cached_list_vs_floor": round(floor["cpu_us_per_req"] / max(ours["cpu_us_per_req"], 1e-9), 2),
+        "litestar_vs_fastapi_twin": round(twin["cpu_us_per_req"] / max(ours["cpu_us_per_req"], 1e-9), 2),
+        "limiter_on_vs_off": round(off["cpu_us_per_req"] / max(ours["cpu_us_per_req"], 1e-9), 2),
+    }
+    results["load_average"] = os.getloadavg()
     results["ratios"] = {
         "cached_list_vs_floor_rps": round(ours["rps"] / max(results["health_live_floor"]["rps"], 1), 2),
         "litestar_vs_fastapi_twin_rps": round(ours["rps"] / max(twin["rps"], 1), 2),
@@ -811,6 +925,7 @@ def main() -> int:
         ),
     }
     print("ratios                             ", results["ratios"])
+    print("ratios of CPU per request          ", results["ratios_cpu_per_request"], "load", results["load_average"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

@@ -110,6 +110,7 @@ async def main(sellers: int, products: int, baseline: int) -> None:
             one_at_a_time = (await _drain(settings, pairs[:baseline], max_jobs=1))[1] if baseline else 0.0
             fleet_start, fleet = await _drain(settings, pairs[baseline:], max_jobs=settings.worker_max_jobs)
             statuses: dict[str, int] = {}
+            by_type: dict[str, int] = {}
             variants = stock_rows = alerts = events = 0
             last_sync = fleet_start
             for tid, _ in pairs[baseline:]:
@@ -120,7 +121,9 @@ async def main(sellers: int, products: int, baseline: int) -> None:
                     variants += int((await s.execute(select(func.count()).select_from(Variant))).scalar_one())
                     stock_rows += int((await s.execute(select(func.count()).select_from(StockLevel))).scalar_one())
                     alerts += int((await s.execute(select(func.count()).select_from(Alert))).scalar_one())
-                    events += int((await s.execute(select(func.count()).select_from(Event))).scalar_one())
+                    for kind, n in (await s.execute(select(Event.type, func.count()).group_by(Event.type))).all():
+                        by_type[kind] = by_type.get(kind, 0) + int(n)
+                        events += int(n)
             await engine.dispose()
     finally:
         os.killpg(sandbox.pid, signal.SIGTERM)
@@ -139,6 +142,9 @@ async def main(sellers: int, products: int, baseline: int) -> None:
             "last_sync_finished_after_s": round((last_sync - fleet_start).total_seconds(), 1),
             "alerts_opened_total": alerts,
             "events_total": events,
+            # What people and integrations received about stock: one event per alert, or one digest per sync.
+            "alerts_sent": sum(n for kind, n in by_type.items() if kind.startswith("stock.")),
+            "events_by_type": dict(sorted(by_type.items())),
             "fleet_variants_per_s": round(variants / fleet),
             "sync_runs_by_status": statuses,
             "baseline_one_at_a_time_per_seller_s": round(per_seller, 3),

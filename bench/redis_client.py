@@ -69,9 +69,9 @@ async def redispy_gate(
     limiter: RateLimiter, caller_key: str, policy: Any, *, usage_key: str, monthly_quota: int, cache: gate.CacheProbe
 ) -> gate.GateResult:
     """The gate on redis-py: the same script and GET in one pipeline (transaction=False)."""
-    extra_keys = (usage_key, cache.version_key)
+    extra_keys = (usage_key, cache.version_key, gate.VERSION_SEQUENCE_KEY)
     # No revocation keys (b"0"), then usage and cache, as gate.pass_gate lays them out.
-    extra_args = (b"0", b"1", str(monthly_quota).encode(), str(usage.RETENTION_SECONDS).encode(), b"1", "v" * 12)
+    extra_args = (b"0", b"1", str(monthly_quota).encode(), str(usage.RETENTION_SECONDS).encode(), b"1")
     compiled, keys, argv = limiter.script_call(HIT, caller_key, policy, 1, extra_keys, extra_args)
     pipe = limiter.redis.pipeline(transaction=False)  # type: ignore[attr-defined]
     pipe.execute_command("GET", cache.entry_key)

@@ -16,6 +16,7 @@ BENCHES = [
     ["bench.access_log"],
     ["bench.alerts"],
     ["bench.fleet", "--sellers", "200"],
+    ["bench.history"],
     ["bench.reports"],
     ["bench.billing"],
 ]

@@ -80,6 +80,11 @@ def _encode(args: tuple[Any, ...]) -> bytes:
     return b"".join(parts)
 
 
+def encode_command(args: tuple[Any, ...]) -> bytes:
+    """One command as the bytes ``execute_raw`` writes (a caller that repeats a command encodes it once)."""
+    return _encode(args)
+
+
 # The ``ssl_*`` options of a rediss:// URL, applied as redis-py's SSLConnection applies them (so one URL means
 # the same TLS set-up for this client, the pooled client and arq).
 _TLS_OPTIONS = {
@@ -191,12 +196,17 @@ class PipelinedRedis:
         silent connection raises."""
         if not commands:
             return []
-        data = b"".join(_encode(command) for command in commands)  # a bad argument fails before anything is sent
+        # Encoded first: a bad argument fails before anything is sent.
+        return await self.execute_raw(b"".join(_encode(command) for command in commands), len(commands))
+
+    async def execute_raw(self, data: bytes, count: int) -> list[Any]:
+        """``execute_many`` for commands already encoded (``encode_command``): ``data`` holds exactly
+        ``count`` whole commands."""
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect()
         loop, now = asyncio.get_running_loop(), time.monotonic()
-        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in commands]
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in range(count)]
         protocol.waiters.extend((future, now) for future in futures)
         protocol.send(data)
         replies: list[Any] = []

@@ -10,6 +10,12 @@ newer than its data. Any successful write request of the tenant through the API 
 bumps the version too, so API-driven changes need no extra call. Entries expire after ``CACHE_TTL_SECONDS``
 whatever happens.
 
+Each API process also keeps its own copy of the entries it served (``LocalEntries``, a byte-bounded LRU),
+checked against the same version: the request gate then reads no entry from Redis at all — its one script
+call returns the version, and a local copy built under it is served. A bump makes local copies stale exactly
+as it makes Redis's (the version they carry no longer matches), so nothing here can serve an older page than
+Redis would.
+
 Keys (one hash tag per tenant, so a tenant's keys share a cluster slot):
 ``cache:v1:{<tenant>}:version`` → 16 hex chars (random, never a counter: a lost or evicted version key can
 never make an old entry current again) and ``cache:v1:{<tenant>}:<name>:<sha256(path?query sorted by name)[:32]>``
@@ -22,7 +28,9 @@ import asyncio
 import functools
 import hashlib
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -42,6 +50,8 @@ from app.server.gate import CacheProbe
 log = structlog.get_logger(__name__)
 
 CACHE_TTL_SECONDS = 300
+# This process's copies of entries: a byte budget (the API worker's RSS target is 150 MB).
+LOCAL_CACHE_BYTES = 32 * 2**20
 _VERSION_LEN = VERSION_LEN
 _ETAG_LEN = 32
 _HEAD = _VERSION_LEN + _ETAG_LEN
@@ -98,6 +108,45 @@ def etag_matches(if_none_match: bytes | None, etag: bytes) -> bool:
     return False
 
 
+class LocalEntries:
+    """Entries (version + ETag + body) this process served, least recently used out past ``max_bytes``; each
+    expires with the Redis entry's TTL. Served only when its version is the tenant's current one."""
+
+    def __init__(self, max_bytes: int = LOCAL_CACHE_BYTES, ttl: float = CACHE_TTL_SECONDS) -> None:
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.size = 0
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found[1] < time.monotonic():
+            self.drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return found[0]
+
+    def put(self, key: str, value: bytes) -> None:
+        if len(value) > self.max_bytes // 8:  # one huge page must not flush everything else
+            return
+        self.drop(key)
+        self._entries[key] = (value, time.monotonic() + self.ttl)
+        self.size += len(value)
+        while self.size > self.max_bytes:
+            _, (old, _) = self._entries.popitem(last=False)
+            self.size -= len(old)
+
+    def drop(self, key: str) -> None:
+        found = self._entries.pop(key, None)
+        if found is not None:
+            self.size -= len(found[0])
+
+
+# One per process (entries are keyed by tenant and carry the version they were built under).
+LOCAL = LocalEntries()
+
 PREFETCH_STATE = "cache_prefetch"
 _PLAN_STATE = "cache_plan"
 
@@ -110,11 +159,12 @@ class CachePlan:
     entry_key: str
     lookup: bool  # serve a current entry (False: the client sent no-cache / no-store)
     store: bool  # keep what the handler answers (False: no-store)
+    local: bytes | None = None  # this process's copy of the entry, if it has one (checked by version)
 
     def probe(self, tenant_id: uuid.UUID) -> CacheProbe | None:
         """What the request gate should read for this plan in its round trip (None: nothing)."""
         if self.lookup:
-            return CacheProbe(version_key(tenant_id), self.entry_key)
+            return CacheProbe(version_key(tenant_id), self.entry_key, self.local)
         return CacheProbe(version_key(tenant_id), None) if self.store else None
 
 
@@ -130,7 +180,8 @@ def cache_plan(scope: Scope, principal: Principal) -> CachePlan | None:
         key = _request_entry_key(principal.tenant_id, name, scope["path"], scope.get("query_string", b""))
         directives = (_header(scope, b"cache-control") or b"").lower()
         no_store = b"no-store" in directives
-        plan = CachePlan(name, key, lookup=not (no_store or b"no-cache" in directives), store=not no_store)
+        lookup = not (no_store or b"no-cache" in directives)
+        plan = CachePlan(name, key, lookup=lookup, store=not no_store, local=LOCAL.get(key) if lookup else None)
     state[_PLAN_STATE] = plan
     return plan
 
@@ -180,6 +231,11 @@ class ResponseCacheMiddleware(ASGIMiddleware):
         try:
             if prefetched is not None:
                 version, value = prefetched
+            elif plan.local is not None:  # rate limiting is off, and this process has a copy: the version only
+                version = await scope["app"].state.gate_redis.execute_command("GET", version_key(tenant))
+                value = plan.local
+                if version is None:
+                    version = await _current_version(redis, tenant)
             else:  # rate limiting is off: one MGET on the same pipelined connection the gate uses
                 version, value = await scope["app"].state.gate_redis.execute_command("MGET", version_key(tenant), key)
                 if version is None:
@@ -191,10 +247,14 @@ class ResponseCacheMiddleware(ASGIMiddleware):
             return
         if value is not None and value[:_VERSION_LEN] == version:
             _count(name, "hit")
+            if plan.local is None:  # read from Redis: keep a copy, so the next hit needs no GET
+                LOCAL.put(key, bytes(value))
             etag = bytes(value[_VERSION_LEN:_HEAD])
             await self._respond(scope, send, [(b"content-type", b"application/json")], etag, value[_HEAD:], b"hit")
             return
         _count(name, "miss")
+        if plan.local is not None:
+            LOCAL.drop(key)  # built under an older version
         await self._fill(scope, receive, send, next_app, redis, key, bytes(version))
 
     @staticmethod
@@ -245,10 +305,12 @@ class ResponseCacheMiddleware(ASGIMiddleware):
             body = b"".join(chunks)
             etag = etag_of(body)
             if version:
+                value = version + etag + body
                 try:
-                    await redis.set(key, version + etag + body, ex=self.ttl)
+                    await redis.set(key, value, ex=self.ttl)
                 except _REDIS_DOWN as exc:
                     log.warning("cache.store_failed", error=type(exc).__name__)
+                LOCAL.put(key, value)
             headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
             await self._respond(scope, send, headers, etag, body, outcome, status=int(start["status"]))
 

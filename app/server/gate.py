@@ -17,29 +17,34 @@ Order inside the script (atomic, so no other request interleaves):
    refused one — no usage counted, no cache read — and answered 401;
 2. an admitted API-key call is counted in the month's usage; past the plan's quota it is taken back and
    the request refused (the windows keep it, as a refused call still arrived);
-3. only for an admitted request: the tenant's cache version (created if missing); the entry (read by the
-   batched ``GET``) is used only if it was built under that version.
+3. only for an admitted request: the tenant's cache version (created if missing: seconds from Redis ``TIME``
+   and a server-wide sequence, a token never handed out before); the entry (read by the batched ``GET``)
+   is used only if it was built under that version.
+
+When this process holds its own copy of the entry (``app/server/cache.py``, checked against the same
+version), there is no ``GET`` at all: the script alone, whose arguments are the same on every request of a
+caller (the encoded command is kept per caller), so a cached read costs one small command each way.
 
 Keys span several hash slots: single Redis (or a primary), not Redis Cluster — see docs/api-platform.md.
 """
 
 from __future__ import annotations
 
-import itertools
-import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from redis.exceptions import NoScriptError
 
 from app.domain.apikeys.usage import RETENTION_SECONDS
 from app.lib.ratelimit import HIT, LIMIT_LUA, Decision, Policy, RateLimiter, Script
-from app.lib.resp import PipelinedRedis
+from app.lib.resp import PipelinedRedis, encode_command
 
 # After LIMIT_LUA: ARGV[na] = m revocation keys, ARGV[na+1..na+m] the floor each must not exceed; KEYS[nk..]
 # those keys. Then ARGV = count usage (0/1), monthly quota, usage TTL; KEYS = usage key (if counted). Then
-# ARGV = cache (0 none, 1 the version), a fresh version; KEYS = the version key. Appends {used, over_quota,
-# version, revoked} to ``out`` ('' for no version: a Lua array cannot hold nil).
+# ARGV = cache (0 none, 1 the version); KEYS = the version key and the sequence a missing version is made
+# from. Appends {used, over_quota, version, revoked} to ``out`` ('' for no version: a Lua array cannot
+# hold nil).
 _GATE: Final = Script(
     LIMIT_LUA
     + """
@@ -76,7 +81,9 @@ local version = ''
 if ARGV[na] ~= '0' and allowed then
   version = redis.call('GET', KEYS[nk])
   if not version then
-    redis.call('SET', KEYS[nk], ARGV[na + 1], 'NX')
+    local t = redis.call('TIME')
+    local seq = redis.call('INCR', KEYS[nk + 1])
+    redis.call('SET', KEYS[nk], string.format('%08x%08x', t[1] % 4294967296, seq % 4294967296), 'NX')
     version = redis.call('GET', KEYS[nk])
   end
 end
@@ -88,14 +95,12 @@ return out
 """
 )
 _USAGE_TTL: Final = str(RETENTION_SECONDS).encode()
-_COUNTS: Final = [str(n).encode() for n in range(8)]
-
-
-def _int_arg(value: int) -> bytes:
-    return b"0" if value == 0 else str(value).encode()
-
-
 _NO_USAGE: Final = (b"0", b"0", b"0")
+_COUNTS: Final = [str(n).encode() for n in range(8)]
+# Where a tenant's first version comes from (with Redis TIME): one counter for the whole server.
+VERSION_SEQUENCE_KEY: Final = "cache:v1:version-seq"
+# Encoded gate commands kept per caller (policy, usage month and cache key included): ~300 bytes each.
+_ENCODED_MAX = 20_000
 
 
 @dataclass(slots=True)
@@ -112,6 +117,59 @@ class GateResult:
 class CacheProbe:
     version_key: str
     entry_key: str | None  # None: only the version (the client asked to revalidate)
+    # This process's copy of the entry (version + ETag + body): served if its version is current, no GET.
+    local: bytes | None = None
+
+
+class _Encoded:
+    """One caller's gate call, ready to write: the EVALSHA command's bytes, and what decoding its reply needs."""
+
+    __slots__ = ("args", "compiled", "data", "keys")
+
+    def __init__(self, compiled: Any, keys: list[str], args: list[bytes | str]) -> None:
+        self.compiled = compiled
+        self.keys = keys
+        self.args = args
+        self.data = encode_command(("EVALSHA", _GATE.sha, len(keys), *keys, *args))
+
+
+_encoded: OrderedDict[tuple[Any, ...], _Encoded] = OrderedDict()
+
+
+def _command(
+    limiter: RateLimiter,
+    caller_key: str,
+    policy: Policy,
+    usage_key: str | None,
+    monthly_quota: int,
+    version_key: str | None,
+    revocations: tuple[tuple[str, ...], tuple[int, ...]],
+) -> _Encoded:
+    """The gate's script call for this caller; its arguments never change between requests, so it is built
+    and encoded once and kept (bounded, least recently used out)."""
+    cache_key = (id(limiter), caller_key, policy, usage_key, monthly_quota, version_key, revocations)
+    found = _encoded.get(cache_key)
+    if found is not None:
+        _encoded.move_to_end(cache_key)
+        return found
+    revocation_keys, floors = revocations
+    keys: list[str] = list(revocation_keys)
+    args: list[bytes | str] = [_COUNTS[len(revocation_keys)], *(str(f).encode() for f in floors)]
+    if usage_key is not None:
+        keys.append(usage_key)
+        args += [b"1", str(monthly_quota).encode(), _USAGE_TTL]
+    else:
+        args += _NO_USAGE
+    if version_key is None:
+        args.append(b"0")
+    else:
+        keys += [version_key, VERSION_SEQUENCE_KEY]
+        args.append(b"1")
+    compiled, all_keys, all_args = limiter.script_call(HIT, caller_key, policy, 1, tuple(keys), tuple(args))
+    found = _encoded[cache_key] = _Encoded(compiled, all_keys, all_args)
+    if len(_encoded) > _ENCODED_MAX:
+        _encoded.popitem(last=False)
+    return found
 
 
 async def pass_gate(
@@ -125,58 +183,37 @@ async def pass_gate(
     revocations: tuple[tuple[str, ...], tuple[int, ...]] = ((), ()),
 ) -> GateResult:
     """Steps 1–3 in one round trip. Redis errors propagate (the caller applies the limiter's policy)."""
-    revocation_keys, floors = revocations
-    keys: list[str] = list(revocation_keys)
-    args: list[bytes | str] = [_COUNTS[len(revocation_keys)], *map(_int_arg, floors)]
-    if usage_key is not None:
-        keys.append(usage_key)
-        args += [b"1", str(monthly_quota).encode(), _USAGE_TTL]
-    else:
-        args += _NO_USAGE
-    if cache is None:
-        args += [b"0", b""]
-    else:
-        keys.append(cache.version_key)
-        args += [b"1", _fresh_version()]
-    compiled, keys, args = limiter.script_call(HIT, caller_key, policy, 1, tuple(keys), tuple(args))
-    entry = None
-    if cache is None or cache.entry_key is None:
-        reply = await _GATE.run(limiter.redis, keys, args)
-    else:
-        redis = limiter.redis
-        if not isinstance(redis, PipelinedRedis):
-            raise TypeError("the request gate's limiter runs on app.lib.resp.PipelinedRedis")
+    redis = limiter.redis
+    if not isinstance(redis, PipelinedRedis):
+        raise TypeError("the request gate's limiter runs on app.lib.resp.PipelinedRedis")
+    version_key = cache.version_key if cache else None
+    call = _command(limiter, caller_key, policy, usage_key, monthly_quota, version_key, revocations)
+    fetch = cache is not None and cache.entry_key is not None and cache.local is None
+    if fetch:
+        assert cache is not None and cache.entry_key is not None
         # The cached entry is a plain GET written in the same batch as the script (one round trip):
         # returning a page of JSON through Lua costs Redis several times what GET does.
-        entry, reply = await redis.execute_many(
-            ("GET", cache.entry_key), ("EVALSHA", _GATE.sha, len(keys), *keys, *args)
-        )
-        if isinstance(reply, NoScriptError):  # first use on this server, or after SCRIPT FLUSH / a restart
-            reply = await redis.execute_command("EVAL", _GATE.source, len(keys), *keys, *args)
-        for failed in (reply, entry):
-            if isinstance(failed, Exception):
-                raise failed
-    width = 2 + 2 * len(compiled.windows)
+        entry, reply = await redis.execute_raw(encode_command(("GET", cache.entry_key)) + call.data, 2)
+    else:
+        entry = None
+        [reply] = await redis.execute_raw(call.data, 1)
+    if isinstance(reply, NoScriptError):  # first use on this server, or after SCRIPT FLUSH / a restart
+        reply = await redis.execute_command("EVAL", _GATE.source, len(call.keys), *call.keys, *call.args)
+    for failed in (reply, entry):
+        if isinstance(failed, Exception):
+            raise failed
+    width = 2 + 2 * len(call.compiled.windows)
     used, over, raw_version, revoked = reply[width : width + 4]
     version = bytes(raw_version) if raw_version else None
     # Served only if it was built under the version read just now (app/server/cache.py).
-    value: bytes | None = bytes(entry) if entry is not None else None
+    value: bytes | None = cache.local if cache is not None and cache.local is not None else entry
     if value is not None and (version is None or value[: len(version)] != version):
         value = None
     return GateResult(
-        caller=limiter.decide(compiled, reply[:width], HIT, 1),
+        caller=limiter.decide(call.compiled, reply[:width], HIT, 1),
         used=int(used),
         over_quota=bool(int(over)),
         version=version,
         entry=value,
         revoked=bool(int(revoked)),
     )
-
-
-_PROCESS_TAG = secrets.token_hex(4)
-_counter = itertools.count()
-
-
-def _fresh_version() -> str:
-    """A version token never handed out before (process tag + counter): used only when a tenant has none."""
-    return f"{_PROCESS_TAG}{next(_counter) & 0xFFFFFFFF:08x}"

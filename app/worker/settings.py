@@ -19,7 +19,7 @@ from app.domain.billing.jobs import billing_usage_cron
 from app.domain.events.metrics import alert_instruments
 from app.domain.events.types import STOCK_LOW, STOCK_OUT, STOCK_RESTORED
 from app.domain.jobcontext import JobContext
-from app.domain.retention.jobs import retention_sweep
+from app.domain.retention.jobs import history_partitions, retention_sweep
 from app.lib.redis import arq_settings
 from app.observability import logging as logctx
 from app.observability.errors import init_error_tracking, shutdown_error_tracking
@@ -75,7 +75,9 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
             release=settings.sentry_release,
             component="worker",
         )
-        _seed_metrics([*JOBS, *CRONS, "cron:outbox-sweep", "cron:retention", "cron:billing-usage"])
+        _seed_metrics(
+            [*JOBS, *CRONS, "cron:outbox-sweep", "cron:retention", "cron:billing-usage", "cron:history-partitions"]
+        )
         # arq's dict becomes the JobContext every job receives (tests may put a fake DNS resolver in it).
         ctx.update(open_job_context(settings, ctx["redis"], resolver=ctx.get("resolver")))
         if serve_metrics:
@@ -129,6 +131,15 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
                 name="cron:billing-usage",
                 minute=5,
                 second=0,
+                unique=True,
+            ),
+            cron(
+                _job("cron:history-partitions", history_partitions),
+                name="cron:history-partitions",
+                hour=0,
+                minute=7,
+                second=0,
+                run_at_startup=True,
                 unique=True,
             ),
         ]

@@ -40,23 +40,8 @@ TENANT_TABLES = [
 SYSTEM_TABLES = ["telegram_updates", "outbox"]  # no tenant, no row-level security
 
 
-def upgrade() -> None:
-    # Time-ordered, append-mostly tables: a BRIN index finds "older than" in a few pages.
-    op.execute("CREATE INDEX ix_stock_history_at_brin ON stock_history USING brin (at)")
-    op.execute("CREATE INDEX ix_order_lines_ordered_at_brin ON order_lines USING brin (ordered_at)")
-    op.execute("CREATE INDEX ix_events_created_at_brin ON events USING brin (created_at)")
-    for table in TENANT_TABLES:
-        op.execute(f"GRANT SELECT, DELETE ON {table} TO {rls.SYSTEM_ROLE}")
-        op.execute(f"CREATE POLICY system_retention_read ON {table} FOR SELECT TO {rls.SYSTEM_ROLE} USING (true)")
-        op.execute(f"CREATE POLICY system_retention_delete ON {table} FOR DELETE TO {rls.SYSTEM_ROLE} USING (true)")
-    for table in SYSTEM_TABLES:
-        op.execute(f"GRANT SELECT, DELETE ON {table} TO {rls.SYSTEM_ROLE}")
-    # What the sweep reads to decide: the tenant's plan and time zone, and what is still pending.
-    op.execute(f"GRANT SELECT ON tenants, webhook_deliveries, notifications TO {rls.SYSTEM_ROLE}")
-    for table in ("tenants", "webhook_deliveries", "notifications"):
-        op.execute(f"CREATE POLICY system_retention_read ON {table} FOR SELECT TO {rls.SYSTEM_ROLE} USING (true)")
-    op.execute(
-        """CREATE FUNCTION st_retention_sweep(
+# The sweep's definition (migration 0011 replaces it, and restores this one on downgrade).
+SWEEP_SQL = """CREATE FUNCTION st_retention_sweep(
             p_batch integer, p_event_days integer, p_ops_days integer, p_sync_run_days integer,
             p_plan_codes text[], p_plan_history_days integer[], p_default_history_days integer)
         RETURNS TABLE (target text, deleted bigint)
@@ -140,7 +125,24 @@ def upgrade() -> None:
             GET DIAGNOSTICS n = ROW_COUNT; target := 'stock_history'; deleted := n; RETURN NEXT;
         END
         $$"""
-    )
+
+
+def upgrade() -> None:
+    # Time-ordered, append-mostly tables: a BRIN index finds "older than" in a few pages.
+    op.execute("CREATE INDEX ix_stock_history_at_brin ON stock_history USING brin (at)")
+    op.execute("CREATE INDEX ix_order_lines_ordered_at_brin ON order_lines USING brin (ordered_at)")
+    op.execute("CREATE INDEX ix_events_created_at_brin ON events USING brin (created_at)")
+    for table in TENANT_TABLES:
+        op.execute(f"GRANT SELECT, DELETE ON {table} TO {rls.SYSTEM_ROLE}")
+        op.execute(f"CREATE POLICY system_retention_read ON {table} FOR SELECT TO {rls.SYSTEM_ROLE} USING (true)")
+        op.execute(f"CREATE POLICY system_retention_delete ON {table} FOR DELETE TO {rls.SYSTEM_ROLE} USING (true)")
+    for table in SYSTEM_TABLES:
+        op.execute(f"GRANT SELECT, DELETE ON {table} TO {rls.SYSTEM_ROLE}")
+    # What the sweep reads to decide: the tenant's plan and time zone, and what is still pending.
+    op.execute(f"GRANT SELECT ON tenants, webhook_deliveries, notifications TO {rls.SYSTEM_ROLE}")
+    for table in ("tenants", "webhook_deliveries", "notifications"):
+        op.execute(f"CREATE POLICY system_retention_read ON {table} FOR SELECT TO {rls.SYSTEM_ROLE} USING (true)")
+    op.execute(SWEEP_SQL)
     op.execute(f"ALTER FUNCTION {SWEEP} OWNER TO {rls.SYSTEM_ROLE}")
     op.execute(f"REVOKE ALL ON FUNCTION {SWEEP} FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {SWEEP} TO {rls.APP_ROLE}")

@@ -137,13 +137,18 @@ class StockLevel(TenantRowMixin, Base):
 
 
 class StockHistory(TenantRowMixin, Base):
-    """A point per change (and per day), unique per sync run so a rerun writes nothing twice."""
+    """A point per change (and per day), unique per sync run so a rerun writes nothing twice.
+
+    Partitioned by month on ``at`` (migration 0010): keys include ``at`` (a write's points share its time),
+    and a month past every plan's retention is dropped whole (docs/decisions.md, Retention).
+    """
 
     __tablename__ = "stock_history"
     __table_args__ = (
         Index("ix_stock_history_variant_warehouse_at", "variant_id", "warehouse_id", "at"),
         Index("ix_stock_history_product_at", "product_id", "at"),
-        UniqueConstraint("sync_run_id", "variant_id", "warehouse_id"),
+        UniqueConstraint("sync_run_id", "variant_id", "warehouse_id", "at"),
+        {"postgresql_partition_by": "RANGE (at)"},
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -153,7 +158,7 @@ class StockHistory(TenantRowMixin, Base):
     warehouse_id: Mapped[uuid.UUID]
     product_id: Mapped[uuid.UUID]
     sync_run_id: Mapped[uuid.UUID | None]
-    at: Mapped[datetime]
+    at: Mapped[datetime] = mapped_column(primary_key=True)
     quantity: Mapped[int]
     in_way_to_client: Mapped[int | None]
     in_way_from_client: Mapped[int | None]

@@ -50,6 +50,7 @@ class AlertRule(IdMixin, TimestampMixin, TenantMixin, Base):
             postgresql_where=text("warehouse_id IS NOT NULL"),
         ),
         CheckConstraint("warehouse_id IS NULL OR product_id IS NOT NULL", name="warehouse_needs_product"),
+        CheckConstraint("max_alerts_per_sync BETWEEN 0 AND 100000", name="max_alerts_per_sync"),
     )
 
     product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
@@ -63,6 +64,8 @@ class AlertRule(IdMixin, TimestampMixin, TenantMixin, Base):
     # Quiet hours live on the default rule only (local wall-clock times in the tenant's time zone).
     quiet_hours_start: Mapped[time | None] = mapped_column(Time)
     quiet_hours_end: Mapped[time | None] = mapped_column(Time)
+    # On the default rule only: a sync that would send more per-product alerts than this sends one digest.
+    max_alerts_per_sync: Mapped[int] = mapped_column(default=20, server_default=text("20"))
 
 
 class Alert(IdMixin, TimestampMixin, TenantMixin, Base):
@@ -100,11 +103,14 @@ class AlertEvaluation(TenantMixin, Base):
     """One evaluation per sync run: a second job for the same run finds its row and changes nothing."""
 
     __tablename__ = "alert_evaluations"
+    __table_args__ = (Index("ix_alert_evaluations_connection_id_evaluated_at", "connection_id", "evaluated_at"),)
 
     run_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
     evaluated_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # md5 of the rules the connection was evaluated under: a change re-evaluates every product.
+    rules_fingerprint: Mapped[str | None] = mapped_column(String(32))
 
 
 class Event(TenantMixin, Base):

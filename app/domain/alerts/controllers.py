@@ -11,7 +11,12 @@ from litestar.params import Parameter
 
 from app.db.models.notifications import AlertRule
 from app.db.models.notifications import Suppression as SuppressionRow
-from app.domain.alerts.rules import DEFAULT_HYSTERESIS_DAYS, DEFAULT_HYSTERESIS_UNITS, DEFAULT_WINDOW_DAYS
+from app.domain.alerts.rules import (
+    DEFAULT_HYSTERESIS_DAYS,
+    DEFAULT_HYSTERESIS_UNITS,
+    DEFAULT_MAX_ALERTS_PER_SYNC,
+    DEFAULT_WINDOW_DAYS,
+)
 from app.domain.alerts.schemas import (
     Alert,
     AlertPage,
@@ -45,6 +50,7 @@ def default_out(rule: AlertRule | None, tz: str, low_stock_units: int) -> AlertR
             hysteresis_units=DEFAULT_HYSTERESIS_UNITS,
             hysteresis_days=DEFAULT_HYSTERESIS_DAYS,
             quiet_hours=None,
+            max_alerts_per_sync=DEFAULT_MAX_ALERTS_PER_SYNC,
             timezone=tz,
             configured=False,
             definition=DEFINITION,
@@ -60,6 +66,7 @@ def default_out(rule: AlertRule | None, tz: str, low_stock_units: int) -> AlertR
         hysteresis_units=rule.hysteresis_units,
         hysteresis_days=rule.hysteresis_days,
         quiet_hours=quiet,
+        max_alerts_per_sync=rule.max_alerts_per_sync,
         timezone=tz,
         configured=True,
         definition=DEFINITION,

@@ -1,4 +1,4 @@
-"""Every SQL statement of the alerts area (Core selects for the evaluation's reads)."""
+"""SQL of the alerts area: rules, alerts, evaluation claims (the evaluation's own statements: transitions.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Product, StockLevel, SyncRun, Tenant, Warehouse
+from app.db.models import Product, Tenant, Warehouse
 from app.db.models.notifications import Alert, AlertEvaluation, AlertRule
 from app.db.repository import TenantRepository
 from app.domain.alerts.quiet import QuietHours
@@ -141,61 +141,6 @@ class EvaluationRepository(TenantRepository[AlertEvaluation]):
             .returning(AlertEvaluation.run_id)
         )
         return (await self.session.execute(stmt)).first() is not None
-
-
-class StockReader:
-    """The synced rows an evaluation reads (no marketplace calls): totals per product, cells per place."""
-
-    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
-        self.session = session
-        self.tenant_id = tenant_id
-
-    async def run_status(self, run_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
-        row = (
-            await self.session.execute(
-                select(SyncRun.connection_id, SyncRun.status).where(
-                    SyncRun.tenant_id == self.tenant_id, SyncRun.id == run_id
-                )
-            )
-        ).first()
-        return (row[0], row[1].value) if row else None
-
-    async def product_totals(self, connection_id: uuid.UUID) -> list[Any]:
-        """Products with at least one stock row (never-stocked products raise nothing) and their totals."""
-        totals = (
-            select(StockLevel.product_id, func.sum(StockLevel.quantity).label("total"))
-            .where(StockLevel.tenant_id == self.tenant_id, StockLevel.connection_id == connection_id)
-            .group_by(StockLevel.product_id)
-            .subquery()
-        )
-        stmt = select(
-            Product.id,
-            Product.connection_id,
-            Product.external_id,
-            Product.vendor_code,
-            Product.title,
-            Product.marketplace,
-            totals.c.total,
-        ).join(totals, totals.c.product_id == Product.id)
-        return list((await self.session.execute(stmt.where(Product.tenant_id == self.tenant_id))).all())
-
-    async def cells(self, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
-        if not pairs:
-            return {}
-        products = sorted({p for p, _ in pairs})
-        stmt = (
-            select(StockLevel.product_id, StockLevel.warehouse_id, func.sum(StockLevel.quantity))
-            .where(StockLevel.tenant_id == self.tenant_id, StockLevel.product_id.in_(products))
-            .group_by(StockLevel.product_id, StockLevel.warehouse_id)
-        )
-        wanted = set(pairs)
-        return {(r[0], r[1]): int(r[2]) for r in (await self.session.execute(stmt)).all() if (r[0], r[1]) in wanted}
-
-    async def warehouse_names(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-        if not ids:
-            return {}
-        stmt = select(Warehouse.id, Warehouse.name).where(Warehouse.tenant_id == self.tenant_id, Warehouse.id.in_(ids))
-        return {r[0]: r[1] for r in (await self.session.execute(stmt)).all()}
 
 
 async def quiet_hours_for(session: AsyncSession, tenant_id: uuid.UUID) -> QuietHours | None:

@@ -13,6 +13,8 @@ Action = Literal["open", "escalate", "resolve", "keep", "none"]
 DEFAULT_WINDOW_DAYS = 14
 DEFAULT_HYSTERESIS_UNITS = 2
 DEFAULT_HYSTERESIS_DAYS = 1.0
+# More per-product alerts than this from one sync go out as one digest (an organization setting).
+DEFAULT_MAX_ALERTS_PER_SYNC = 20
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,18 @@ Days = Annotated[float, msgspec.Meta(gt=0, le=3650)]
 WindowDays = Literal[7, 14, 30]
 HysteresisUnits = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 HysteresisDays = Annotated[float, msgspec.Meta(ge=0, le=3650)]
+MaxAlertsPerSync = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=100_000,
+        description=(
+            "A sync that would send more per-product alerts (opened, escalated, restored) than this sends one "
+            "stock.digest instead; 0 sends every sync's alerts as a digest. A connection's first sync (and the "
+            "first after a long pause) always opens its alerts silently and sends one digest."
+        ),
+    ),
+]
 
 
 class QuietHours(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,6 +45,7 @@ class AlertRuleDefaultUpdate(msgspec.Struct, forbid_unknown_fields=True):
     hysteresis_days: HysteresisDays = 1.0
     enabled: bool = True
     quiet_hours: QuietHours | None = None
+    max_alerts_per_sync: MaxAlertsPerSync = 20
 
 
 class AlertRuleDefault(msgspec.Struct):
@@ -43,6 +56,7 @@ class AlertRuleDefault(msgspec.Struct):
     hysteresis_units: int
     hysteresis_days: float
     quiet_hours: QuietHours | None
+    max_alerts_per_sync: int
     timezone: str
     configured: bool
     definition: str

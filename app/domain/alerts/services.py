@@ -63,6 +63,7 @@ class AlertRuleService:
         rule.hysteresis_units = data.hysteresis_units
         rule.hysteresis_days = data.hysteresis_days
         rule.quiet_hours_start, rule.quiet_hours_end = start, end
+        rule.max_alerts_per_sync = data.max_alerts_per_sync
         rule.updated_at = utcnow()
         await self.session.flush()
         tz = await tenant_timezone(self.session, self.tenant_id)

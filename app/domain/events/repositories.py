@@ -30,6 +30,22 @@ class EventRepository(TenantRepository[Event]):
         )
         return (await self.session.execute(stmt)).first() is not None
 
+    async def insert_many(
+        self, rows: list[tuple[uuid.UUID, str, dict[str, Any]]], created_at: datetime
+    ) -> set[uuid.UUID]:
+        """``insert_once`` for a batch in one statement: rows are (id, type, data); returns the ids inserted."""
+        if not rows:
+            return set()
+        values = [
+            {"id": event_id, "tenant_id": self.tenant_id, "type": event_type, "data": data, "created_at": created_at}
+            for event_id, event_type, data in rows
+        ]
+        inserted: set[uuid.UUID] = set()
+        for start in range(0, len(values), 2000):  # PostgreSQL takes at most 65 535 parameters per statement
+            stmt = insert(Event).values(values[start : start + 2000]).on_conflict_do_nothing(index_elements=["id"])
+            inserted |= set((await self.session.execute(stmt.returning(Event.id))).scalars().all())
+        return inserted
+
 
 class SuppressionRepository(TenantRepository[Suppression]):
     model = Suppression

@@ -148,6 +148,108 @@ async def publish_event(
     return Published(event_id, event_type, created_at, deliveries, notified)
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One event of a batch for ``publish_events``: its type, data and the key that names it once."""
+
+    type: str
+    data: dict[str, Any]
+    key: str
+
+
+async def publish_events(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    events: list[NewEvent],
+    *,
+    occurred_at: datetime | None = None,
+    lookups: FanoutLookups | None = None,
+) -> list[Published]:
+    """``publish_event`` for a batch, in a few statements whatever its size: the events in one insert, their
+    deliveries in one, their notifications in one (plus the outbox rows). Events published before (same
+    key) are skipped, as one at a time."""
+    lookups = lookups or FanoutLookups(session, tenant_id)
+    now = utcnow()
+    created_at = occurred_at or now
+    by_id: dict[uuid.UUID, NewEvent] = {}
+    for e in events:
+        by_id.setdefault(event_id_for(e.key), e)
+    inserted = await EventRepository(session, tenant_id).insert_many(
+        [(event_id, e.type, plain(e.data)) for event_id, e in by_id.items()], created_at
+    )
+    new = [(event_id, e) for event_id, e in by_id.items() if event_id in inserted]
+    pairs = [(endpoint, event_id, e.type) for event_id, e in new for endpoint in await lookups.endpoints(e.type, None)]
+    deliveries: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for event_id, delivery_id in await DeliveryRepository(session, tenant_id).create_many(pairs, now):
+        deliveries.setdefault(event_id, []).append(delivery_id)
+    for event_id, _ in new:
+        if deliveries.get(event_id):
+            add_job(session, DELIVER_EVENT_JOB, f"whe:{event_id}", tenant_id=tenant_id, event_id=str(event_id))
+    human = [(event_id, e.type) for event_id, e in new if e.type in HUMAN_TYPES]
+    notified = await _notify_many(session, tenant_id, human, now, lookups) if human else {}
+    return [
+        Published(event_id, e.type, created_at, deliveries.get(event_id, []), notified.get(event_id, []))
+        for event_id, e in new
+    ]
+
+
+async def _notify_many(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    events: list[tuple[uuid.UUID, str]],
+    now: datetime,
+    lookups: FanoutLookups,
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """``_notify`` for a batch: one insert of notifications for every (event, active chat)."""
+    active, inactive_ids = await lookups.channels()
+    log = SuppressionRepository(session, tenant_id)
+    for event_id, event_type in events:
+        for inactive in inactive_ids:
+            log.log(
+                "channel_inactive",
+                "The Telegram chat is deactivated (the bot was blocked or removed); link it again to resume.",
+                event_id=event_id,
+                event_type=event_type,
+                channel_id=inactive,
+            )
+    if not active:
+        return {}
+    quiet = await lookups.quiet()
+    held_until = quiet.held_until(now) if quiet else None
+    created = await NotificationRepository(session, tenant_id).create_many(
+        [event_id for event_id, _ in events], active, "held" if held_until else "pending", held_until
+    )
+    notified: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for event_id, channel_id in created:
+        notified.setdefault(event_id, []).append(channel_id)
+    types = dict(events)
+    if held_until is not None and quiet is not None:
+        for event_id, channel_id in created:
+            log.log(
+                "quiet_hours",
+                f"Held during quiet hours ({quiet.start:%H:%M}–{quiet.end:%H:%M} {quiet.timezone}); "
+                f"sent in the digest at {held_until.isoformat()}.",
+                event_id=event_id,
+                event_type=types[event_id],
+                channel_id=channel_id,
+            )
+        return notified
+    scheduled: set[uuid.UUID] = session.info.setdefault(_SCHEDULED_SENDS, set())
+    first_event = events[0][0]
+    for channel_id in sorted({c for _, c in created}):
+        # One send job per chat per transaction: it sends everything pending in one message.
+        if channel_id not in scheduled:
+            scheduled.add(channel_id)
+            add_job(
+                session,
+                SEND_JOB,
+                f"tg-send:{channel_id}:{first_event}",
+                tenant_id=tenant_id,
+                channel_id=str(channel_id),
+            )
+    return notified
+
+
 async def _notify(
     session: AsyncSession,
     tenant_id: uuid.UUID,

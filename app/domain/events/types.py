@@ -5,6 +5,9 @@ from __future__ import annotations
 STOCK_LOW = "stock.low"
 STOCK_OUT = "stock.out"
 STOCK_RESTORED = "stock.restored"
+# One summary instead of a message per product: a connection's first sync (the baseline), the first after a
+# long pause, or a sync that would raise more alerts than the organization's cap (docs/alerts.md).
+STOCK_DIGEST = "stock.digest"
 SYNC_SUCCEEDED = "sync.succeeded"
 SYNC_FAILED = "sync.failed"
 CONNECTION_INVALID = "connection.invalid"
@@ -21,6 +24,10 @@ EVENT_TYPES: dict[str, str] = {
     STOCK_LOW: "A product (or product × warehouse) fell below its alert threshold.",
     STOCK_OUT: "A product (or product × warehouse) ran out of stock.",
     STOCK_RESTORED: "Stock is back above the threshold plus hysteresis; the alert is resolved.",
+    STOCK_DIGEST: (
+        "One summary of a sync's alerts instead of one event each: the connection's first sync (alerts opened "
+        "silently as the baseline), the first after a long pause, or more alerts at once than the cap."
+    ),
     SYNC_SUCCEEDED: "A sync of a marketplace connection finished (fully or partially).",
     SYNC_FAILED: "A sync of a marketplace connection failed.",
     CONNECTION_INVALID: "The marketplace refused the connection's credentials.",

@@ -8,6 +8,7 @@ nothing is left or after ``Settings.retention_budget_seconds``. Periods: docs/de
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import structlog
 
@@ -50,3 +51,16 @@ async def retention_sweep(ctx: JobContext) -> dict[str, int]:
     if totals:
         log.info("retention.swept", **totals)
     return totals
+
+
+async def history_partitions(ctx: JobContext) -> dict[str, int]:
+    """Cron, daily (and at worker start): stock history's month partitions for this month and the next
+    ``history_partitions_ahead``, so a sync never writes into a month nobody created. A row that arrived in
+    the default partition anyway (the cron had not run for months) moves into its month here."""
+    months = 1 + ctx["settings"].history_partitions_ahead
+    async with session_scope(ctx["sessionmaker"]) as session:
+        created = await RetentionSystemRepository(session).ensure_history_partitions(datetime.now(UTC).date(), months)
+    if created:
+        moved = sum(created.values())
+        (log.warning if moved else log.info)("history.partitions_created", partitions=sorted(created), moved=moved)
+    return created

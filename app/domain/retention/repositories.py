@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+_ENSURE = text("SELECT partition, moved FROM st_history_ensure_partitions(:first, :months)")
 _SWEEP = text(
     "SELECT target, deleted FROM st_retention_sweep(:batch, :event_days, :ops_days, :sync_run_days, "
     ":plan_codes, :plan_days, :default_days)"
@@ -41,3 +44,9 @@ class RetentionSystemRepository:
             },
         )
         return {str(target): int(deleted) for target, deleted in rows}
+
+    async def ensure_history_partitions(self, first: date, months: int) -> dict[str, int]:
+        """Create the month partitions of stock history from ``first``'s month on (migration 0010's audited
+        function); the ones created, with the rows each took over from the default partition."""
+        rows = await self.session.execute(_ENSURE, {"first": first, "months": months})
+        return {str(name): int(moved) for name, moved in rows}

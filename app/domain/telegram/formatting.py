@@ -65,6 +65,8 @@ def event_line(event_type: str, data: dict[str, Any]) -> str:
         return f"⛔ Out of stock: {product_label(data)}"
     if event_type == t.STOCK_RESTORED:
         return f"✅ Back in stock: {product_label(data)} — {data.get('quantity')} units{_cover(data)}"
+    if event_type == t.STOCK_DIGEST:
+        return digest_line(data)
     if event_type == t.SYNC_FAILED:
         name = data.get("connection_name") or data.get("name") or data.get("connection_id") or "a connection"
         error = data.get("error") or data.get("error_code") or "see the sync log"
@@ -113,6 +115,41 @@ def event_line(event_type: str, data: dict[str, Any]) -> str:
             "in Stock Tracker; the report is not written there until then."
         )
     return f"ℹ️ {_s(event_type)}"
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def digest_line(data: dict[str, Any]) -> str:
+    """A ``stock.digest`` (a sync's alerts summed up instead of one message each), with a few examples."""
+    name = data.get("connection_name") or data.get("name") or "a connection"
+    now = data.get("open_now") or {}
+    low, out = int(now.get("low") or 0), int(now.get("out") or 0)
+    state = f"{_plural(low, 'product is', 'products are')} low, {out} {'is' if out == 1 else 'are'} out"
+    reason = data.get("reason")
+    if reason == "first_sync":
+        head = f"📋 First sync of <b>{_s(name)}</b>: {state}."
+    elif reason == "resumed":
+        head = f"📋 <b>{_s(name)}</b> synced again after a pause: {state}."
+    else:
+        opened = data.get("opened") or {}
+        raised = int(opened.get("low") or 0) + int(opened.get("out") or 0) + int(data.get("escalated") or 0)
+        restored = int(data.get("restored") or 0)
+        head = (
+            f"📋 <b>{_s(name)}</b>: {_plural(raised, 'new alert', 'new alerts')}, {restored} back in stock — "
+            f"now {state}."
+        )
+    lines = [head]
+    for example in (data.get("examples") or [])[:5]:
+        mark = "⛔" if example.get("level") == "out" else "⚠️"
+        lines.append(f"{mark} {product_label(example)} — {example.get('quantity')} left")
+    url = str(data.get("report_url") or "")
+    if url.startswith(("https://", "http://")):
+        lines.append(f'<a href="{escape(url, quote=True)}">The stock report</a> · /low lists every open alert')
+    else:
+        lines.append("/report for the stock report · /low lists every open alert")
+    return "\n".join(lines)
 
 
 def _chunks(header: str, lines: Sequence[str]) -> list[str]:

@@ -98,6 +98,33 @@ class DeliveryRepository(TenantRepository[WebhookDelivery]):
         result = await self.session.execute(stmt.returning(WebhookDelivery.id))
         return list(result.scalars().all())
 
+    async def create_many(
+        self, rows: list[tuple[uuid.UUID, uuid.UUID, str]], now: datetime
+    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """``create`` for a batch of events in one statement: rows are (endpoint, event, type); returns the
+        (event, delivery) pairs created."""
+        if not rows:
+            return []
+        values = [
+            {
+                "id": uuid7(),
+                "tenant_id": self.tenant_id,
+                "endpoint_id": endpoint_id,
+                "event_id": event_id,
+                "event_type": event_type,
+                "status": "pending",
+                "next_attempt_at": now,
+            }
+            for endpoint_id, event_id, event_type in sorted(rows)
+        ]
+        created: list[tuple[uuid.UUID, uuid.UUID]] = []
+        for start in range(0, len(values), 2000):  # PostgreSQL takes at most 65 535 parameters per statement
+            stmt = insert(WebhookDelivery).values(values[start : start + 2000])
+            stmt = stmt.on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+            result = await self.session.execute(stmt.returning(WebhookDelivery.event_id, WebhookDelivery.id))
+            created += [(r[0], r[1]) for r in result.all()]
+        return created
+
     async def claim(
         self,
         *,

@@ -13,6 +13,7 @@ EventType = Literal[
     "stock.low",
     "stock.out",
     "stock.restored",
+    "stock.digest",
     "sync.succeeded",
     "sync.failed",
     "connection.invalid",

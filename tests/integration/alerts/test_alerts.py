@@ -9,8 +9,6 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 from standardwebhooks.webhooks import Webhook
 
@@ -22,92 +20,10 @@ from app.domain.alerts.services import tenant_low_units
 from app.domain.events.jobs import token_expiry_cron
 from app.domain.events.services import event_id_for, record_event
 from app.domain.telegram.jobs import notifications_sweep
-from app.server.app import create_app
-from tests.fakes import alert_settings, drain, sync_and_evaluate, tenant_session, worker_context
-from tests.fakes.receiver import Receiver
-from tests.fakes.telegram import FakeTelegram, link_chat, new_chat_id
+from tests.fakes import drain, sync_and_evaluate, tenant_session, worker_context
 from tests.helpers import add_member, register
+from tests.integration.alerts.support import products_by_external_id, received
 from tests.sync_support import connect, make_seller
-
-STOCK_EVENTS = ["stock.low", "stock.out", "stock.restored"]
-
-
-@pytest.fixture(scope="module")
-def telegram_api():
-    with FakeTelegram().serve() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver().serve() as r:
-        yield r
-
-
-@pytest.fixture(scope="module")
-def st(database, redis_url, marketplace_sandbox, telegram_api):
-    return alert_settings(database, redis_url, marketplace_sandbox, telegram_api.url)
-
-
-@pytest.fixture(scope="module")
-async def api(st, redis):
-    async with AsyncTestClient(app=create_app(st), base_url="http://testserver.local") as client:
-        yield client
-
-
-class Shop:
-    """One organization with a sandbox seller, a webhook endpoint on the receiver and (optionally) a chat."""
-
-    def __init__(self, owner, seller, conn, endpoint, path, chat):
-        self.owner, self.seller, self.conn, self.endpoint, self.path, self.chat = (
-            owner,
-            seller,
-            conn,
-            endpoint,
-            path,
-            chat,
-        )
-        self.h = owner["headers"]
-        self.tid = owner["tenant"]["id"]
-        self.cells: dict[str, list[dict]] = {}
-        for item in seller.truth():
-            self.cells.setdefault(item["product_id"], []).append(item)
-
-    def set(self, quantities: dict[str, int], rest: int = 40) -> None:
-        """Each named product's total goes to its first cell (others 0); every other product gets ``rest``."""
-        items = []
-        for pid, cells in self.cells.items():
-            total = quantities.get(pid, rest)
-            items += [{**c, "quantity": total if n == 0 else 0} for n, c in enumerate(cells)]
-        self.seller.set_stocks(items)
-
-
-@pytest.fixture
-async def shop(api, st, marketplace_sandbox, receiver, telegram_api):
-    owner = await register(api)
-    seller = make_seller(marketplace_sandbox, "wildberries", products=5, warehouses=1, seed=31)
-    conn = await connect(api, owner["headers"], seller)
-    path = f"/shop-{uuid.uuid4().hex[:8]}"
-    resp = await api.post(
-        "/api/v1/webhook-endpoints",
-        json={"url": receiver.url(path), "event_types": STOCK_EVENTS},
-        headers=owner["headers"],
-    )
-    assert resp.status_code == 201
-    chat = new_chat_id()
-    await link_chat(api, owner["headers"], st, telegram_api, chat)
-    yield Shop(owner, seller, conn, resp.json(), path, chat)
-    seller.delete()
-
-
-def received(receiver, shop) -> list[dict]:
-    """The stock events this shop's endpoint received, each verified with the reference library."""
-    return [Webhook(shop.endpoint["secret"]).verify(r.body, r.headers) for r in receiver.at(shop.path)]
-
-
-async def products_by_external_id(api, shop) -> dict[str, dict]:
-    page = (await api.get("/api/v1/products", params={"limit": 500}, headers=shop.h)).json()
-    return {p["external_id"]: p for p in page["items"]}
 
 
 async def test_default_rule_api(api, st):
@@ -195,7 +111,7 @@ async def test_escalation_hysteresis_overrides_muting_and_warehouses(api, st, sh
     # A product whose stock sits in two warehouses (the seeded seller has one).
     multi = next(pid for pid, cells in shop.cells.items() if len({c["warehouse_id"] for c in cells}) > 1)
     shop.set({a: 3, b: 0, c: 40, d: 0, e: 40})
-    await sync_and_evaluate(st, shop.tid, shop.conn["id"])  # first sync: catalogue arrives
+    await sync_and_evaluate(st, shop.tid, shop.conn["id"])
     products = await products_by_external_id(api, shop)
     h = shop.h
     # c: its own, stricter rule; d: muted.

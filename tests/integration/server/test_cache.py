@@ -145,10 +145,13 @@ async def test_hits_and_misses_are_metrics(client, synced):
 
 
 async def test_a_cached_read_is_one_redis_round_trip(client, synced, redis_url):
-    """Rate limits, usage and the cache version travel in one script call, with the entry's GET in the same
-    write (app/server/gate.py); watched from outside with MONITOR, which lists each command a client sends
-    (commands run by scripts are marked)."""
+    """Rate limits, usage and the cache version travel in one script call (app/server/gate.py); a process
+    that holds a copy of the entry sends nothing else, and one that does not adds the entry's GET to the same
+    write. Watched from outside with MONITOR, which lists each command a client sends (commands run by
+    scripts are marked)."""
     from redis.asyncio import Redis
+
+    from app.server.cache import LOCAL
 
     h = synced["headers"]
     path = "/api/v1/products?limit=4"
@@ -162,7 +165,12 @@ async def test_a_cached_read_is_one_redis_round_trip(client, synced, redis_url):
                 seen.append(await monitor.next_command())
 
         task = asyncio.create_task(collect())
-        for _ in range(5):
+        for _ in range(3):
+            resp = await client.get(path, headers=h)
+            assert resp.status_code == 200 and resp.headers["x-cache"] == "hit"
+        LOCAL._entries.clear()  # as in another API process, which never built this page
+        LOCAL.size = 0
+        for _ in range(2):
             resp = await client.get(path, headers=h)
             assert resp.status_code == 200 and resp.headers["x-cache"] == "hit"
         await asyncio.sleep(0.3)
@@ -171,8 +179,27 @@ async def test_a_cached_read_is_one_redis_round_trip(client, synced, redis_url):
     # MONITOR sees the whole server: keep this suite's database (other suites may share the server).
     db = Redis.from_url(redis_url).connection_pool.connection_kwargs.get("db", 0)
     sent = [c for c in seen if c.get("client_type") != "lua" and c.get("db") == db]
-    # Per request: the entry's GET and the gate script, written together (one round trip), nothing else.
-    assert [c["command"].split()[0].upper() for c in sent] == ["GET", "EVALSHA"] * 5, sent
+    # Per request: the gate script alone while this process has its copy; then, without one, the entry's GET
+    # written with the script (one round trip), after which the copy is kept again.
+    commands = [c["command"].split()[0].upper() for c in sent]
+    assert commands == ["EVALSHA"] * 3 + ["GET", "EVALSHA", "EVALSHA"], sent
+
+
+async def test_a_process_copy_is_never_served_after_a_bump(client, synced, database, redis):
+    """The process's own copy obeys the version exactly as Redis's entry does."""
+    from app.server.cache import LOCAL
+
+    h = synced["headers"]
+    path = "/api/v1/products?limit=7"
+    page = await client.get(path, headers=h)
+    assert (await client.get(path, headers=h)).headers["x-cache"] == "hit" and LOCAL.size > 0
+    product = page.json()["items"][0]
+    await rename_product(database, product["id"], "Renamed while a copy was held")
+    await bump_tenant_cache_version(redis, synced["tenant"]["id"])
+    fresh = await client.get(path, headers=h)
+    assert fresh.headers["x-cache"] == "miss"
+    assert any(i["title"] == "Renamed while a copy was held" for i in fresh.json()["items"])
+    assert (await client.get(path, headers=h)).content == fresh.content
 
 
 async def test_a_cached_read_survives_a_flushed_script_cache(client, synced, redis):

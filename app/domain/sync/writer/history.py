@@ -2,7 +2,8 @@
 
 A point is a row the stock upsert (or the zeroing of absent rows) actually changed — its ``RETURNING``, never
 a re-read — so an identical resync writes none. Points are unique per ``(sync_run, variant, warehouse)``:
-a rerun of the same run (a retried job, a worker killed after its commit) adds nothing.
+a rerun of the same run (a retried job, a worker killed after its commit) adds nothing. (The key includes
+``at``, the write's one time, because the table is partitioned by it.)
 """
 
 from __future__ import annotations
@@ -21,5 +22,5 @@ def points_from(changed: str, values: str = HISTORY_VALUES) -> str:
                                    in_way_to_client, in_way_from_client)
         SELECT $1, variant_id, warehouse_id, product_id, $3, $4, {values}
         FROM {changed}
-        ON CONFLICT (sync_run_id, variant_id, warehouse_id) DO NOTHING
+        ON CONFLICT (sync_run_id, variant_id, warehouse_id, at) DO NOTHING
         RETURNING 1"""
