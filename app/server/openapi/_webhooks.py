@@ -186,6 +186,40 @@ PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
             }
         ),
     ),
+    "stock.digest": (
+        "StockDigestEventData",
+        _object(
+            {
+                "reason": {
+                    "type": "string",
+                    "enum": ["first_sync", "resumed", "flood"],
+                    "description": "A connection's first sync, the first after a long pause, or a sync that "
+                    "would open more alerts than the organization's cap: one message instead of many.",
+                },
+                "connection_id": _UUID,
+                "connection_name": _nullable({"type": "string"}),
+                "sync_run_id": _UUID,
+                "opened": _object({"low": {"type": "integer"}, "out": {"type": "integer"}}),
+                "escalated": {"type": "integer"},
+                "restored": {"type": "integer"},
+                "open_now": _object({"low": {"type": "integer"}, "out": {"type": "integer"}}),
+                "examples": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "alert_id": _UUID,
+                            "level": {"type": "string", "enum": ["low", "out"]},
+                            "product": {"$ref": _REF.format("EventProduct")},
+                            "warehouse": _nullable({"$ref": _REF.format("EventWarehouse")}),
+                            "quantity": {"type": "integer"},
+                        }
+                    ),
+                },
+                "report_url": {"type": "string"},
+                "alerts_url": {"type": "string", "description": "Re-read the open alerts here."},
+            }
+        ),
+    ),
     "webhook_endpoint.test": (
         "EndpointTestEventData",
         _object({"endpoint_id": _UUID, "message": {"type": "string"}}),
