@@ -145,10 +145,15 @@ class RequestContextMiddleware(ASGIMiddleware):
                 has_body = _header(scope, b"content-length") not in ("", "0") or bool(
                     _header(scope, b"transfer-encoding")
                 )
-                upload = ctype == "multipart/form-data" and scope["path"].rstrip("/") in UPLOAD_PATHS
-                if has_body and not (ctype == "application/json" or ctype.endswith("+json") or upload):
-                    raise UnsupportedMediaTypeError("Send the request body as `application/json`.")
-                if has_body:
+                if scope["path"].rstrip("/") in UPLOAD_PATHS:  # a file upload takes multipart only
+                    upload = True
+                    if has_body and ctype != "multipart/form-data":
+                        raise UnsupportedMediaTypeError("Send the file as `multipart/form-data` (field `file`).")
+                else:
+                    upload = False
+                    if has_body and not (ctype == "application/json" or ctype.endswith("+json")):
+                        raise UnsupportedMediaTypeError("Send the request body as `application/json`.")
+                if has_body and not upload:  # an upload's parts are read and bounded by its own handler
                     receive = await self._checked_json(scope, receive)
             await next_app(scope, receive, send)
             status = scope["state"].get(STATUS_STATE, 500)

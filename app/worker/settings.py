@@ -67,7 +67,7 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
     """Keyword arguments for ``arq.Worker`` (a dict so tests can tweak and run it in-process)."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        configure_logging(settings.log_format, settings.log_level)
+        configure_logging(settings.log_format, settings.log_level, cache=settings.env != "test")
         configure_metrics("stock-tracker-worker")
         init_error_tracking(
             settings.sentry_dsn,

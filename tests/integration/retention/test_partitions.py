@@ -1,4 +1,4 @@
-"""Stock history partitioned by month (migration 0011): the migration converts a populated table without
+"""Stock history partitioned by month (migration 0010): the migration converts a populated table without
 losing a row (and back), the daily cron keeps months ready and moves a stray row into its month, and the
 retention sweep drops whole months past every plan's retention instead of deleting their rows."""
 
@@ -111,7 +111,7 @@ def test_the_migration_converts_a_populated_history_table_without_losing_a_row(s
         run_migrations(url, "0006")
         asyncio.run(_populate(url, 5000))
         before = asyncio.run(_fetch(url, CHECKSUM))[0]
-        run_migrations(url, "0011")
+        run_migrations(url, "0010")
         after = asyncio.run(_fetch(url, CHECKSUM))[0]
         assert tuple(after) == tuple(before) and before[0] == 5001
         placed = asyncio.run(

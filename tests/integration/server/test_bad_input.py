@@ -31,12 +31,13 @@ BAD_BODIES = {
 }
 
 
-def _body_operations(app) -> list[tuple[str, str]]:
+def _body_operations(app, media: str = "application/json") -> list[tuple[str, str]]:
+    """The operations whose request body is ``media`` (JSON unless a file upload is asked for)."""
     doc = app.openapi_schema.to_schema()
     out = []
     for path, item in doc["paths"].items():
         for method, op in item.items():
-            if method in ("post", "put", "patch") and "requestBody" in op:
+            if method in ("post", "put", "patch") and media in op.get("requestBody", {}).get("content", {}):
                 out.append((method.upper(), re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)))
     return out
 
@@ -68,6 +69,27 @@ async def test_wrong_content_type_and_empty_body_on_every_route(app, client, acc
                 assert_problem(resp, 415, "unsupported_media_type")
             resp = await client.request(method, path, content=b"", headers={**JSON, **headers})
             assert resp.status_code in (400, 401, 404, 422), (method, path, resp.status_code, resp.text[:200])
+            assert resp.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_an_upload_route_takes_multipart_only(app, client, account):
+    uploads = _body_operations(app, "multipart/form-data")
+    assert ("POST", "/api/v1/reconciliations") in uploads
+    for method, path in uploads:
+        for headers in ({}, account["headers"]):
+            for ctype in ("text/plain", "application/json", "application/x-www-form-urlencoded"):
+                resp = await client.request(
+                    method, path, content=b'{"a": 1}', headers={"content-type": ctype, **headers}
+                )
+                assert_problem(resp, 415, "unsupported_media_type")
+            # A multipart body is let through to the handler, which answers for its parts (never a 415 or a 500).
+            resp = await client.request(
+                method,
+                path,
+                content=b"--x--\r\n",
+                headers={"content-type": "multipart/form-data; boundary=x", **headers},
+            )
+            assert resp.status_code in (400, 401, 422), (method, path, resp.status_code, resp.text[:200])
             assert resp.headers["content-type"].startswith(PROBLEM)
 
 
