@@ -1,6 +1,8 @@
 """Schemathesis runs every operation of /schema/openapi.json against the running API (uvicorn on loopback),
 authenticated as a seeded tenant (through the document's bearer scheme, so schemathesis knows when it
 leaves the credentials out on purpose), with its default checks, on valid and on invalid data: zero failures.
+Generated text never holds a NUL character: PostgreSQL cannot store one, and a body with one is refused with a
+422 ``unstorable_text`` problem, which test_bad_input.py checks on its own.
 Every operation is also run anonymously (no credentials at all), on valid and invalid data: whatever it is
 sent, nothing answers 5xx or outside its declared schema (protected operations answer their 401 problem).
 
@@ -76,7 +78,10 @@ NETWORK_JUDGED = {("POST", "/api/v1/webhook-endpoints"), ("PATCH", "/api/v1/webh
 # a key file that is not a usable service account, a date range that ends before it starts.
 CONTENT_JUDGED = {
     ("POST", "/api/v1/reconciliations"): ("invalid_cabinet_file", "validation_error", "payload_too_large"),
-    ("POST", "/api/v1/reports/sheets"): ("invalid_service_account",),
+    # The service-account key is a free-form JSON object whose content Google judges; like every body, an
+    # integer in it past 64 bits is refused (number_out_of_range), which no schema of a free-form object says.
+    ("POST", "/api/v1/reports/sheets"): ("invalid_service_account", "number_out_of_range"),
+    ("PATCH", "/api/v1/reports/sheets/{sheet_link_id}"): ("invalid_service_account", "number_out_of_range"),
     ("GET", "/api/v1/reports/stock-by-day"): ("validation_error",),
 }
 
@@ -114,12 +119,15 @@ def api_schema(served: str, seeded: dict[str, Any]) -> Any:
     schema = schemathesis.openapi.from_url(f"{served}/schema/openapi.json")
     token = seeded["headers"]["Authorization"].removeprefix("Bearer ")
     schema.config.auth = AuthConfig(openapi={"BearerToken": {"bearer": token}})
+    schema.config.generation.update(allow_x00=False)  # NUL in text: its own test (test_bad_input.py)
     return schema
 
 
 @pytest.fixture(scope="module")
 def anonymous_schema(served: str, seeded: dict[str, Any]) -> Any:
-    return schemathesis.openapi.from_url(f"{served}/schema/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{served}/schema/openapi.json")
+    schema.config.generation.update(allow_x00=False)  # NUL in text: its own test (test_bad_input.py)
+    return schema
 
 
 def test_every_operation_is_exercised(api_schema: Any) -> None:

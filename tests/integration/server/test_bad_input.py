@@ -101,3 +101,13 @@ async def test_good_json_still_passes(client, account):
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["name"] == "ci été ✓"
+
+
+async def test_text_postgresql_cannot_store_is_a_422_not_a_500(client):
+    """A NUL character is valid JSON but cannot be stored in a text column: a 422 problem, nothing stored."""
+    email = f"nul-{uuid.uuid4().hex[:10]}@example.com"
+    body = {"email": email, "password": "correct horse battery", "organization_name": "Acme\u0000 Ltd"}
+    resp = await client.post("/api/v1/auth/register", json=body)
+    assert_problem(resp, 422, "unstorable_text")
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": "correct horse battery"})
+    assert login.status_code == 401, login.text  # no half-made account

@@ -57,6 +57,10 @@ def test_a_link_verifies_until_it_expires_and_not_after_any_change() -> None:
         verify(key, body, now)
     with pytest.raises(ReportLinkInvalid):
         verify(key, "not-base64!." + signature, now)
+    # Non-ASCII in either half is a refusal, not an error (hmac.compare_digest refuses such str).
+    for forged in (f"{body}.é{signature}", f"ü{body}.{signature}", "\udcff.\udcff", f"{body}.\x00"):
+        with pytest.raises(ReportLinkInvalid):
+            verify(key, forged, now)
 
 
 def test_values_carry_forward_to_each_day_end() -> None:

@@ -63,8 +63,9 @@ def sign(key: bytes, link: ReportLink) -> str:
 def verify(key: bytes, token: str, now: datetime) -> ReportLink:
     """The link's content, or ``ReportLinkInvalid`` (403) for a forged, altered or expired one."""
     body, _, signature = token.partition(".")
-    expected = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    if not signature or not hmac.compare_digest(signature, expected):
+    expected = _b64(hmac.new(key, body.encode("utf-8", "surrogatepass"), hashlib.sha256).digest())
+    # Bytes on both sides: compare_digest refuses str with non-ASCII characters (a TypeError, not a refusal).
+    if not signature or not hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), expected.encode()):
         raise ReportLinkInvalid("The download link is not valid.")
     try:
         link = msgspec.json.decode(_unb64(body), type=ReportLink)
