@@ -5,11 +5,14 @@ keys and their types so jobs read ``ctx["sessionmaker"]`` checked, not guessed. 
 rather than a dataclass because arq owns the object: it creates the dict, adds ``redis`` before start-up
 and ``job_id``/``job_try``/… before each job, and calls ``job(ctx, **kwargs)`` — job names, arguments and
 job ids stay exactly as they are in the outbox and in Redis. ``app/worker/context.py`` fills it; it lives
-here so ``domain/`` can name it without importing ``worker/``.
+here so ``domain/`` can name it without importing ``worker/``. ``job_session`` is a job's unit of work.
 """
 
 # No ``from __future__ import annotations`` here: TypedDict reads ``NotRequired`` at class creation, and
 # string annotations would make every key look required to runtime introspection.
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import NotRequired, TypedDict
 
@@ -18,17 +21,18 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db.outbox import unit_of_work
 from app.domain.connections.services import MarketplaceGateway
-from app.domain.webhooks.sender import Resolver, WebhookClients
 from app.integrations.sheets import TokenCache
 from app.integrations.stripe import StripeGateway
 from app.integrations.telegram.client import TelegramClient
+from app.integrations.webhook_sender import Resolver, WebhookClients
 from app.lib.crypto import CredentialCipher
 from app.lib.ratelimit import RateLimiter
 
 
 class NotificationContext(TypedDict):
-    """What sending alerts and webhooks needs (``app/domain/events/context.py`` opens and closes it)."""
+    """What sending alerts and webhooks needs (``app/worker/context.py`` opens and closes it)."""
 
     resolver: Resolver  # DNS for webhook targets (a local fake in tests)
     webhook_http: WebhookClients
@@ -56,3 +60,11 @@ class JobContext(NotificationContext):
     gateway: MarketplaceGateway
     stripe: NotRequired[StripeGateway | None]  # None while billing is off (nothing calls Stripe)
     sheets_tokens: TokenCache  # Google access tokens of tenants' service accounts, cached for the process
+
+
+@asynccontextmanager
+async def job_session(ctx: JobContext, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
+    """One transaction for a job; outbox rows it wrote are enqueued right after commit (the sweep is the
+    safety net), so a chain of jobs does not wait for the next sweep at every step."""
+    async with unit_of_work(ctx["sessionmaker"], ctx["redis"], tenant_id) as session:
+        yield session

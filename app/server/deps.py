@@ -39,8 +39,8 @@ from app.domain.reports.services import (
 from app.domain.sync.runs import SyncRunService
 from app.domain.system.services import HealthService
 from app.domain.telegram.services import LinkService, TelegramWebhookService
-from app.domain.webhooks.sender import Resolver, SystemResolver
 from app.domain.webhooks.services import WebhookService
+from app.integrations.webhook_sender import Resolver, SystemResolver
 from app.lib.errors import CommitThenRaise
 from app.lib.tokens import Principal, publish_revocations, take_revocations
 

@@ -1,4 +1,5 @@
-"""The job context the worker's start-up fills (``JobContext``), and its shut-down."""
+"""The job context the worker's start-up fills (``JobContext``, with its ``NotificationContext``), and its
+shut-down."""
 
 from __future__ import annotations
 
@@ -8,14 +9,39 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
 from app.domain.connections.gateway import MarketplaceGateway
-from app.domain.events.context import close_notification_context, open_notification_context
-from app.domain.jobcontext import JobContext
-from app.domain.webhooks.sender import Resolver
+from app.domain.jobcontext import JobContext, NotificationContext
 from app.integrations.sheets import TokenCache
 from app.integrations.stripe import StripeGateway
+from app.integrations.telegram.client import TelegramClient, telegram_http_client
+from app.integrations.webhook_sender import Resolver, SystemResolver, WebhookClients
 from app.lib.crypto import CredentialCipher
 from app.lib.outbound import marketplace_http_client
 from app.lib.ratelimit import RateLimiter
+
+
+def open_notification_context(settings: Settings, resolver: Resolver | None = None) -> NotificationContext:
+    """The webhook HTTP clients, the resolver (tests pass a local fake DNS) and, when a bot is configured,
+    the Telegram client."""
+    telegram_http = telegram_http_client()
+    return NotificationContext(
+        resolver=resolver if resolver is not None else SystemResolver(),
+        webhook_http=WebhookClients(),
+        telegram_http=telegram_http,
+        telegram=(
+            TelegramClient(telegram_http, settings.telegram_api_base, settings.telegram_bot_token)
+            if settings.telegram_bot_token
+            else None
+        ),
+    )
+
+
+async def close_notification_context(ctx: NotificationContext) -> None:
+    """Close the clients that were opened (a start-up that failed half-way opened only some)."""
+    webhook_http, telegram_http = ctx.get("webhook_http"), ctx.get("telegram_http")
+    if webhook_http is not None:
+        await webhook_http.aclose()
+    if telegram_http is not None:
+        await telegram_http.aclose()
 
 
 def open_job_context(

@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 SWEEP_AGE = timedelta(seconds=5)
 JOB_TIMEOUT_S = 600
 MAX_TRIES = 8
-# Webhook attempt outcomes (app/domain/webhooks/sender.py), exported at 0 so the panels show them from the start.
+# Webhook attempt outcomes (app/integrations/webhook_sender.py), exported at 0 so the panels show them from the start.
 _WEBHOOK_OUTCOMES = ("success", "retry", "failed", "blocked")
 
 

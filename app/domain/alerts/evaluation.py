@@ -35,9 +35,17 @@ from app.domain.alerts.digest import digest_data
 from app.domain.alerts.repositories import EvaluationRepository
 from app.domain.alerts.rules import DEFAULT_MAX_ALERTS_PER_SYNC
 from app.domain.alerts.transitions import Applied, Transition, TransitionRepository
-from app.domain.events.metrics import alert_instruments
-from app.domain.events.services import FanoutLookups, NewEvent, Published, publish_events
-from app.domain.events.types import STOCK_DIGEST, STOCK_LOW, STOCK_OUT, STOCK_RESTORED
+from app.domain.events.services import (
+    STOCK_DIGEST,
+    STOCK_LOW,
+    STOCK_OUT,
+    STOCK_RESTORED,
+    FanoutLookups,
+    NewEvent,
+    Published,
+    alert_instruments,
+    publish_events,
+)
 from app.domain.reports.services import CoverService
 from app.lib.clock import utcnow
 

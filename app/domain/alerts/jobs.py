@@ -9,9 +9,8 @@ from typing import Any
 import structlog
 
 from app.domain.alerts.evaluation import AlertEvaluator
-from app.domain.events.context import job_session
-from app.domain.events.delivery import send_now
-from app.domain.jobcontext import JobContext
+from app.domain.delivery import send_now
+from app.domain.jobcontext import JobContext, job_session
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Product, Tenant, Warehouse
 from app.db.models.notifications import Alert, AlertEvaluation, AlertRule
 from app.db.repository import TenantRepository
-from app.domain.alerts.quiet import QuietHours
 
 
 class AlertRuleRepository(TenantRepository[AlertRule]):
@@ -141,20 +140,6 @@ class EvaluationRepository(TenantRepository[AlertEvaluation]):
             .returning(AlertEvaluation.run_id)
         )
         return (await self.session.execute(stmt)).first() is not None
-
-
-async def quiet_hours_for(session: AsyncSession, tenant_id: uuid.UUID) -> QuietHours | None:
-    """The tenant's quiet hours (on its default rule) in its time zone, or None when off."""
-    row = (
-        await session.execute(
-            select(AlertRule.quiet_hours_start, AlertRule.quiet_hours_end, Tenant.timezone)
-            .join(Tenant, Tenant.id == AlertRule.tenant_id)
-            .where(AlertRule.tenant_id == tenant_id, AlertRule.product_id.is_(None))
-        )
-    ).first()
-    if row is None or row[0] is None or row[1] is None:
-        return None
-    return QuietHours(start=row[0], end=row[1], timezone=row[2])
 
 
 async def tenant_timezone(session: AsyncSession, tenant_id: uuid.UUID) -> str:

@@ -9,12 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.notifications import AlertRule, Suppression
-from app.domain.alerts.quiet import QuietHours, parse_hhmm
 from app.domain.alerts.repositories import AlertRepository, AlertRuleRepository, tenant_timezone
-from app.domain.alerts.repositories import quiet_hours_for as quiet_hours_for  # used by the notification senders
 from app.domain.alerts.schemas import AlertRuleDefaultUpdate, ProductAlertRuleUpdate
-from app.domain.events.repositories import SuppressionRepository
-from app.domain.telegram.repositories import NotificationRepository
+from app.domain.events.services import FanoutNotificationRepository, QuietHours, SuppressionRepository, parse_hhmm
 from app.lib.clock import utcnow
 from app.lib.errors import NotFoundError
 from app.lib.ids import uuid7
@@ -76,7 +73,7 @@ class AlertRuleService:
         they go out in one digest at the next sweep."""
         now = utcnow()
         until = QuietHours(start, end, tz).held_until(now) if start is not None and end is not None else None
-        await NotificationRepository(self.session, self.tenant_id).reschedule_held(until, now)
+        await FanoutNotificationRepository(self.session, self.tenant_id).reschedule_held(until, now)
 
     async def _check_place(self, product_id: uuid.UUID, warehouse_id: uuid.UUID | None) -> None:
         connection_id = await self.rules.product_connection(product_id)

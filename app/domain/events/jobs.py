@@ -11,12 +11,11 @@ from typing import Any
 import structlog
 
 from app.db.engine import session_scope
-from app.domain.events.context import job_session
-from app.domain.events.delivery import send_now
+from app.domain.delivery import send_now
 from app.domain.events.repositories import expiring_tokens
 from app.domain.events.services import publish_event
 from app.domain.events.types import CONNECTION_TOKEN_EXPIRING
-from app.domain.jobcontext import JobContext
+from app.domain.jobcontext import JobContext, job_session
 from app.lib.clock import utcnow
 
 log = structlog.get_logger(__name__)

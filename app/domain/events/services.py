@@ -8,6 +8,10 @@ Two entry points:
   (``uuid5`` of the key, ``ON CONFLICT DO NOTHING``) and fans it out, so recording a key twice — a sync
   job that runs again — publishes once.
 * ``publish_event`` — async, for our own jobs that already hold a session: insert and fan out right there.
+
+This module is the area's one door (docs/architecture.md): it also re-exports what the delivery channels
+(webhooks, Telegram) and the alerts use — the event catalogue, the pipeline's instruments, quiet hours, the
+suppression log and the held notifications. It imports no other area, so every other area may import it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,35 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.outbox import add_job
-from app.domain.alerts.services import quiet_hours_for
-from app.domain.events.repositories import EventRepository, SuppressionRepository
-from app.domain.events.types import HUMAN_TYPES
-from app.domain.telegram.repositories import ChannelRepository, NotificationRepository
-from app.domain.webhooks.repositories import DeliveryRepository, EndpointRepository
+from app.domain.events.metrics import AlertInstruments as AlertInstruments
+from app.domain.events.metrics import alert_instruments as alert_instruments
+from app.domain.events.quiet import QuietHours as QuietHours
+from app.domain.events.quiet import parse_hhmm as parse_hhmm
+from app.domain.events.repositories import (
+    EventRepository,
+    FanoutChannelRepository,
+    FanoutDeliveryRepository,
+    FanoutEndpointRepository,
+)
+from app.domain.events.repositories import FanoutNotificationRepository as FanoutNotificationRepository
+from app.domain.events.repositories import SuppressionRepository as SuppressionRepository
+from app.domain.events.repositories import quiet_hours_for as quiet_hours_for
+from app.domain.events.types import BILLING_PAYMENT_FAILED as BILLING_PAYMENT_FAILED
+from app.domain.events.types import BILLING_PLAN_CHANGED as BILLING_PLAN_CHANGED
+from app.domain.events.types import CONNECTION_INVALID as CONNECTION_INVALID
+from app.domain.events.types import CONNECTION_TOKEN_EXPIRING as CONNECTION_TOKEN_EXPIRING
+from app.domain.events.types import ENDPOINT_DISABLED as ENDPOINT_DISABLED
+from app.domain.events.types import ENDPOINT_TEST as ENDPOINT_TEST
+from app.domain.events.types import EVENT_TYPES as EVENT_TYPES
+from app.domain.events.types import HUMAN_TYPES as HUMAN_TYPES
+from app.domain.events.types import REPORT_READY as REPORT_READY
+from app.domain.events.types import SHEET_LINK_INVALID as SHEET_LINK_INVALID
+from app.domain.events.types import STOCK_DIGEST as STOCK_DIGEST
+from app.domain.events.types import STOCK_LOW as STOCK_LOW
+from app.domain.events.types import STOCK_OUT as STOCK_OUT
+from app.domain.events.types import STOCK_RESTORED as STOCK_RESTORED
+from app.domain.events.types import SYNC_FAILED as SYNC_FAILED
+from app.domain.events.types import SYNC_SUCCEEDED as SYNC_SUCCEEDED
 from app.lib.clock import utcnow
 from app.lib.ids import uuid7
 
@@ -95,14 +123,16 @@ class FanoutLookups:
     async def endpoints(self, event_type: str, only: uuid.UUID | None) -> list[uuid.UUID]:
         key = (event_type, only)
         if key not in self._endpoints:
-            self._endpoints[key] = await EndpointRepository(self.session, self.tenant_id).subscribed(event_type, only)
+            self._endpoints[key] = await FanoutEndpointRepository(self.session, self.tenant_id).subscribed(
+                event_type, only
+            )
         return self._endpoints[key]
 
     async def channels(self) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
         """(active chat channel ids, deactivated ones)."""
         if self._channels is None:
-            repo = ChannelRepository(self.session, self.tenant_id)
-            self._channels = ([c.id for c in await repo.active()], await repo.inactive_ids())
+            repo = FanoutChannelRepository(self.session, self.tenant_id)
+            self._channels = (await repo.active_ids(), await repo.inactive_ids())
         return self._channels
 
     async def quiet(self) -> Any:
@@ -138,7 +168,7 @@ async def publish_event(
     if not await EventRepository(session, tenant_id).insert_once(event_id, event_type, plain(data), created_at):
         return None
     endpoints = await lookups.endpoints(event_type, only_endpoint)
-    deliveries = await DeliveryRepository(session, tenant_id).create(event_id, event_type, endpoints, now)
+    deliveries = await FanoutDeliveryRepository(session, tenant_id).create(event_id, event_type, endpoints, now)
     if deliveries:
         # One job sends the event to every endpoint at once (first attempts); retries go per delivery.
         add_job(session, DELIVER_EVENT_JOB, f"whe:{event_id}", tenant_id=tenant_id, event_id=str(event_id))
@@ -180,7 +210,7 @@ async def publish_events(
     new = [(event_id, e) for event_id, e in by_id.items() if event_id in inserted]
     pairs = [(endpoint, event_id, e.type) for event_id, e in new for endpoint in await lookups.endpoints(e.type, None)]
     deliveries: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for event_id, delivery_id in await DeliveryRepository(session, tenant_id).create_many(pairs, now):
+    for event_id, delivery_id in await FanoutDeliveryRepository(session, tenant_id).create_many(pairs, now):
         deliveries.setdefault(event_id, []).append(delivery_id)
     for event_id, _ in new:
         if deliveries.get(event_id):
@@ -216,7 +246,7 @@ async def _notify_many(
         return {}
     quiet = await lookups.quiet()
     held_until = quiet.held_until(now) if quiet else None
-    created = await NotificationRepository(session, tenant_id).create_many(
+    created = await FanoutNotificationRepository(session, tenant_id).create_many(
         [event_id for event_id, _ in events], active, "held" if held_until else "pending", held_until
     )
     notified: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -272,7 +302,7 @@ async def _notify(
         return []
     quiet = await lookups.quiet()
     held_until = quiet.held_until(now) if quiet else None
-    created = await NotificationRepository(session, tenant_id).create(
+    created = await FanoutNotificationRepository(session, tenant_id).create(
         event_id, active, "held" if held_until else "pending", held_until
     )
     if held_until is not None and quiet is not None:

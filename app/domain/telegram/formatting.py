@@ -8,7 +8,20 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.domain.events import types as t
+from app.domain.events.services import (
+    BILLING_PAYMENT_FAILED,
+    BILLING_PLAN_CHANGED,
+    CONNECTION_INVALID,
+    CONNECTION_TOKEN_EXPIRING,
+    ENDPOINT_DISABLED,
+    SHEET_LINK_INVALID,
+    STOCK_DIGEST,
+    STOCK_LOW,
+    STOCK_OUT,
+    STOCK_RESTORED,
+    SYNC_FAILED,
+    SYNC_SUCCEEDED,
+)
 
 MAX_MESSAGE = 3900  # Telegram allows 4096 characters after entity parsing; leave room for tags
 _MARKETPLACES = {"wildberries": "WB", "ozon": "Ozon"}
@@ -58,46 +71,46 @@ def _cover(data: dict[str, Any]) -> str:
 
 def event_line(event_type: str, data: dict[str, Any]) -> str:
     """One event as one HTML line (no trailing newline)."""
-    if event_type == t.STOCK_LOW:
+    if event_type == STOCK_LOW:
         left = f"{data.get('quantity')} left{_cover(data)}"
         return f"⚠️ Low stock: {product_label(data)} — {left} (alert: {_threshold(data)})"
-    if event_type == t.STOCK_OUT:
+    if event_type == STOCK_OUT:
         return f"⛔ Out of stock: {product_label(data)}"
-    if event_type == t.STOCK_RESTORED:
+    if event_type == STOCK_RESTORED:
         return f"✅ Back in stock: {product_label(data)} — {data.get('quantity')} units{_cover(data)}"
-    if event_type == t.STOCK_DIGEST:
+    if event_type == STOCK_DIGEST:
         return digest_line(data)
-    if event_type == t.SYNC_FAILED:
+    if event_type == SYNC_FAILED:
         name = data.get("connection_name") or data.get("name") or data.get("connection_id") or "a connection"
         error = data.get("error") or data.get("error_code") or "see the sync log"
         return f"❗ Sync failed: <b>{_s(name)}</b> — {_s(error, 300)}"
-    if event_type == t.SYNC_SUCCEEDED:
+    if event_type == SYNC_SUCCEEDED:
         name = data.get("connection_name") or data.get("name") or data.get("connection_id") or "a connection"
         return f"🔄 Sync finished: <b>{_s(name)}</b>"
-    if event_type == t.CONNECTION_INVALID:
+    if event_type == CONNECTION_INVALID:
         name = data.get("connection_name") or data.get("name") or data.get("connection_id") or "a connection"
         reason = f" ({_s(data['reason'], 200)})" if data.get("reason") else ""
         return (
             f"🔑 The marketplace refused the credentials of <b>{_s(name)}</b>{reason}: "
             "replace the token in Stock Tracker to resume syncing."
         )
-    if event_type == t.CONNECTION_TOKEN_EXPIRING:
+    if event_type == CONNECTION_TOKEN_EXPIRING:
         days = data.get("days_left")
         when = _s(str(data.get("expires_at", ""))[:10])
         return (
             f"⏳ The Wildberries token of <b>{_s(data.get('name'))}</b> expires in {days} day"
             f"{'' if days == 1 else 's'} ({when}): issue a new one in the seller cabinet and replace it."
         )
-    if event_type == t.ENDPOINT_DISABLED:
+    if event_type == ENDPOINT_DISABLED:
         host = urlsplit(str(data.get("url") or "")).hostname or "an endpoint"
         return f"🔌 Webhook endpoint <b>{_s(host)}</b> was disabled: {_s(data.get('reason'), 300)}"
-    if event_type == t.BILLING_PLAN_CHANGED:
+    if event_type == BILLING_PLAN_CHANGED:
         frm, to = data.get("from_plan"), data.get("to_plan")
         plan = f"{_s(frm)} → <b>{_s(to)}</b>" if frm != to else f"<b>{_s(to)}</b>"
         status = f", {_s(data.get('to_status'))}" if data.get("from_status") != data.get("to_status") else ""
         tail = " The organization is read-only until it subscribes." if data.get("read_only") else ""
         return f"💳 Plan {plan}{status} ({_s(data.get('cause'))}).{tail}"
-    if event_type == t.BILLING_PAYMENT_FAILED:
+    if event_type == BILLING_PAYMENT_FAILED:
         amount = data.get("amount_due")
         money = (
             f" of {amount / 100:.2f} {_s(str(data.get('currency') or '').upper())}" if isinstance(amount, int) else ""
@@ -108,7 +121,7 @@ def event_line(event_type: str, data: dict[str, Any]) -> str:
             else ""
         )
         return f"💳 A payment{money} failed{retry}: update the card in the billing portal."
-    if event_type == t.SHEET_LINK_INVALID:
+    if event_type == SHEET_LINK_INVALID:
         return (
             f"📄 Google Sheets refused the sheet <b>{_s(data.get('sheet_name'))}</b> "
             f"({_s(data.get('reason'), 300)}): share it with {_s(data.get('client_email'))} or upload a new key "

@@ -10,9 +10,8 @@ import structlog
 from arq import Retry
 
 from app.db.engine import session_scope
-from app.domain.events.context import job_session
 from app.domain.events.services import SEND_JOB
-from app.domain.jobcontext import JobContext
+from app.domain.jobcontext import JobContext, job_session
 from app.domain.telegram.commands import CommandHandler
 from app.domain.telegram.reports import send_document
 from app.domain.telegram.repositories import TelegramUpdateRepository, due_channels

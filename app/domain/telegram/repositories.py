@@ -36,10 +36,6 @@ class ChannelRepository(TenantRepository[NotificationChannel]):
         stmt = self.select().where(NotificationChannel.active.is_(True)).order_by(NotificationChannel.id)
         return list((await self.session.execute(stmt)).scalars().all())
 
-    async def inactive_ids(self) -> list[uuid.UUID]:
-        stmt = self.select(NotificationChannel.id).where(NotificationChannel.active.is_(False))
-        return list((await self.session.execute(stmt)).scalars().all())
-
     async def link(self, chat_id: int, title: str | None, user_id: uuid.UUID | None, now: datetime) -> uuid.UUID:
         """Link (or re-activate) a chat for this tenant; returns the channel id."""
         stmt = (
@@ -85,52 +81,6 @@ class LinkCodeRepository(TenantRepository[TelegramLinkCode]):
 class NotificationRepository(TenantRepository[Notification]):
     model = Notification
 
-    async def create(
-        self, event_id: uuid.UUID, channel_ids: list[uuid.UUID], status: str, held_until: datetime | None
-    ) -> list[uuid.UUID]:
-        """One notification per channel; returns the channels that got a new one."""
-        if not channel_ids:
-            return []
-        rows = [
-            {
-                "id": uuid7(),
-                "tenant_id": self.tenant_id,
-                "channel_id": channel_id,
-                "event_id": event_id,
-                "status": status,
-                "held_until": held_until,
-            }
-            for channel_id in sorted(channel_ids)
-        ]
-        stmt = insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["channel_id", "event_id"])
-        return list((await self.session.execute(stmt.returning(Notification.channel_id))).scalars().all())
-
-    async def create_many(
-        self, event_ids: list[uuid.UUID], channel_ids: list[uuid.UUID], status: str, held_until: datetime | None
-    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """``create`` for a batch of events in one statement; returns the (event, channel) pairs created."""
-        if not event_ids or not channel_ids:
-            return []
-        rows = [
-            {
-                "id": uuid7(),
-                "tenant_id": self.tenant_id,
-                "channel_id": channel_id,
-                "event_id": event_id,
-                "status": status,
-                "held_until": held_until,
-            }
-            for channel_id in sorted(channel_ids)
-            for event_id in event_ids
-        ]
-        created: list[tuple[uuid.UUID, uuid.UUID]] = []
-        for start in range(0, len(rows), 2000):  # PostgreSQL takes at most 65 535 parameters per statement
-            stmt = insert(Notification).values(rows[start : start + 2000])
-            stmt = stmt.on_conflict_do_nothing(index_elements=["channel_id", "event_id"])
-            result = await self.session.execute(stmt.returning(Notification.event_id, Notification.channel_id))
-            created += [(r[0], r[1]) for r in result.all()]
-        return created
-
     async def take_due(self, channel_id: uuid.UUID, now: datetime, limit: int) -> list[tuple[Notification, Event]]:
         """Pending notifications and held ones whose quiet hours are over, locked for this sender."""
         stmt = (
@@ -173,12 +123,6 @@ class NotificationRepository(TenantRepository[Notification]):
             return []
         types = await self.session.execute(select(Event.id, Event.type).where(Event.id.in_(event_ids)))
         return [(r[0], r[1]) for r in types.all()]
-
-    async def reschedule_held(self, until: datetime | None, now: datetime) -> int:
-        """Quiet hours changed: held notifications now end at ``until`` (None: at once, in one digest)."""
-        return await self.update_where(
-            {"held_until": until or now}, Notification.status == "held", Notification.held_until > (until or now)
-        )
 
 
 class TelegramUpdateRepository:

@@ -21,11 +21,8 @@ from app.db.models import Connection
 from app.db.models.notifications import NotificationChannel, TelegramLinkCode
 from app.db.outbox import add_job
 from app.db.repository import TenantRepository
-from app.domain.alerts.services import quiet_hours_for
-from app.domain.events.context import job_session
-from app.domain.events.metrics import alert_instruments
-from app.domain.events.repositories import SuppressionRepository
-from app.domain.jobcontext import JobContext
+from app.domain.events.services import SuppressionRepository, alert_instruments, quiet_hours_for
+from app.domain.jobcontext import JobContext, job_session
 from app.domain.sync.services import SyncTrigger, request_manual_sync
 from app.domain.telegram import formatting
 from app.domain.telegram.repositories import (

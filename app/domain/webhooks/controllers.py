@@ -12,7 +12,7 @@ from app.db.models.notifications import WebhookAttempt as AttemptRow
 from app.db.models.notifications import WebhookDelivery as DeliveryRow
 from app.db.models.notifications import WebhookEndpoint as EndpointRow
 from app.domain.api import errors_for, write_guard
-from app.domain.events.types import EVENT_TYPES
+from app.domain.events.services import EVENT_TYPES
 from app.domain.webhooks.schemas import (
     WebhookAttempt,
     WebhookDelivery,

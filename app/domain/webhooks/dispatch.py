@@ -22,14 +22,11 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db.models.notifications import Event, WebhookDelivery, WebhookEndpoint
-from app.domain.events.context import job_session
-from app.domain.events.metrics import alert_instruments
-from app.domain.events.services import publish_event
-from app.domain.events.types import ENDPOINT_DISABLED
-from app.domain.jobcontext import JobContext
+from app.domain.events.services import ENDPOINT_DISABLED, alert_instruments, publish_event
+from app.domain.jobcontext import JobContext, job_session
 from app.domain.webhooks import signing
 from app.domain.webhooks.repositories import AttemptRepository, DeliveryRepository, EndpointRepository
-from app.domain.webhooks.sender import SendResult, send
+from app.integrations.webhook_sender import SendResult, send
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher
 from app.lib.ids import uuid7

@@ -7,13 +7,12 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, any_, bindparam, func, literal, or_, text, tuple_, update
+from sqlalchemy import Table, bindparam, func, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.notifications import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.db.repository import TenantRepository
-from app.lib.ids import uuid7
 
 
 class EndpointRepository(TenantRepository[WebhookEndpoint]):
@@ -58,72 +57,9 @@ class EndpointRepository(TenantRepository[WebhookEndpoint]):
         )
         return list((await self.session.execute(stmt)).scalars().all())
 
-    async def subscribed(self, event_type: str, only: uuid.UUID | None) -> list[uuid.UUID]:
-        """Enabled endpoints that take this type (an empty list of types means all of them)."""
-        stmt = self.select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
-        if only is not None:
-            stmt = stmt.where(WebhookEndpoint.id == only)
-        else:
-            stmt = stmt.where(
-                or_(
-                    func.cardinality(WebhookEndpoint.event_types) == 0,
-                    literal(event_type) == any_(WebhookEndpoint.event_types),
-                )
-            )
-        return list((await self.session.execute(stmt)).scalars().all())
-
 
 class DeliveryRepository(TenantRepository[WebhookDelivery]):
     model = WebhookDelivery
-
-    async def create(
-        self, event_id: uuid.UUID, event_type: str, endpoint_ids: list[uuid.UUID], now: datetime
-    ) -> list[uuid.UUID]:
-        """One pending delivery per endpoint, due now; an existing (endpoint, event) pair is left alone."""
-        if not endpoint_ids:
-            return []
-        rows = [
-            {
-                "id": uuid7(),
-                "tenant_id": self.tenant_id,
-                "endpoint_id": endpoint_id,
-                "event_id": event_id,
-                "event_type": event_type,
-                "status": "pending",
-                "next_attempt_at": now,
-            }
-            for endpoint_id in sorted(endpoint_ids)
-        ]
-        stmt = insert(WebhookDelivery).values(rows).on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-        result = await self.session.execute(stmt.returning(WebhookDelivery.id))
-        return list(result.scalars().all())
-
-    async def create_many(
-        self, rows: list[tuple[uuid.UUID, uuid.UUID, str]], now: datetime
-    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """``create`` for a batch of events in one statement: rows are (endpoint, event, type); returns the
-        (event, delivery) pairs created."""
-        if not rows:
-            return []
-        values = [
-            {
-                "id": uuid7(),
-                "tenant_id": self.tenant_id,
-                "endpoint_id": endpoint_id,
-                "event_id": event_id,
-                "event_type": event_type,
-                "status": "pending",
-                "next_attempt_at": now,
-            }
-            for endpoint_id, event_id, event_type in sorted(rows)
-        ]
-        created: list[tuple[uuid.UUID, uuid.UUID]] = []
-        for start in range(0, len(values), 2000):  # PostgreSQL takes at most 65 535 parameters per statement
-            stmt = insert(WebhookDelivery).values(values[start : start + 2000])
-            stmt = stmt.on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-            result = await self.session.execute(stmt.returning(WebhookDelivery.event_id, WebhookDelivery.id))
-            created += [(r[0], r[1]) for r in result.all()]
-        return created
 
     async def claim(
         self,

@@ -14,13 +14,13 @@ from app.db.models.notifications import WebhookAttempt, WebhookDelivery, Webhook
 from app.db.outbox import add_job
 from app.domain.billing.services import ensure_within_limit
 from app.domain.connections.services import all_tenant_ids
-from app.domain.events.services import DELIVER_JOB, publish_event
-from app.domain.events.types import ENDPOINT_TEST
+from app.domain.events.services import DELIVER_JOB, ENDPOINT_TEST, publish_event
 from app.domain.webhooks import signing
+from app.domain.webhooks.dispatch import Deliverer as Deliverer
 from app.domain.webhooks.dispatch import allowed_networks
 from app.domain.webhooks.repositories import AttemptRepository, DeliveryRepository, EndpointRepository
 from app.domain.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
-from app.domain.webhooks.sender import Resolver
+from app.integrations.webhook_sender import Resolver
 from app.lib.clock import utcnow
 from app.lib.crypto import CredentialCipher, InvalidToken
 from app.lib.errors import ConflictError, FieldError, NotFoundError, ValidationError

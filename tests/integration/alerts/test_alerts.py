@@ -14,10 +14,10 @@ from standardwebhooks.webhooks import Webhook
 
 from app.db.models import Connection
 from app.db.models.notifications import Event, WebhookDelivery
-from app.domain.alerts.quiet import QuietHours
 from app.domain.alerts.rules import Rule, classify, decide
 from app.domain.alerts.services import tenant_low_units
 from app.domain.events.jobs import token_expiry_cron
+from app.domain.events.quiet import QuietHours
 from app.domain.events.services import event_id_for, record_event
 from app.domain.telegram.jobs import notifications_sweep
 from tests.fakes import drain, sync_and_evaluate, tenant_session, worker_context

@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from app.db.models.notifications import WebhookDelivery, WebhookEndpoint
 from app.domain.webhooks.jobs import webhook_retry_sweep
-from app.domain.webhooks.sender import send
+from app.integrations.webhook_sender import send
 from app.server.app import create_app
 from tests.fakes import FakeDNS, alert_settings, drain, free_port, tenant_session, worker_context
 from tests.fakes.receiver import Receiver, Reply

@@ -1,4 +1,5 @@
-"""One HTTP attempt at a webhook URL: resolve, refuse unsafe addresses, connect to the vetted address only.
+"""The outbound webhook transport: one HTTP attempt at a receiver's URL — resolve, refuse unsafe addresses,
+connect to the vetted address only.
 
 The connection goes to the IP that passed the check (Host header and TLS SNI keep the name), so a DNS
 answer that changes between the check and the connect (rebinding) cannot redirect the request inward.

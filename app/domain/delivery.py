@@ -3,6 +3,11 @@
 The outbox jobs for the same work (``whe:<event>``, ``tg-send:<chat>:…``) are enqueued as well: whichever
 runs first claims the deliveries (or locks the notifications) and the other finds nothing left. Sending
 here saves one queue hop (a worker poll) between a sync's commit and the receiver.
+
+It sits beside the areas, not in one: it drives both channels (webhooks, Telegram) for the jobs that publish
+(``events.publish``, ``alerts.evaluate``), and those channels themselves publish through
+``app.domain.events.services``, so no area's ``services`` could hold it without an import cycle. It imports
+the areas only through their ``services`` (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from arq import Retry
 from app.domain.events.services import Published
 from app.domain.jobcontext import JobContext
 from app.domain.telegram.services import NotificationSender
-from app.domain.webhooks.dispatch import Deliverer
+from app.domain.webhooks.services import Deliverer
 
 log = structlog.get_logger(__name__)
 
