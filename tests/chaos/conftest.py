@@ -1,5 +1,6 @@
-"""One deployment for the whole chaos suite (starting it costs ~10 s): its own PostgreSQL and Redis, never the
-shared test servers, because the scenarios stop and restart them. Each scenario leaves it running."""
+"""One deployment for the chaos tests (starting it costs 10-30 s; torn down when they are done): its own
+PostgreSQL and Redis, never the shared test servers, because the scenarios stop and restart them. Each
+scenario leaves it running."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from tests.chaos.cluster import Cluster, cluster
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chaos() -> Iterator[Cluster]:
     with cluster() as c:
         yield c
@@ -33,3 +34,14 @@ def healthy(chaos: Cluster) -> Cluster:
 @pytest.fixture(autouse=True)
 def _quiet_httpx(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("WARNING", logger="httpx")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The API's SIGTERM scenario last among the chaos tests: it leaves the API stopped, and restarting it
+    costs seconds of the suite's budget when nothing after it needs the API."""
+    chaos = [n for n, i in enumerate(items) if i.nodeid.startswith("tests/chaos/")]
+    if not chaos:
+        return
+    block = items[chaos[0] : chaos[-1] + 1]
+    last = [i for i in block if i.nodeid.startswith("tests/chaos/test_api_sigterm.py")]
+    items[chaos[0] : chaos[-1] + 1] = [i for i in block if i not in last] + last

@@ -99,15 +99,19 @@ async def open_shop(
     owner = await register(http)
     s = make_seller(f"{c.sandbox}/sandbox", "wildberries", products=products, warehouses=1, **seller)
     set_low(s, low)
-    conns = []
-    for n in range(connections):
+
+    async def connect(n: int) -> dict[str, Any]:
         resp = await http.post(
             "/api/v1/connections",
             json={"marketplace": "wildberries", "name": f"Shop {n}", "credentials": s.credentials},
             headers=owner["headers"],
         )
         assert resp.status_code == 201, resp.text
-        conns.append(resp.json())
+        return dict(resp.json())
+
+    conns = []
+    for first in range(0, connections, 10):  # a few at a time: each checks the credentials with the seller
+        conns += await asyncio.gather(*(connect(n) for n in range(first, min(first + 10, connections))))
     path = f"/hooks/{uuid.uuid4().hex[:10]}"
     resp = await http.post(
         "/api/v1/webhook-endpoints",
@@ -238,7 +242,7 @@ class Load:
 
 
 # --- 1. PostgreSQL restarted under API load -------------------------------------------------------------
-async def postgres_restart(c: Cluster, *, outage_s: float, before_s: float = 2.0, after_s: float = 8.0) -> dict:
+async def postgres_restart(c: Cluster, *, outage_s: float, before_s: float = 2.0, after_s: float = 6.0) -> dict:
     """Reads (through the database, not the cache) and multi-row writes (a sign-up: user, organization,
     membership; a webhook endpoint) while PostgreSQL stops for ``outage_s`` and starts again."""
     async with httpx.AsyncClient(base_url=c.api_url, timeout=30) as http:
@@ -389,7 +393,9 @@ async def enqueue_sync(c: Cluster, shop: Shop, connection_id: str) -> str:
 
 
 # --- 3. SIGTERM to the API under load ------------------------------------------------------------------
-async def api_sigterm(c: Cluster, *, concurrency: int = 8, before_s: float = 2.0, grace_s: float = 10.0) -> dict:
+async def api_sigterm(
+    c: Cluster, *, concurrency: int = 8, before_s: float = 2.0, grace_s: float = 10.0, restart: bool = True
+) -> dict:
     """Clients keep the API busy (sign-ins, which hash for a while, and reads through the database); the API
     gets SIGTERM; the clients stop sending at that instant, as a proxy that drains the instance would."""
     async with httpx.AsyncClient(base_url=c.api_url, timeout=60) as http:
@@ -413,7 +419,8 @@ async def api_sigterm(c: Cluster, *, concurrency: int = 8, before_s: float = 2.0
         finished = time.monotonic()
         code = await asyncio.to_thread(_wait_exit, c, grace_s + 30)
         exited = time.monotonic()
-    c.start_api()
+    if restart:
+        c.start_api()
     failures = [s for s in load.samples if not s.ok]
     return {
         "requests": len(load.samples),
@@ -442,7 +449,7 @@ async def worker_sigkill(c: Cluster, *, syncs: int, kills: int = 3, latency_ms: 
     async with httpx.AsyncClient(base_url=c.api_url, timeout=60) as http:
         shop = await open_shop(c, http, connections=syncs, products=10, low=3)
         shop.seller.faults(latency_ms=latency_ms, rate_limits="off")  # slow enough to be killed mid-way
-        runs = [await trigger_sync(http, shop, conn["id"]) for conn in shop.connections]
+        runs = list(await asyncio.gather(*(trigger_sync(http, shop, conn["id"]) for conn in shop.connections)))
         killed_running = []
         for _ in range(kills):
             await _until_running(c, runs, 30)
