@@ -15,7 +15,7 @@ async def test_soak_resources_stay_flat(healthy):
     figures = await soak(healthy, seconds=12, sample_every=3)
     print(dump(figures))
     points = figures["points"]
-    assert figures["failed"] == 0 and figures["requests"] > 100, figures
+    assert figures["failed"] == 0 and figures["requests"] > 300, figures
     settings = healthy.settings
     pools = 2 * (settings.db_pool_size + settings.db_max_overflow)  # the API's and the worker's engines
     assert max(p["postgres_app"] for p in points) <= pools, figures
