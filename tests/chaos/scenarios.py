@@ -42,6 +42,7 @@ class Sample:
     code: str | None = None
     retry_after: str | None = None
     error: str | None = None
+    sent: float | None = None  # when the request's last byte was written (monotonic)
 
     @property
     def ok(self) -> bool:
@@ -50,15 +51,21 @@ class Sample:
 
 async def timed(http: httpx.AsyncClient, kind: str, method: str, url: str, **kwargs: Any) -> Sample:
     start = time.monotonic()
+    sent: list[float] = []
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event == "http11.send_request_body.complete":
+            sent.append(time.monotonic())
+
     try:
-        resp = await http.request(method, url, **kwargs)
+        resp = await http.request(method, url, extensions={"trace": trace}, **kwargs)
     except httpx.HTTPError as exc:
-        return Sample(kind, start, time.monotonic(), None, error=type(exc).__name__)
+        return Sample(kind, start, time.monotonic(), None, error=type(exc).__name__, sent=sent[-1] if sent else None)
     code = None
     if resp.headers.get("content-type", "").startswith("application/problem+json"):
         with contextlib.suppress(ValueError):
             code = resp.json().get("code")
-    return Sample(kind, start, time.monotonic(), resp.status_code, code, resp.headers.get("retry-after"))
+    return Sample(kind, start, time.monotonic(), resp.status_code, code, resp.headers.get("retry-after"), sent=sent[-1])
 
 
 def p50_ms(samples: list[Sample]) -> float | None:
@@ -240,6 +247,7 @@ class Load:
         self.http, self.concurrency, self.step = http, concurrency, step
         self.interval = concurrency / rate  # each client's
         self.samples: list[Sample] = []
+        self.in_flight = 0  # requests sent and not yet answered
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -250,7 +258,13 @@ class Load:
             wait = start + i * self.interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self.samples.append(await self.step(self.http, n, i))
+                if self._stop.is_set():
+                    break
+            self.in_flight += 1
+            try:
+                self.samples.append(await self.step(self.http, n, i))
+            finally:
+                self.in_flight -= 1
             i += 1
 
     def start(self) -> None:
@@ -263,8 +277,9 @@ class Load:
 
 # --- 1. PostgreSQL restarted under API load -------------------------------------------------------------
 async def postgres_restart(c: Cluster, *, outage_s: float, before_s: float = 2.0, after_s: float = 6.0) -> dict:
-    """Reads (through the database, not the cache) and multi-row writes (a sign-up: user, organization,
-    membership; a webhook endpoint) while PostgreSQL stops for ``outage_s`` and starts again."""
+    """Reads (through the database, not the cache) and writes (the organization's alert settings; sign-ups:
+    a user, an organization and a membership in one transaction) while PostgreSQL stops for ``outage_s`` and
+    starts again."""
     async with httpx.AsyncClient(base_url=c.api_url, timeout=30) as http:
         shop = await open_shop(c, http, products=20)
         run = await trigger_sync(http, shop, shop.connections[0]["id"])
@@ -320,7 +335,8 @@ async def postgres_restart(c: Cluster, *, outage_s: float, before_s: float = 2.0
         "failed_503_database_unavailable": len(failures) - len(wrong),
         "other_failures": [f"{s.kind}:{s.status}:{s.code or s.error}" for s in wrong][:20],
         "failures_outside_outage": len(outside),
-        "recovery_s": round(max(0.0, last_failure - up), 2),
+        "recovery_s": round(max(0.0, last_failure - up), 2),  # the last failure, counted from PostgreSQL's return
+        "first_ok_after_s": round(min((s.end for s in load.samples if s.ok and s.start >= up), default=end) - up, 2),
         "signups": len(created),
         "signups_ok": sum(1 for st in created.values() if st == 201),
         "partial_writes": len(partial) + int(orphans[0][0]),
@@ -447,20 +463,27 @@ async def api_sigterm(
         load = Load(http, concurrency, step)
         load.start()
         await asyncio.sleep(before_s)
+        deadline = time.monotonic() + 10
+        while load.in_flight < concurrency // 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)  # signal while requests are being served, not between them
         load._stop.set()  # no new request after the signal …
         sent = time.monotonic()
         c.api.signal(signal.SIGTERM)
-        in_flight = sum(1 for t in load._tasks if not t.done())
         await load.stop()  # … and every one already sent must be answered
         finished = time.monotonic()
         code = await asyncio.to_thread(_wait_exit, c, grace_s + 30)
         exited = time.monotonic()
     if restart:
         c.start_api()
-    failures = [s for s in load.samples if not s.ok]
+    # Requests written before the signal must all be answered; a client that still wrote one after it (its
+    # task was already past the stop check) met a closing server, as it would a drained instance.
+    before = [s for s in load.samples if s.sent is not None and s.sent <= sent]
+    failures = [s for s in before if not s.ok]
+    late = [s for s in load.samples if s not in before]
     return {
-        "requests": len(load.samples),
-        "in_flight_at_sigterm": in_flight,
+        "requests": len(before),
+        "written_after_sigterm": len(late),
+        "in_flight_at_sigterm": sum(1 for s in before if s.end > sent),
         "failed": len(failures),
         "failures": [f"{s.kind}:{s.status}:{s.code or s.error}" for s in failures][:20],
         "last_answer_after_s": round(finished - sent, 2),
