@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, text, tuple_
+from sqlalchemy import ColumnElement, and_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,7 @@ class AlertRuleRepository(TenantRepository[AlertRule]):
         """The rule of this place (the default, a product's, a product × warehouse's), inserted when missing;
         (rule, created). Concurrent first PUTs meet on the place's unique index: one inserts, the others wait
         for it and then update the same row — never a unique violation (a 500)."""
+        where: ColumnElement[bool]
         if product_id is None:
             keys, where = ["tenant_id"], AlertRule.product_id.is_(None)
         elif warehouse_id is None:
