@@ -365,6 +365,7 @@ async def redis_outage(c: Cluster, *, outage_s: float, low: int = 4, deadline_s:
         assert all(s.ok for s in warm)
         during: list[Sample] = []
         cache: Counter[str] = Counter()
+        skipped_before = await metric_total(c, http, "stock_tracker_rate_limiter_unavailable_total")
         down = time.monotonic()
         await asyncio.to_thread(c.redis.stop)
         runs = []
@@ -385,6 +386,7 @@ async def redis_outage(c: Cluster, *, outage_s: float, low: int = 4, deadline_s:
             ready[(await http.get("/health/ready")).status_code] += 1
             await asyncio.sleep(0.1)
         queued_in_outbox = await pending_outbox(c)
+        skipped = await metric_total(c, http, "stock_tracker_rate_limiter_unavailable_total") - skipped_before
         worker_alive_in_outage = c.worker.alive()
         await asyncio.to_thread(c.redis.start)
         up = time.monotonic()
@@ -403,6 +405,7 @@ async def redis_outage(c: Cluster, *, outage_s: float, low: int = 4, deadline_s:
         "failed_during": len(failures),
         "failures": [f"{s.kind}:{s.status}:{s.code or s.error}" for s in failures][:20],
         "x_cache_during": dict(cache),
+        "limiter_checks_skipped": skipped,  # fail-open: admitted and counted
         # Same-run baseline: the cached read before the outage against the same read from PostgreSQL.
         "read_p50_ms_before": p50_ms(warm[1:]),
         "read_p50_ms_during": p50_ms([s for s in during if s.kind == "read"]),
@@ -420,6 +423,17 @@ async def redis_outage(c: Cluster, *, outage_s: float, low: int = 4, deadline_s:
         "webhooks_duplicated": len(d.duplicated),
         "read_after": after.status,
     }
+
+
+async def metric_total(c: Cluster, http: httpx.AsyncClient, name: str) -> float:
+    """The sum of a counter's series on the API's /metrics."""
+    resp = await http.get("/metrics", headers={"Authorization": f"Bearer {c.metrics_token}"})
+    assert resp.status_code == 200, resp.text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in resp.text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
 
 
 async def enqueue_sync(c: Cluster, shop: Shop, connection_id: str) -> str:
