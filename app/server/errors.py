@@ -161,10 +161,34 @@ def _unstorable_text(exc: BaseException) -> bool:
     return False
 
 
+# SQLSTATEs of a server that cannot take the request now: class 08 (connection exception), and an
+# administrator / crash shutdown or a server still starting up (57P01-57P03).
+_SERVER_GONE = {"57P01", "57P02", "57P03"}
+
+
 def _database_dropped(exc: BaseException) -> bool:
-    """A pooled connection the server had closed (a database restart): SQLAlchemy has invalidated the pool,
-    so a retry gets a fresh connection. Pre-ping is off by default (docs/api-platform.md)."""
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    """The database cannot be reached (a restart): a pooled connection the server had closed (SQLAlchemy
+    has invalidated the pool, so a retry gets a fresh connection; pre-ping is off by default,
+    docs/api-platform.md), a server shutting down or starting up, or no server listening at all (asyncpg's
+    connect raises the socket's own OSError, untranslated)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(seen, "sqlstate", None) or ""
+        if state.startswith("08") or state in _SERVER_GONE:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return isinstance(exc, OSError) and _raised_by_database_driver(exc)
+
+
+def _raised_by_database_driver(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg."):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _upstream_of(exc: BaseException) -> str | None:
@@ -210,7 +234,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
             503,
             "database_unavailable",
             title,
-            "The database connection was reset; retry the request.",
+            "The database cannot be reached right now; retry the request.",
             headers={"Retry-After": "1"},
         )
     if _unstorable_text(exc):

@@ -6,13 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import ColumnElement, and_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Product, Tenant, Warehouse
 from app.db.models.notifications import Alert, AlertEvaluation, AlertRule
 from app.db.repository import TenantRepository
+from app.lib.ids import uuid7
 
 
 class AlertRuleRepository(TenantRepository[AlertRule]):
@@ -21,6 +22,31 @@ class AlertRuleRepository(TenantRepository[AlertRule]):
     async def default(self) -> AlertRule | None:
         stmt = self.select().where(AlertRule.product_id.is_(None))
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def claim(self, product_id: uuid.UUID | None, warehouse_id: uuid.UUID | None) -> tuple[AlertRule, bool]:
+        """The rule of this place (the default, a product's, a product × warehouse's), inserted when missing;
+        (rule, created). Concurrent first PUTs meet on the place's unique index: one inserts, the others wait
+        for it and then update the same row — never a unique violation (a 500)."""
+        where: ColumnElement[bool]
+        if product_id is None:
+            keys, where = ["tenant_id"], AlertRule.product_id.is_(None)
+        elif warehouse_id is None:
+            keys, where = (
+                ["tenant_id", "product_id"],
+                and_(AlertRule.product_id.is_not(None), AlertRule.warehouse_id.is_(None)),
+            )
+        else:
+            keys, where = ["tenant_id", "product_id", "warehouse_id"], AlertRule.warehouse_id.is_not(None)
+        stmt = (
+            insert(AlertRule)
+            .values(id=uuid7(), tenant_id=self.tenant_id, product_id=product_id, warehouse_id=warehouse_id)
+            .on_conflict_do_nothing(index_elements=keys, index_where=where)
+            .returning(AlertRule.id)
+        )
+        created = (await self.session.execute(stmt)).scalar_one_or_none() is not None
+        rule = await (self.default() if product_id is None else self.override(product_id, warehouse_id))
+        assert rule is not None  # inserted above, or by the transaction the insert waited for
+        return rule, created
 
     async def override(self, product_id: uuid.UUID, warehouse_id: uuid.UUID | None) -> AlertRule | None:
         stmt = self.select().where(AlertRule.product_id == product_id)

@@ -14,7 +14,6 @@ from app.domain.alerts.schemas import AlertRuleDefaultUpdate, ProductAlertRuleUp
 from app.domain.events.services import FanoutNotificationRepository, QuietHours, SuppressionRepository, parse_hhmm
 from app.lib.clock import utcnow
 from app.lib.errors import NotFoundError
-from app.lib.ids import uuid7
 from app.lib.pagination import Page, paginate
 
 # An alert row as the API reads it: (Alert, product external id, vendor code, title, marketplace, warehouse name).
@@ -50,9 +49,7 @@ class AlertRuleService:
         units = _thresholds(data.enabled, data.units_below, data.days_of_cover_below, self.low_stock_units)
         start: time | None = parse_hhmm(data.quiet_hours.start) if data.quiet_hours else None
         end: time | None = parse_hhmm(data.quiet_hours.end) if data.quiet_hours else None
-        rule = await self.rules.default()
-        if rule is None:
-            rule = self.rules.add(AlertRule(id=uuid7(), product_id=None, warehouse_id=None))
+        rule, _ = await self.rules.claim(None, None)
         rule.enabled = data.enabled
         rule.units_below = units
         rule.days_of_cover_below = data.days_of_cover_below
@@ -94,10 +91,7 @@ class AlertRuleService:
     ) -> tuple[AlertRule, bool]:
         await self._check_place(product_id, warehouse_id)
         units = _thresholds(data.enabled, data.units_below, data.days_of_cover_below, self.low_stock_units)
-        rule = await self.rules.override(product_id, warehouse_id)
-        created = rule is None
-        if rule is None:
-            rule = self.rules.add(AlertRule(id=uuid7(), product_id=product_id, warehouse_id=warehouse_id))
+        rule, created = await self.rules.claim(product_id, warehouse_id)
         rule.enabled = data.enabled
         rule.units_below = units
         rule.days_of_cover_below = data.days_of_cover_below

@@ -59,7 +59,7 @@ PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
         503,
         "database_unavailable",
         "Service unavailable",
-        "The database connection was reset; retry the request.",
+        "The database cannot be reached right now; retry the request.",
         "/api/v1/products",
     ),
 }

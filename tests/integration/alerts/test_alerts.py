@@ -60,6 +60,42 @@ async def test_default_rule_api(api, st):
     assert (await api.get("/api/v1/alert-rules/default", headers=other["headers"])).json()["configured"] is False
 
 
+async def test_concurrent_first_puts_of_a_rule_all_succeed(api, st, shop):
+    """Several first PUTs of the default rule (and of one product's override) in concurrent transactions —
+    what concurrent requests do (the in-process test client runs requests one at a time): every one succeeds,
+    one creates the override, one rule of each exists. Before, the losers of the race hit the unique index
+    and the API answered 500 (found by the chaos suite's load, tests/chaos/)."""
+    import asyncio
+
+    from app.db.models.notifications import AlertRule
+    from app.domain.alerts.schemas import AlertRuleDefaultUpdate, ProductAlertRuleUpdate
+    from app.domain.alerts.services import AlertRuleService
+
+    tid = uuid.UUID(shop.tid)
+    product = uuid.UUID(next(iter((await products_by_external_id(api, shop)).values()))["id"])
+    gate = asyncio.Event()
+
+    async def put(units: int, override: bool) -> bool:
+        async with tenant_session(st, tid) as s:
+            service = AlertRuleService(s, tid, 5)
+            await gate.wait()  # every transaction open before any of them inserts
+            if override:
+                return (await service.put_override(product, None, ProductAlertRuleUpdate(units_below=units)))[1]
+            await service.put_default(AlertRuleDefaultUpdate(units_below=units))
+            return False
+
+    for override in (False, True):
+        tasks = [asyncio.create_task(put(n, override)) for n in (3, 4, 5, 6)]
+        await asyncio.sleep(0.3)
+        gate.set()
+        created = await asyncio.gather(*tasks)
+        gate.clear()
+        assert sum(created) == (1 if override else 0)
+    async with tenant_session(st, tid) as s:
+        rules = (await s.execute(select(AlertRule.product_id))).scalars().all()
+    assert sorted(rules, key=str) == sorted([None, product], key=str)
+
+
 async def test_stock_low_then_restored_end_to_end(api, st, shop, receiver, telegram_api):
     """The headline: below the threshold → sync → exactly one stock.low webhook (signature verified) and one
     Telegram message; a repeated evaluation or sync adds nothing; restock → exactly one stock.restored."""

@@ -103,3 +103,44 @@ async def test_security_headers_everywhere(client, path):
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert resp.headers["x-frame-options"] == "DENY"
     assert "x-request-id" in resp.headers
+
+
+async def test_database_not_listening_is_503_database_unavailable(settings):
+    """PostgreSQL down (restarting): asyncpg's connect raises the socket's ConnectionRefusedError, untranslated
+    by SQLAlchemy. That is a 503 `database_unavailable` with Retry-After, never a 500 (found by the chaos suite,
+    tests/chaos/test_postgres_restart.py)."""
+    import msgspec
+    from sqlalchemy.engine import make_url
+
+    from tests.sandbox_server import free_port
+
+    nowhere = make_url(settings.database_url).set(host="127.0.0.1", port=free_port(), query={})
+    down = msgspec.structs.replace(settings, database_url=nowhere.render_as_string(hide_password=False))
+    async with AsyncTestClient(app=create_app(down)) as c:
+        body = {"email": "nobody@example.com", "password": "correct horse battery", "organization_name": "X"}
+        resp = await c.post("/api/v1/auth/register", json=body)
+        assert_problem(resp, 503, "database_unavailable")
+        assert resp.headers["retry-after"] == "1"
+
+
+async def test_database_starting_up_or_shutting_down_is_503(settings):
+    """The server answers but refuses the session (57P03 starting up, 57P01 an administrator's shutdown)."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+
+    errors = {
+        "starting": asyncpg.CannotConnectNowError("the database system is starting up"),
+        "stopping": asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    }
+
+    @get("/health/db/{phase:str}", include_in_schema=False)
+    async def refused(phase: str) -> None:
+        raise DBAPIError("SELECT 1", None, errors[phase])
+
+    app = create_app(settings)
+    app.register(refused)
+    async with AsyncTestClient(app=app) as c:
+        for phase in errors:
+            resp = await c.get(f"/health/db/{phase}")
+            assert_problem(resp, 503, "database_unavailable")
+            assert resp.headers["retry-after"] == "1"
