@@ -389,3 +389,29 @@ async def test_the_sweep_keeps_runs_whose_job_exists_and_ends_those_whose_job_is
         await db.close()
         await engine.dispose()
         seller.delete()
+
+
+async def test_a_step_that_lost_part_of_its_source_says_failed_with_its_error(client, settings, marketplace_sandbox):
+    """One seller warehouse of two fails (5xx): the fbs_stock step is failed with that warehouse's error —
+    never success — the run is partially_failed, and last_success_at does not move (last_outcome says
+    partially_failed)."""
+    owner = await register(client)
+    headers = owner["headers"]
+    seller = make_seller(marketplace_sandbox, products=10, warehouses=2, seed=157)
+    conn = await connect(client, headers, seller)
+    tid, cid = owner["tenant"]["id"], conn["id"]
+    seen = _calls(seller)
+    try:
+        seller.faults(error_rate=1.0, status=500, count=1, endpoint="api/v3/stocks/", rate_limits="off")
+        assert await _job(settings, f"sync:{cid}:part", tenant_id=tid, connection_id=cid) == "partially_failed"
+        run = (await client.get("/api/v1/syncs", params={"connection_id": cid}, headers=headers)).json()["items"][0]
+        fbs = run["stages"]["fbs_stock"]
+        assert fbs["status"] == "failed" and fbs["error"].startswith("fbs warehouse ") and fbs["counts"]["errors"] == 1
+        assert all(r["status"] == "success" for name, r in run["stages"].items() if name != "fbs_stock")
+        assert run["status"] == "partially_failed" and run["error_code"] == "partial"
+        assert run["counts"]["calls"] == _calls(seller) - seen
+        after = await _connection(client, headers, cid)
+        assert after["last_success_at"] is None and after["last_outcome"] == "partially_failed"
+        assert after["last_attempt_at"] is not None
+    finally:
+        seller.delete()
