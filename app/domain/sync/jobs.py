@@ -126,9 +126,11 @@ async def sync_connection(
     except MarketplaceUnavailable as exc:
         tries = int(ctx.get("job_try", 1))
         if tries < MAX_TRIES:
+            # A real failure: arq's retry (its tries are the bound); the run shows when it goes on and why.
             defer = min(600, 15 * 2 ** (tries - 1))
-            until = utcnow() + timedelta(seconds=defer + 2 * lease_s)
-            await service.requeue(tid, rid, f"marketplace unavailable: {exc}", stages, until)
+            resume_at = utcnow() + timedelta(seconds=defer)
+            until = resume_at + timedelta(seconds=2 * lease_s)
+            await service.requeue(tid, rid, f"marketplace unavailable: {exc}", stages, until, resume_at)
             raise Retry(defer=defer) from exc
         await service.fail(tid, rid, "marketplace_unavailable", str(exc), stages)
         return "failed"

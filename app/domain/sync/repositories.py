@@ -197,10 +197,21 @@ class SyncRepository:
         return (await self.session.execute(stmt)).one_or_none() is not None
 
     async def requeue_run(
-        self, run_id: uuid.UUID, reason: str, stages: dict[str, Any] | None, lease_until: datetime | None = None
+        self,
+        run_id: uuid.UUID,
+        reason: str,
+        stages: dict[str, Any] | None,
+        lease_until: datetime | None = None,
+        resume_at: datetime | None = None,
     ) -> None:
-        """Back to queued (the job runs again later); ``stages`` None keeps the stored records."""
-        values: dict[str, Any] = {"status": SyncStatus.QUEUED, "error": reason, "status_reason": reason}
+        """Back to queued (the job runs again later), or ``waiting`` until ``resume_at`` when the job is
+        deferred that long; ``stages`` None keeps the stored records."""
+        values: dict[str, Any] = {
+            "status": SyncStatus.QUEUED if resume_at is None else SyncStatus.WAITING,
+            "error": reason,
+            "status_reason": reason,
+            "resume_at": resume_at,
+        }
         if stages is not None:
             values["stages"] = stages
         if lease_until is not None:

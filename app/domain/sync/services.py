@@ -213,12 +213,13 @@ class SyncService:
         reason: str,
         stages: StageLog | None = None,
         lease_until: datetime | None = None,
+        resume_at: datetime | None = None,
     ) -> None:
-        """Put the run back to ``queued`` while its job waits to run again (``stages`` None keeps the stored
-        records)."""
+        """Put the run back to ``queued`` while its job waits to run again, or ``waiting`` until
+        ``resume_at`` (``stages`` None keeps the stored records)."""
         async with session_scope(self.sessionmaker, tenant_id) as s:
             await SyncRepository(s, tenant_id).requeue_run(
-                run_id, reason, stages.to_json() if stages is not None else None, lease_until
+                run_id, reason, stages.to_json() if stages is not None else None, lease_until, resume_at
             )
 
     async def hold(

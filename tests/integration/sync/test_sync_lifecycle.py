@@ -415,3 +415,25 @@ async def test_a_step_that_lost_part_of_its_source_says_failed_with_its_error(cl
         assert after["last_attempt_at"] is not None
     finally:
         seller.delete()
+
+
+async def test_a_marketplace_outage_shows_the_run_waiting_until_its_retry(client, settings, marketplace_sandbox):
+    """Every source answers 503: arq retries the job later (a real failure spends a try), and meanwhile the
+    run says ``waiting`` with when it goes on and why — not ``queued``."""
+    import pytest
+    from arq import Retry
+
+    owner = await register(client)
+    headers = owner["headers"]
+    seller = make_seller(marketplace_sandbox, products=3, warehouses=1, seed=159)
+    conn = await connect(client, headers, seller)
+    tid, cid = owner["tenant"]["id"], conn["id"]
+    try:
+        seller.faults(error_rate=1.0, status=503, rate_limits="off")
+        with pytest.raises(Retry):
+            await _job(settings, f"sync:{cid}:down", tenant_id=tid, connection_id=cid)
+        run = (await client.get("/api/v1/syncs", params={"connection_id": cid}, headers=headers)).json()["items"][0]
+        assert run["status"] == "waiting" and run["status_reason"].startswith("marketplace unavailable")
+        assert run["resume_at"] > run["started_at"]
+    finally:
+        seller.delete()
