@@ -437,3 +437,32 @@ async def test_a_marketplace_outage_shows_the_run_waiting_until_its_retry(client
         assert run["resume_at"] > run["started_at"]
     finally:
         seller.delete()
+
+
+async def test_a_lease_another_worker_took_over_cancels_the_sync_it_guarded(redis):
+    """The lease is renewed (with the run's heartbeat) while the block runs; when a renewal finds the key
+    is no longer ours — the process stalled past the TTL and another worker took the connection — the
+    guarded work is cancelled (``LeaseLost``) instead of two syncs writing at once."""
+    import pytest
+
+    from app.domain.sync.lease import LeaseLost
+
+    lease = SyncLease(redis, str(uuid.uuid4()), 0.3)
+    assert await lease.acquire()
+    beats = 0
+
+    async def heartbeat() -> None:
+        nonlocal beats
+        beats += 1
+
+    with pytest.raises(LeaseLost):
+        async with lease.kept(heartbeat):
+            await asyncio.sleep(0.45)  # past the TTL: held only because it is renewed
+            assert await redis.get(lease.key) == lease.token.encode()
+            await redis.set(lease.key, "another-worker")
+            await asyncio.sleep(5)  # cancelled at the next renewal, long before this ends
+    assert beats >= 3
+    assert await redis.get(lease.key) == b"another-worker"  # not ours to release
+    await lease.release()
+    assert await redis.get(lease.key) == b"another-worker"
+    await redis.delete(lease.key)
