@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -173,8 +174,11 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
+            wait = self.max_wait if max_wait is None else max_wait
+            if self.budget is not None:  # a run's step never sleeps in the limiter longer than it may wait
+                wait = min(wait, max(self.max_wait, self.budget.step_max))
             try:
-                await self._admit(endpoint, limiter_key, policy, self.max_wait if max_wait is None else max_wait)
+                await self._admit(endpoint, limiter_key, policy, wait)
             except MarketplaceRateLimited as exc:
                 await self._wait_out(exc)  # raises unless the step may wait this long
                 attempt -= 1
@@ -250,7 +254,10 @@ class Transport:
     async def _admit(self, endpoint: str, key: str, policy: Policy, max_wait: float) -> None:
         if self.limiter is None:
             return
+        started = time.monotonic()
         decision = await self.limiter.acquire(key, policy, max_wait=max_wait)
+        if self.budget is not None:  # a wait our limiter slept is a wait of the run, too
+            self.budget.spent += time.monotonic() - started
         if not decision.allowed:
             raise MarketplaceRateLimited(decision.retry_after, marketplace=self.marketplace, endpoint=endpoint)
 
