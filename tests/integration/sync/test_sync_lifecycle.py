@@ -466,3 +466,83 @@ async def test_a_lease_another_worker_took_over_cancels_the_sync_it_guarded(redi
     await lease.release()
     assert await redis.get(lease.key) == b"another-worker"
     await redis.delete(lease.key)
+
+
+async def test_manual_syncs_through_three_worker_kills_all_end_within_a_lease(
+    client, settings, marketplace_sandbox, redis, database
+):
+    """The issue's reproduction: manual syncs of many connections, the worker SIGKILLed three times in the
+    first seconds and started again each time. Every run ends — succeeded, or failed with a reason — within
+    a lease and a few sweeps of the last kill; no connection stays locked; no run stays queued or running."""
+    import asyncpg
+
+    from tests.conftest import _asyncpg_kwargs
+
+    owner = await register(client)
+    headers = owner["headers"]
+    seller = make_seller(marketplace_sandbox, products=10, warehouses=1, seed=161)
+    conns = [(await connect(client, headers, seller, f"Shop {i}"))["id"] for i in range(12)]
+    seller.faults(latency_ms=400, rate_limits="off")
+    # Three jobs at a time, so each kill catches syncs in flight and leaves others queued.
+    env = {**os.environ, **_env(settings), "STOCK_TRACKER_SYNC_LEASE_S": "2", "STOCK_TRACKER_WORKER_MAX_JOBS": "3"}
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    runs = []
+    for cid in conns:
+        resp = await client.post(f"/api/v1/connections/{cid}/syncs", headers=headers)
+        assert resp.status_code == 202, resp.text
+        runs.append(uuid.UUID(resp.json()["id"]))
+    db = await asyncpg.connect(**_asyncpg_kwargs(database["owner"]))
+    running_sql = "SELECT id FROM sync_runs WHERE id = ANY($1::uuid[]) AND status = 'running'"
+    hit: set[uuid.UUID] = set()
+    for _ in range(3):  # each worker is killed while syncs of its own are in flight
+        worker = start_worker()
+        for _ in range(400):
+            running = {r["id"] for r in await db.fetch(running_sql, runs)}
+            if running - hit:
+                break
+            await asyncio.sleep(0.05)
+        hit |= running
+        await asyncio.sleep(0.4)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    last_kill = time.monotonic()
+    worker = start_worker()
+    engine = create_engine(settings)
+    sm = create_sessionmaker(engine)
+    try:
+        statuses: list[Any] = []
+        while time.monotonic() - last_kill < 60:
+            await sweep_expired_runs(sm, redis, lease_s=2)  # the cron, every second here
+            statuses = await db.fetch(
+                "SELECT status::text, error_code, finished_at FROM sync_runs WHERE id = ANY($1::uuid[])", runs
+            )
+            if all(r["finished_at"] is not None for r in statuses):
+                break
+            await asyncio.sleep(1.0)
+        ended_after = time.monotonic() - last_kill
+        assert all(r["finished_at"] is not None for r in statuses), [dict(r) for r in statuses]
+        assert ended_after < 2 + 15  # a lease, a sweep, and the surviving syncs' own work
+        assert all(r["status"] == "succeeded" or r["error_code"] for r in statuses)
+        assert any(r["error_code"] == "abandoned" for r in statuses)  # the kills did hit running syncs
+        assert not [c for c in conns if await redis.exists(lock_key(c))]
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        await db.close()
+        await engine.dispose()
+        seller.faults(rate_limits="off")
+    # The killed jobs run again once their in-progress keys expire (expired here at once): they find their
+    # runs ended and leave them so.
+    for key in await redis.keys("arq:in-progress:sync:*"):
+        await redis.delete(key)
+    await run_worker(settings)
+    after = {
+        r["id"]: r for r in (await client.get("/api/v1/syncs", params={"limit": 200}, headers=headers)).json()["items"]
+    }
+    assert all(after[str(r)]["finished_at"] is not None for r in runs)
+    seller.delete()
