@@ -43,6 +43,7 @@ class FaultsUpdate(msgspec.Struct, forbid_unknown_fields=True):
     endpoint: Annotated[str, msgspec.Meta(max_length=200)] = ""
     retry_after: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 1
     count: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    after: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
 
 
 class Advance(msgspec.Struct, forbid_unknown_fields=True):

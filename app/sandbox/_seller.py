@@ -34,6 +34,8 @@ class Faults(msgspec.Struct, forbid_unknown_fields=True):
     retry_after: int = 1
     # Stop after this many injected faults (0 = never): a storm that passes.
     count: int = 0
+    # Let this many matching requests through before faulting (a failure on the second page).
+    after: int = 0
 
 
 @dataclass(slots=True)
@@ -91,11 +93,15 @@ class Seller:
     def reseed_faults(self) -> None:
         self.fault_rng = random.Random(f"faults:{self.spec.seed}")
         self.faults_injected = 0
+        self.faults_passed = 0
 
     def fault_due(self, endpoint_key: str) -> bool:
         """Whether this request gets the injected fault (and count it)."""
         f = self.faults
         if not f.error_rate or f.endpoint not in endpoint_key or (f.count and self.faults_injected >= f.count):
+            return False
+        if self.faults_passed < f.after:
+            self.faults_passed += 1
             return False
         if self.fault_rng.random() >= f.error_rate:
             return False

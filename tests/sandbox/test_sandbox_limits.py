@@ -150,3 +150,6 @@ def test_a_targeted_429_storm_with_its_wait_that_passes(make_seller: MakeSeller)
         assert refused.headers["X-Ratelimit-Retry"] == "7"
     assert seller.wb("POST", FBW, json={}).status_code == 200  # the storm has passed
     assert seller.summary()["stats"]["faults"] == {f"POST /wb{FBW}": 2}
+    # `after`: the first matching requests pass, the next one is faulted (a failure on the second page)
+    assert seller.http.put(f"/control/sellers/{seller.id}/faults", json={**faults, "count": 1, "after": 1}).is_success
+    assert [seller.wb("POST", FBW, json={}).status_code for _ in range(3)] == [200, 429, 200]

@@ -97,6 +97,22 @@ def _sizes(snapshot: Snapshot) -> dict[str, int]:
     }
 
 
+def _checkpoint(snapshot: Snapshot) -> Callable[[], None]:
+    """A way back to the snapshot as it is now: a step deferred half-way (a 429 on its second page) leaves
+    nothing behind, so the step can run again from its start without duplicating what it had read."""
+    sizes = (len(snapshot.catalog), len(snapshot.warehouses), len(snapshot.stock), len(snapshot.errors))
+    covered = (snapshot.covered_fbo, set(snapshot.covered_fbs))
+    cursors = (snapshot.catalogue_cursor, snapshot.catalogue_complete, snapshot.orders, snapshot.orders_cursor)
+
+    def restore() -> None:
+        del snapshot.catalog[sizes[0] :], snapshot.warehouses[sizes[1] :]
+        del snapshot.stock[sizes[2] :], snapshot.errors[sizes[3] :]
+        snapshot.covered_fbo, snapshot.covered_fbs = covered[0], set(covered[1])
+        snapshot.catalogue_cursor, snapshot.catalogue_complete, snapshot.orders, snapshot.orders_cursor = cursors
+
+    return restore
+
+
 class RunMustWait(Exception):
     """A step the run cannot do without (catalogue, stock) must wait longer than a step may sleep: the run
     waits (``waiting``, with ``resume_at``) and its next job takes up this step. ``snapshot`` is what the
@@ -146,6 +162,7 @@ class FetchStage:
             deferrable = name in DEFERRABLE
             self.budget.step_max = 0.0 if deferrable else self.step_wait
             before = _sizes(snapshot)
+            restore = _checkpoint(snapshot)
             calls = transport.calls
             try:
                 with log.step(name, Stage.FETCH) as record:
@@ -160,6 +177,7 @@ class FetchStage:
             except MarketplaceWaitExhausted:
                 raise
             except MarketplaceRateLimited as exc:
+                restore()  # the step runs again from its start: nothing it read half-way is kept
                 record = log.records[name]
                 record.status = StageStatus.DEFERRED
                 record.resume_at = utcnow() + timedelta(seconds=exc.retry_after)

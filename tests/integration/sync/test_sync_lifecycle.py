@@ -24,6 +24,8 @@ from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker, session_scope
 from app.domain.sync.jobs import sync_connection
 from app.domain.sync.lease import SyncLease, lock_key
+from app.domain.sync.records import StageLog
+from app.domain.sync.stash import RunStash
 from app.domain.sync.sweep import sweep_expired_runs
 from app.integrations.wildberries import limits
 from app.lib.ratelimit import RateLimiter
@@ -546,3 +548,38 @@ async def test_manual_syncs_through_three_worker_kills_all_end_within_a_lease(
     }
     assert all(after[str(r)]["finished_at"] is not None for r in runs)
     seller.delete()
+
+
+async def test_a_step_deferred_half_way_runs_again_without_duplicating_what_it_had_read(
+    client, settings, marketplace_sandbox, redis
+):
+    """The catalogue's second page answers 429 with a long wait: the run waits; its next job reads the
+    catalogue again from its start — the first page read before is not kept twice — and the run succeeds
+    with every product once."""
+    owner = await register(client)
+    headers = owner["headers"]
+    seller = make_seller(marketplace_sandbox, products=250, warehouses=1, seed=163)  # three card pages
+    conn = await connect(client, headers, seller)
+    tid, cid = owner["tenant"]["id"], conn["id"]
+    job_id = f"sync:{cid}:page2"
+    try:
+        faults = {"error_rate": 1.0, "status": 429, "retry_after": 60, "count": 1, "after": 1}
+        seller.faults(**faults, endpoint="cards/list", rate_limits="off")
+        assert await _job(settings, job_id, tenant_id=tid, connection_id=cid) == "waiting"
+        run = (await client.get("/api/v1/syncs", params={"connection_id": cid}, headers=headers)).json()["items"][0]
+        assert run["status"] == "waiting" and run["stages"]["catalogue"]["status"] == "deferred"
+        # What the waiting run keeps for its next job has nothing of the half-read catalogue.
+        kept = await RunStash(redis).load(uuid.UUID(run["id"]), StageLog())
+        assert kept is not None and kept.catalog == [] and kept.catalogue_cursor is None
+        resumed = await _job(settings, f"{job_id}+1", tenant_id=tid, connection_id=cid, run_id=run["id"], hop=1)
+        assert resumed == "succeeded"
+        done = await _run(client, headers, run["id"])
+        assert done["stages"]["catalogue"]["counts"] == {"products": 250}
+        assert done["counts"]["products"] == 250
+        products = await client.get("/api/v1/products", params={"limit": 500}, headers=headers)
+        assert len(products.json()["items"]) == 250
+        assert_matches(await our_stock(client, headers, cid), truth_map(seller.truth()))
+    finally:
+        await redis.delete(f"arq:job:{job_id}+1")
+        await redis.zrem(settings.queue_name, f"{job_id}+1")
+        seller.delete()
