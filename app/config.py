@@ -103,6 +103,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Keep outbound marketplace calls under the documented limits (off only for load tests against a sandbox
     # whose own limits are off).
     marketplace_rate_limits: bool = True
+    # The most a sync run waits on marketplace limits (429 Retry-After, spent budgets) over all its jobs; past
+    # it the run ends failed with error_code rate_limited (docs/sync.md).
+    sync_max_wait_s: int = 600
+    # The per-connection sync lease (lock and run heartbeat), renewed every third of it while a sync runs:
+    # a dead worker's connection is free again, and its run ended by the sweep, within about this long.
+    sync_lease_s: int = 30
     # Mount the sandbox marketplace at /sandbox (what `stock-tracker dev` does).
     sandbox_enabled: bool = False
     wb_base_url: str = ""
@@ -257,6 +263,10 @@ def validate(settings: Settings) -> None:
         problems.append(f"{PREFIX}JWT_SECRET_PREVIOUS is the same as {PREFIX}JWT_SECRET")
     if settings.api_key_secret_previous and settings.api_key_secret_previous == settings.api_key_secret:
         problems.append(f"{PREFIX}API_KEY_SECRET_PREVIOUS is the same as {PREFIX}API_KEY_SECRET")
+    if settings.sync_max_wait_s < 0:
+        problems.append(f"{PREFIX}SYNC_MAX_WAIT_S cannot be negative")
+    if not 1 <= settings.sync_lease_s <= 60:
+        problems.append(f"{PREFIX}SYNC_LEASE_S must be between 1 and 60 seconds")
     if settings.billing_trial_days < 0:
         problems.append(f"{PREFIX}BILLING_TRIAL_DAYS cannot be negative")
     if problems:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -61,6 +62,10 @@ class MarketplaceRateLimited(MarketplaceError):
         self.retry_after = retry_after
 
 
+class MarketplaceWaitExhausted(MarketplaceRateLimited):
+    """Waiting out this limit would take the run past its total wait budget (``WaitBudget.cap``)."""
+
+
 class MarketplaceUnavailable(MarketplaceError):
     """5xx, timeouts or connection errors that outlasted the client's own retries."""
 
@@ -79,6 +84,29 @@ class Retry:
 
     def delay(self, attempt: int) -> float:
         return min(self.cap, self.base * 2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
+
+
+class WaitBudget:
+    """How long one sync run may wait on marketplace limits: ``cap`` seconds in total (over every job of the
+    run, ``spent`` so far), and at most ``step_max`` for one wait inside the current step.
+
+    A 429 or a spent budget that the step may wait out is slept here and the same request sent again, so the
+    step resumes where it was (a cursor page, a warehouse) instead of the sync starting over. A longer wait
+    raises ``MarketplaceRateLimited`` for the caller to defer the step or the run; one past ``cap`` raises
+    ``MarketplaceWaitExhausted``.
+    """
+
+    def __init__(self, cap: float, spent: float = 0.0, step_max: float = 0.0) -> None:
+        self.cap = cap
+        self.spent = spent
+        self.step_max = step_max
+
+    def allows(self, seconds: float) -> bool:
+        return self.spent + seconds <= self.cap
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.spent += seconds
 
 
 def error_detail(body: bytes) -> str:
@@ -123,6 +151,8 @@ class Transport:
         self.max_wait = max_wait
         self.retry = retry
         self._throttled = 0  # consecutive 429s, for a backoff hint when the server gives none
+        self.calls = 0  # requests really sent to the marketplace (what a run's counts.calls reports)
+        self.budget: WaitBudget | None = None  # set by a sync run: waits it may take inside a step
 
     async def send(
         self,
@@ -144,8 +174,17 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            await self._admit(endpoint, limiter_key, policy, self.max_wait if max_wait is None else max_wait)
+            wait = self.max_wait if max_wait is None else max_wait
+            if self.budget is not None:  # a run's step never sleeps in the limiter longer than it may wait
+                wait = min(wait, max(self.max_wait, self.budget.step_max))
+            try:
+                await self._admit(endpoint, limiter_key, policy, wait)
+            except MarketplaceRateLimited as exc:
+                await self._wait_out(exc)  # raises unless the step may wait this long
+                attempt -= 1
+                continue
             response: httpx.Response | None = None
+            self.calls += 1
             try:
                 response = await self.http.request(method, url, content=content, params=params, headers=headers)
                 outcome = str(response.status_code)
@@ -158,7 +197,12 @@ class Transport:
                 self._throttled = 0
                 return response
             if response is not None and response.status_code < 500:
-                raise await self._client_error(endpoint, response, limiter_key, policy, cost_4xx)
+                error = await self._client_error(endpoint, response, limiter_key, policy, cost_4xx)
+                if isinstance(error, MarketplaceRateLimited):
+                    await self._wait_out(error)  # a 429 honoured inside the step: the same request again
+                    attempt -= 1
+                    continue
+                raise error
             if attempt >= self.retry.attempts:
                 raise MarketplaceUnavailable(
                     f"{self.marketplace} {endpoint}: {outcome} after {attempt} attempts",
@@ -177,6 +221,24 @@ class Transport:
             )
             await asyncio.sleep(delay)
 
+    async def _wait_out(self, exc: MarketplaceRateLimited) -> None:
+        """Sleep ``exc.retry_after`` when the run's budget lets this step wait that long; else raise."""
+        budget = self.budget
+        if budget is None or exc.retry_after > budget.step_max:
+            raise exc
+        if not budget.allows(exc.retry_after):
+            raise MarketplaceWaitExhausted(
+                exc.retry_after, marketplace=exc.marketplace, endpoint=exc.endpoint, status=exc.status
+            ) from exc
+        log.info(
+            "marketplace.wait",
+            marketplace=self.marketplace,
+            endpoint=exc.endpoint,
+            status=exc.status,
+            seconds=round(exc.retry_after, 3),
+        )
+        await budget.sleep(exc.retry_after)
+
     def decode(self, endpoint: str, response: httpx.Response, kind: type[T]) -> T:
         """The body as ``kind``; any decoding or shape problem becomes ``MarketplaceBadResponse``."""
         try:
@@ -192,7 +254,10 @@ class Transport:
     async def _admit(self, endpoint: str, key: str, policy: Policy, max_wait: float) -> None:
         if self.limiter is None:
             return
+        started = time.monotonic()
         decision = await self.limiter.acquire(key, policy, max_wait=max_wait)
+        if self.budget is not None:  # a wait our limiter slept is a wait of the run, too
+            self.budget.spent += time.monotonic() - started
         if not decision.allowed:
             raise MarketplaceRateLimited(decision.retry_after, marketplace=self.marketplace, endpoint=endpoint)
 

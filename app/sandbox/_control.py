@@ -40,6 +40,10 @@ class FaultsUpdate(msgspec.Struct, forbid_unknown_fields=True):
     latency_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 0
     rate_limits: Literal["real", "off"] = "real"
     malformed_rate: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
+    endpoint: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    retry_after: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 1
+    count: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    after: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
 
 
 class Advance(msgspec.Struct, forbid_unknown_fields=True):

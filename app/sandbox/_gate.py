@@ -87,10 +87,10 @@ async def wb_gate(sandbox: Sandbox, request: Request, endpoint: WbEndpoint, meth
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)
     body = await request.body()
-    if faults.error_rate and seller.fault_rng.random() < faults.error_rate:
+    if seller.fault_due(endpoint.key):
         seller.stats.faults[endpoint.key] += 1
         if faults.status == 429:
-            reply = wb_too_many(endpoint.family, seller.sid, 1, 1, limit.burst)
+            reply = wb_too_many(endpoint.family, seller.sid, faults.retry_after, faults.retry_after, limit.burst)
         else:
             reply = wb_fault(endpoint.family, faults.status)
     else:
@@ -130,7 +130,7 @@ async def ozon_gate(sandbox: Sandbox, request: Request, key: str, method: Method
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)
     body = await request.body()
-    if faults.error_rate and seller.fault_rng.random() < faults.error_rate:
+    if seller.fault_due(key):
         seller.stats.faults[key] += 1
         return to_response(ozon_fault(faults.status))
     reply = method(seller, body, request)

@@ -27,6 +27,15 @@ class Faults(msgspec.Struct, forbid_unknown_fields=True):
     latency_ms: int = 0
     rate_limits: Literal["real", "off"] = "real"
     malformed_rate: float = 0.0
+    # Only requests whose endpoint key ("POST /wb/api/analytics/v1/stocks-report/wb-warehouses") contains
+    # this text are faulted ("" = every endpoint).
+    endpoint: str = ""
+    # An injected 429's wait (WB's X-Ratelimit-Retry / X-Ratelimit-Reset), in seconds.
+    retry_after: int = 1
+    # Stop after this many injected faults (0 = never): a storm that passes.
+    count: int = 0
+    # Let this many matching requests through before faulting (a failure on the second page).
+    after: int = 0
 
 
 @dataclass(slots=True)
@@ -83,6 +92,21 @@ class Seller:
 
     def reseed_faults(self) -> None:
         self.fault_rng = random.Random(f"faults:{self.spec.seed}")
+        self.faults_injected = 0
+        self.faults_passed = 0
+
+    def fault_due(self, endpoint_key: str) -> bool:
+        """Whether this request gets the injected fault (and count it)."""
+        f = self.faults
+        if not f.error_rate or f.endpoint not in endpoint_key or (f.count and self.faults_injected >= f.count):
+            return False
+        if self.faults_passed < f.after:
+            self.faults_passed += 1
+            return False
+        if self.fault_rng.random() >= f.error_rate:
+            return False
+        self.faults_injected += 1
+        return True
 
     def credentials(self) -> dict[str, str]:
         if self.wb_token is not None:

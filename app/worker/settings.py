@@ -20,6 +20,7 @@ from app.domain.events.metrics import alert_instruments
 from app.domain.events.types import STOCK_LOW, STOCK_OUT, STOCK_RESTORED
 from app.domain.jobcontext import JobContext
 from app.domain.retention.jobs import history_partitions, retention_sweep
+from app.domain.sync.jobs import sync_run_sweep
 from app.lib.redis import arq_settings
 from app.observability import logging as logctx
 from app.observability.errors import init_error_tracking, shutdown_error_tracking
@@ -76,7 +77,15 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
             component="worker",
         )
         _seed_metrics(
-            [*JOBS, *CRONS, "cron:outbox-sweep", "cron:retention", "cron:billing-usage", "cron:history-partitions"]
+            [
+                *JOBS,
+                *CRONS,
+                "cron:outbox-sweep",
+                "cron:sync-run-sweep",
+                "cron:retention",
+                "cron:billing-usage",
+                "cron:history-partitions",
+            ]
         )
         # arq's dict becomes the JobContext every job receives (tests may put a fake DNS resolver in it).
         ctx.update(open_job_context(settings, ctx["redis"], resolver=ctx.get("resolver")))
@@ -118,6 +127,14 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
                 unique=True,
             ),
             *(cron(_job(name, fn), name=name, second=0, unique=True) for name, fn in CRONS.items()),
+            # Every run ends: runs past their lease (worker died, job gone) end "abandoned" (issue 14 §1).
+            cron(
+                _job("cron:sync-run-sweep", sync_run_sweep),
+                name="cron:sync-run-sweep",
+                second={5, 20, 35, 50},
+                run_at_startup=True,
+                unique=True,
+            ),
             cron(
                 _job("cron:retention", retention_sweep),
                 name="cron:retention",

@@ -134,3 +134,22 @@ def test_latency_and_malformed_pages(make_seller: MakeSeller) -> None:
         pass
     else:
         raise AssertionError("a malformed page must not parse")
+
+
+def test_a_targeted_429_storm_with_its_wait_that_passes(make_seller: MakeSeller) -> None:
+    """The control API can aim 429s at one endpoint, with the wait the 429 announces, for a number of
+    requests: other endpoints answer as usual, and the storm ends after ``count`` faults."""
+    seller = make_seller(products=5, rate_limits="off")
+    faults = {"error_rate": 1.0, "status": 429, "endpoint": "stocks-report/wb-warehouses", "retry_after": 7}
+    faults |= {"rate_limits": "off"}  # a faults update sets every field
+    assert seller.http.put(f"/control/sellers/{seller.id}/faults", json={**faults, "count": 2}).status_code == 200
+    assert seller.wb("POST", CARDS, json={}).status_code == 200  # not aimed at
+    for _ in range(2):
+        refused = seller.wb("POST", FBW, json={})
+        assert refused.status_code == 429
+        assert refused.headers["X-Ratelimit-Retry"] == "7"
+    assert seller.wb("POST", FBW, json={}).status_code == 200  # the storm has passed
+    assert seller.summary()["stats"]["faults"] == {f"POST /wb{FBW}": 2}
+    # `after`: the first matching requests pass, the next one is faulted (a failure on the second page)
+    assert seller.http.put(f"/control/sellers/{seller.id}/faults", json={**faults, "count": 1, "after": 1}).is_success
+    assert [seller.wb("POST", FBW, json={}).status_code for _ in range(3)] == [200, 429, 200]

@@ -49,6 +49,7 @@ class WarehouseKind(enum.StrEnum):
 class SyncStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING = "waiting"  # on a marketplace budget, until ``resume_at``
     SUCCEEDED = "succeeded"
     PARTIALLY_FAILED = "partially_failed"
     FAILED = "failed"
@@ -74,6 +75,11 @@ class Connection(IdMixin, TimestampMixin, TenantMixin, Base):
     last_sync_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_sync_status: Mapped[str | None] = mapped_column(String(40))
+    # When the last run started, and how the last run ended: succeeded, partially_failed, or the failed
+    # run's error_code (rate_limited, abandoned, marketplace_unavailable, …). last_success_at moves only on
+    # succeeded.
+    last_attempt_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(String(40))
     last_scheduled_slot: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
@@ -190,7 +196,10 @@ class OrderLine(TenantRowMixin, Base):
 
 class SyncRun(IdMixin, TimestampMixin, TenantMixin, Base):
     __tablename__ = "sync_runs"
-    __table_args__ = (Index("ix_sync_runs_connection_created", "connection_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_sync_runs_connection_created", "connection_id", "created_at"),
+        Index("ix_sync_runs_lease_open", "lease_expires_at", postgresql_where=text("finished_at IS NULL")),
+    )
 
     connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
     trigger: Mapped[str] = mapped_column(String(20))  # manual | scheduled
@@ -203,3 +212,10 @@ class SyncRun(IdMixin, TimestampMixin, TenantMixin, Base):
     stages: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(80))
+    # waiting: when the run goes on and why it waits (a marketplace budget), never "queued".
+    resume_at: Mapped[datetime | None]
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    # A queued, waiting or running run past this moment is presumed dead (the sweep ends it "abandoned").
+    lease_expires_at: Mapped[datetime | None]
+    # Seconds this run has waited on marketplace limits, over all its jobs (capped by sync_max_wait_s).
+    waited_seconds: Mapped[float] = mapped_column(default=0.0, server_default=text("0"))

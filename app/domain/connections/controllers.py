@@ -41,6 +41,8 @@ def connection_out(conn: ConnectionRow) -> Connection:
         last_sync_at=conn.last_sync_at,
         last_success_at=conn.last_success_at,
         last_sync_status=conn.last_sync_status,
+        last_attempt_at=conn.last_attempt_at,
+        last_outcome=conn.last_outcome,
         created_at=conn.created_at,
     )
 

@@ -75,8 +75,12 @@ class Connection(msgspec.Struct):
     token: TokenInfo | None
     last_checked_at: datetime | None
     last_sync_at: datetime | None
-    last_success_at: datetime | None
+    last_success_at: datetime | None  # the last run that succeeded (a partial or failed run does not move it)
     last_sync_status: str | None
+    # When the last run started, and how the last run ended: "succeeded", "partially_failed", or the failed
+    # run's error_code ("rate_limited", "abandoned", "marketplace_unavailable", "marketplace_auth", …).
+    last_attempt_at: datetime | None
+    last_outcome: str | None
     created_at: datetime
 
 

@@ -32,6 +32,9 @@ def sync_run_out(run: SyncRunRow) -> SyncRun:
         stages=run.stages,
         error_code=run.error_code,
         error=run.error,
+        resume_at=run.resume_at,
+        status_reason=run.status_reason,
+        waited_seconds=round(float(run.waited_seconds or 0.0), 3),
     )
 
 
@@ -50,7 +53,11 @@ class SyncTriggerController(Controller):
     async def trigger(self, connection_id: uuid.UUID, sync_run_service: SyncRunService) -> SyncRunAccepted:
         result = await sync_run_service.trigger(connection_id)
         assert result.run_id is not None
-        return SyncRunAccepted(id=result.run_id, status=result.run_status)  # type: ignore[arg-type]
+        return SyncRunAccepted(
+            id=result.run_id,
+            status=result.run_status,  # type: ignore[arg-type]
+            resume_at=result.resume_at,
+        )
 
 
 class SyncRunController(Controller):

@@ -10,9 +10,9 @@ commit together or not at all — a failed write step means nothing of the write
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,11 +26,23 @@ from app.domain.reports.services import request_sheets_refresh
 from app.domain.sync import fetch_ozon, fetch_ozon_orders, fetch_wildberries
 from app.domain.sync.model import Snapshot
 from app.domain.sync.normalize import normalize, resolve_order_warehouses
-from app.domain.sync.records import Stage, StageLog
+from app.domain.sync.records import Stage, StageLog, StageStatus
 from app.domain.sync.writer import SnapshotWriter, WriteCounts
-from app.integrations.marketplace import MarketplaceBadResponse, MarketplaceUnavailable
+from app.integrations.marketplace import (
+    MarketplaceBadResponse,
+    MarketplaceRateLimited,
+    MarketplaceUnavailable,
+    MarketplaceWaitExhausted,
+    WaitBudget,
+)
+from app.lib.clock import utcnow
 
 ALERTS_JOB = "alerts.evaluate"
+# One stocks-report window (WB: 1 request per 20.5 s): a step waits this long for its turn in place.
+STEP_WAIT_S = 25.0
+# Slow-budget steps (the WB orders feed allows about one request a minute): deferred to the next run when
+# their budget is spent, never waited for — the stock is written now.
+DEFERRABLE = frozenset({"orders"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,53 +97,123 @@ def _sizes(snapshot: Snapshot) -> dict[str, int]:
     }
 
 
+def _checkpoint(snapshot: Snapshot) -> Callable[[], None]:
+    """A way back to the snapshot as it is now: a step deferred half-way (a 429 on its second page) leaves
+    nothing behind, so the step can run again from its start without duplicating what it had read."""
+    sizes = (len(snapshot.catalog), len(snapshot.warehouses), len(snapshot.stock), len(snapshot.errors))
+    covered = (snapshot.covered_fbo, set(snapshot.covered_fbs))
+    cursors = (snapshot.catalogue_cursor, snapshot.catalogue_complete, snapshot.orders, snapshot.orders_cursor)
+
+    def restore() -> None:
+        del snapshot.catalog[sizes[0] :], snapshot.warehouses[sizes[1] :]
+        del snapshot.stock[sizes[2] :], snapshot.errors[sizes[3] :]
+        snapshot.covered_fbo, snapshot.covered_fbs = covered[0], set(covered[1])
+        snapshot.catalogue_cursor, snapshot.catalogue_complete, snapshot.orders, snapshot.orders_cursor = cursors
+
+    return restore
+
+
+class RunMustWait(Exception):
+    """A step the run cannot do without (catalogue, stock) must wait longer than a step may sleep: the run
+    waits (``waiting``, with ``resume_at``) and its next job takes up this step. ``snapshot`` is what the
+    finished steps fetched, kept for that job."""
+
+    def __init__(self, step: str, retry_after: float, reason: str, snapshot: Snapshot) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.retry_after = retry_after
+        self.reason = reason
+        self.snapshot = snapshot
+
+
 class FetchStage:
     """Reads every source of the marketplace into one ``Snapshot``.
 
-    A source that fails (5xx or timeout after the client's retries, an undecodable body) is recorded and the
-    others still run; a refusal (401/403) or a rate limit ends the stage at once (the caller decides); when
-    every source failed it is an outage, not a partial result: ``MarketplaceUnavailable``, retried later.
+    A source that fails (5xx or timeout after the client's retries, an undecodable body) is recorded
+    ``failed`` and the others still run; a refusal (401/403) ends the stage at once (the caller decides);
+    when every source failed it is an outage, not a partial result: ``MarketplaceUnavailable``, retried later.
+
+    Marketplace limits (issue 14 §1): a 429 or a spent budget is waited out inside the step (the same request
+    again, ``WaitBudget``) when the wait is at most ``step_wait``; a slow-budget step (``DEFERRABLE``: the
+    orders feed) never waits — it is marked ``deferred`` with ``resume_at`` and the next run does it, so the
+    stock is written now; any other step that must wait longer raises ``RunMustWait``. A resumed run passes
+    the snapshot and the records of its earlier job: finished steps are not fetched again.
     """
 
-    def __init__(self, gateway: MarketplaceGateway) -> None:
+    def __init__(self, gateway: MarketplaceGateway, budget: WaitBudget | None = None, step_wait: float = STEP_WAIT_S):
         self.gateway = gateway
+        self.budget = budget or WaitBudget(0.0)
+        self.step_wait = step_wait
 
-    async def run(self, target: SyncTarget, now: datetime, log: StageLog) -> Snapshot:
-        snapshot = Snapshot()
+    async def run(self, target: SyncTarget, now: datetime, log: StageLog, snapshot: Snapshot | None = None) -> Snapshot:
+        snapshot = snapshot if snapshot is not None else Snapshot()
+        done = {name for name, r in log.of(Stage.FETCH).items() if r.status is not StageStatus.DEFERRED}
+        if target.marketplace == "wildberries":
+            wb = self.gateway.wildberries(target.connection_id, target.credentials)
+            transport = wb.transport
+        else:
+            oz = self.gateway.ozon(target.connection_id, target.credentials)
+            transport = oz.transport
+        transport.budget = self.budget
 
-        async def step(name: str, work: Awaitable[None]) -> None:
+        async def step(name: str, work: Callable[[], Awaitable[None]]) -> None:
+            if name in done:  # fetched by an earlier job of this run
+                return
+            deferrable = name in DEFERRABLE
+            self.budget.step_max = 0.0 if deferrable else self.step_wait
             before = _sizes(snapshot)
+            restore = _checkpoint(snapshot)
+            calls = transport.calls
             try:
                 with log.step(name, Stage.FETCH) as record:
-                    await work
+                    await work()
                     after = _sizes(snapshot)
                     record.counts = {k: after[k] - before[k] for k in _FETCH_COUNTS[name]}
                     if after["errors"] > before["errors"]:  # e.g. one seller warehouse of several failed
                         record.counts["errors"] = after["errors"] - before["errors"]
+                        # a step that lost part of its source failed: it says so, with its errors
+                        record.status = StageStatus.FAILED
+                        record.error = "; ".join(snapshot.errors[before["errors"] :])[:500]
+            except MarketplaceWaitExhausted:
+                raise
+            except MarketplaceRateLimited as exc:
+                restore()  # the step runs again from its start: nothing it read half-way is kept
+                record = log.records[name]
+                record.status = StageStatus.DEFERRED
+                record.resume_at = utcnow() + timedelta(seconds=exc.retry_after)
+                if not deferrable:
+                    raise RunMustWait(name, exc.retry_after, str(exc), snapshot) from exc
             except (MarketplaceUnavailable, MarketplaceBadResponse) as exc:
                 snapshot.errors.append(f"{name}: {exc}")
+            finally:
+                log.calls += transport.calls - calls
 
         if target.marketplace == "wildberries":
-            wb = self.gateway.wildberries(target.connection_id, target.credentials)
-            await step("catalogue", fetch_wildberries.fetch_catalog(wb, target.cursor.get("cards"), snapshot))
+            await step("catalogue", lambda: fetch_wildberries.fetch_catalog(wb, target.cursor.get("cards"), snapshot))
             known = {v for _, v in target.variants}
-            every_variant = target.variants + [
-                (c.external_id, v.external_id)
-                for c in snapshot.catalog
-                for v in c.variants
-                if v.external_id not in known
-            ]
-            await step("fbo_stock", fetch_wildberries.fetch_fbo(wb, snapshot))
-            await step("fbs_stock", fetch_wildberries.fetch_fbs(wb, snapshot, every_variant))
-            await step("orders", fetch_wildberries.fetch_orders(wb, snapshot, now, target.cursor.get("orders_since")))
+
+            def every_variant() -> list[tuple[str, str]]:
+                return target.variants + [
+                    (c.external_id, v.external_id)
+                    for c in snapshot.catalog
+                    for v in c.variants
+                    if v.external_id not in known
+                ]
+
+            await step("fbo_stock", lambda: fetch_wildberries.fetch_fbo(wb, snapshot))
+            await step("fbs_stock", lambda: fetch_wildberries.fetch_fbs(wb, snapshot, every_variant()))
+            await step(
+                "orders", lambda: fetch_wildberries.fetch_orders(wb, snapshot, now, target.cursor.get("orders_since"))
+            )
         else:
-            oz = self.gateway.ozon(target.connection_id, target.credentials)
-            await step("catalogue", fetch_ozon.fetch_catalog(oz, snapshot))
-            await step("fbo_stock", fetch_ozon.fetch_fbo(oz, snapshot))
-            await step("fbs_stock", fetch_ozon.fetch_fbs(oz, snapshot))
+            await step("catalogue", lambda: fetch_ozon.fetch_catalog(oz, snapshot))
+            await step("fbo_stock", lambda: fetch_ozon.fetch_fbo(oz, snapshot))
+            await step("fbs_stock", lambda: fetch_ozon.fetch_fbs(oz, snapshot))
             cursor = target.cursor.get("orders_since")
-            await step("orders", fetch_ozon_orders.fetch_orders(oz, snapshot, now, cursor, target.variants))
-        if snapshot.errors and len(log.failed(Stage.FETCH)) == len(log.of(Stage.FETCH)):
+            await step("orders", lambda: fetch_ozon_orders.fetch_orders(oz, snapshot, now, cursor, target.variants))
+        snapshot.calls = log.calls
+        fetched = log.of(Stage.FETCH)
+        if snapshot.errors and all(r.status is StageStatus.FAILED for r in fetched.values()):
             # Nothing at all answered: this is an outage, not a partial result — retry later.
             raise MarketplaceUnavailable(
                 "every stage failed: " + "; ".join(snapshot.errors), marketplace=target.marketplace, endpoint="sync"

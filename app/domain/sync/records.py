@@ -10,9 +10,11 @@ fetch stage (``catalogue``, ``fbo_stock``, ``fbs_stock``, ``orders``), ``normali
 the write stage (``write_catalog``, ``write_stock``, ``write_orders``), ``evaluate`` and ``publish``;
 ``stage`` names the pipeline stage a step belongs to. A step that did not run has no record.
 
-``deferred`` with ``resume_at`` is part of the shape for a step whose marketplace budget is spent and that
-the next run takes up (nothing produces it yet); ``StageLog.from_json`` reads a stored log back so a
-resumed run can tell which steps are finished.
+``deferred`` with ``resume_at`` marks a step whose marketplace budget is spent: a slow-budget step (the
+orders feed) is done by the next run, any other step by this run's next job (the run is ``waiting``); its
+``error`` says which limit. A step that lost part of its source (one seller warehouse of several) is
+``failed`` with its errors, never ``success``. ``StageLog.from_json`` reads a stored log back so a resumed
+run can tell which steps are finished.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class StageLog:
 
     def __init__(self, records: dict[str, StageRecord] | None = None) -> None:
         self.records: dict[str, StageRecord] = dict(records or {})
+        self.calls = 0  # marketplace requests this run has sent (over all its jobs): its counts.calls
 
     @contextmanager
     def step(self, name: str, stage: Stage) -> Iterator[StageRecord]:
@@ -98,7 +101,7 @@ class StageLog:
         started = time.perf_counter()
         try:
             yield record
-        except Exception as exc:
+        except BaseException as exc:  # a cancelled step (lease lost, shutdown) did not succeed either
             record.fail(exc)
             raise
         finally:

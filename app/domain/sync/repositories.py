@@ -23,6 +23,16 @@ class SyncRunRepository(TenantRepository[SyncRun]):
 
 
 @dataclass(frozen=True, slots=True)
+class RunState:
+    """What a job must know of its run before it starts it."""
+
+    status: SyncStatus
+    finished: bool
+    waited_seconds: float
+    job_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class FinishedRun:
     connection_id: uuid.UUID
     started_at: datetime | None  # None when the run ended before it started (e.g. an invalid connection)
@@ -65,19 +75,28 @@ class SyncRepository:
     async def record_synced(
         self, connection_id: uuid.UUID, status: SyncStatus, succeeded_at: datetime, cursor: dict[str, Any] | None
     ) -> None:
-        """A run wrote its snapshot: move the cursors; a complete run also makes the connection active again."""
+        """A run wrote its snapshot: move the cursors; only a complete run moves ``last_success_at`` and makes
+        the connection active again."""
         values: dict[str, Any] = {
             "last_sync_at": utcnow(),
-            "last_success_at": succeeded_at,
             "sync_cursor": cursor,
             "last_sync_status": status.value,
+            "last_outcome": status.value,
         }
         if status is SyncStatus.SUCCEEDED:
             values["status"] = ConnectionStatus.ACTIVE
+            values["last_success_at"] = succeeded_at
         await self._update_connection(connection_id, values)
 
-    async def record_failed(self, connection_id: uuid.UUID) -> None:
-        await self._update_connection(connection_id, {"last_sync_at": utcnow(), "last_sync_status": "failed"})
+    async def record_attempt(self, connection_id: uuid.UUID) -> None:
+        await self._update_connection(connection_id, {"last_attempt_at": utcnow()})
+
+    async def record_failed(self, connection_id: uuid.UUID, error_code: str = "failed") -> None:
+        """A run ended failed: ``last_outcome`` is its error code (``last_success_at`` stays where it was)."""
+        await self._update_connection(
+            connection_id,
+            {"last_sync_at": utcnow(), "last_sync_status": "failed", "last_outcome": error_code[:40]},
+        )
 
     async def record_refused(self, connection_id: uuid.UUID, reason: str) -> None:
         """The marketplace refused the credentials (401/403): the connection is invalid until they are replaced."""
@@ -90,6 +109,7 @@ class SyncRepository:
                 "last_checked_at": now,
                 "last_sync_at": now,
                 "last_sync_status": "failed",
+                "last_outcome": "marketplace_auth",
             },
         )
 
@@ -102,7 +122,14 @@ class SyncRepository:
 
     # -- runs ----------------------------------------------------------------------------------------------
 
-    async def open_run(self, run_id: uuid.UUID, connection_id: uuid.UUID, trigger: str, job_id: str | None) -> None:
+    async def open_run(
+        self,
+        run_id: uuid.UUID,
+        connection_id: uuid.UUID,
+        trigger: str,
+        job_id: str | None,
+        lease_until: datetime | None = None,
+    ) -> None:
         """Record the run as queued unless it exists (a manual run is created by its request; a rerun of a
         job finds its run)."""
         await self.session.execute(
@@ -116,21 +143,105 @@ class SyncRepository:
                 job_id=job_id,
                 counts={},
                 stages={},
+                lease_expires_at=lease_until or utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["id"])
         )
 
-    async def start_run(self, run_id: uuid.UUID) -> None:
+    async def run_state(self, run_id: uuid.UUID) -> RunState | None:
+        stmt = select(SyncRun.status, SyncRun.finished_at, SyncRun.waited_seconds, SyncRun.job_id).where(
+            SyncRun.id == run_id, SyncRun.tenant_id == self.tenant_id
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        return RunState(row.status, row.finished_at is not None, float(row.waited_seconds or 0.0), row.job_id)
+
+    async def start_run(self, run_id: uuid.UUID, lease_until: datetime) -> None:
         await self._update_run(
-            run_id, {"status": SyncStatus.RUNNING, "started_at": utcnow(), "attempts": SyncRun.attempts + 1}
+            run_id,
+            {
+                "status": SyncStatus.RUNNING,
+                "started_at": utcnow(),
+                "attempts": SyncRun.attempts + 1,
+                "lease_expires_at": lease_until,
+                "resume_at": None,
+                "status_reason": None,
+            },
         )
 
-    async def requeue_run(self, run_id: uuid.UUID, reason: str, stages: dict[str, Any] | None) -> None:
-        """Back to queued (the job runs again later); ``stages`` None keeps the stored records."""
-        values: dict[str, Any] = {"status": SyncStatus.QUEUED, "error": reason}
+    async def renew_lease(self, run_id: uuid.UUID, lease_until: datetime) -> None:
+        """The worker still runs this run (its heartbeat)."""
+        await self.session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.tenant_id == self.tenant_id, SyncRun.finished_at.is_(None))
+            .values(lease_expires_at=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def hold_run(self, run_id: uuid.UUID, job_id: str, reason: str, lease_until: datetime) -> bool:
+        """Keep a run that is not running ``queued`` under its next job (the connection is busy); False when
+        the run ended or is running meanwhile."""
+        stmt = (
+            update(SyncRun)
+            .where(
+                SyncRun.id == run_id,
+                SyncRun.tenant_id == self.tenant_id,
+                SyncRun.finished_at.is_(None),
+                SyncRun.status != SyncStatus.RUNNING,
+            )
+            .values(status=SyncStatus.QUEUED, job_id=job_id, status_reason=reason, lease_expires_at=lease_until)
+            .returning(SyncRun.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(stmt)).one_or_none() is not None
+
+    async def requeue_run(
+        self,
+        run_id: uuid.UUID,
+        reason: str,
+        stages: dict[str, Any] | None,
+        lease_until: datetime | None = None,
+        resume_at: datetime | None = None,
+    ) -> None:
+        """Back to queued (the job runs again later), or ``waiting`` until ``resume_at`` when the job is
+        deferred that long; ``stages`` None keeps the stored records."""
+        values: dict[str, Any] = {
+            "status": SyncStatus.QUEUED if resume_at is None else SyncStatus.WAITING,
+            "error": reason,
+            "status_reason": reason,
+            "resume_at": resume_at,
+        }
         if stages is not None:
             values["stages"] = stages
+        if lease_until is not None:
+            values["lease_expires_at"] = lease_until
         await self._update_run(run_id, values)
+
+    async def wait_run(
+        self,
+        run_id: uuid.UUID,
+        *,
+        resume_at: datetime,
+        reason: str,
+        waited_seconds: float,
+        stages: dict[str, Any],
+        job_id: str,
+        lease_until: datetime,
+    ) -> None:
+        """The run waits on a marketplace budget until ``resume_at``; its next job is ``job_id``."""
+        await self._update_run(
+            run_id,
+            {
+                "status": SyncStatus.WAITING,
+                "resume_at": resume_at,
+                "status_reason": reason,
+                "waited_seconds": waited_seconds,
+                "stages": stages,
+                "job_id": job_id,
+                "lease_expires_at": lease_until,
+            },
+        )
 
     async def finish_run(
         self,
@@ -138,23 +249,36 @@ class SyncRepository:
         status: SyncStatus,
         *,
         counts: dict[str, Any],
-        stages: dict[str, Any],
+        stages: dict[str, Any] | None,
         error_code: str | None,
         error: str | None,
+        waited_seconds: float | None = None,
+        expired_before: datetime | None = None,
     ) -> FinishedRun | None:
-        """Record how the run ended; returns its connection and timings (None when the run does not exist)."""
+        """Record how the run ended; returns its connection and timings (None when the run does not exist, or
+        with ``expired_before``, when it is not an unfinished run whose lease expired before that moment)."""
         finished_at = utcnow()
+        values: dict[str, Any] = {
+            "status": status,
+            "finished_at": finished_at,
+            "counts": counts,
+            "error_code": error_code,
+            "error": error,
+            "resume_at": None,
+            "status_reason": None,
+            "lease_expires_at": None,
+        }
+        if stages is not None:  # None keeps the stored records (the sweep knows none of its own)
+            values["stages"] = stages
+        if waited_seconds is not None:
+            values["waited_seconds"] = waited_seconds
+        where = [SyncRun.id == run_id, SyncRun.tenant_id == self.tenant_id]
+        if expired_before is not None:
+            where += [SyncRun.finished_at.is_(None), SyncRun.lease_expires_at < expired_before]
         stmt = (
             update(SyncRun)
-            .where(SyncRun.id == run_id, SyncRun.tenant_id == self.tenant_id)
-            .values(
-                status=status,
-                finished_at=finished_at,
-                counts=counts,
-                stages=stages,
-                error_code=error_code,
-                error=error,
-            )
+            .where(*where)
+            .values(**values)
             .returning(SyncRun.connection_id, SyncRun.started_at)
             .execution_options(synchronize_session=False)
         )

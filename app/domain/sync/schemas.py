@@ -8,14 +8,16 @@ from typing import Any, Literal
 
 import msgspec
 
-SyncStatusName = Literal["queued", "running", "succeeded", "partially_failed", "failed"]
+SyncStatusName = Literal["queued", "running", "waiting", "succeeded", "partially_failed", "failed"]
 
 
 class SyncRunAccepted(msgspec.Struct):
-    """The queued (or already running) run the request started or joined."""
+    """The queued run the request started, or the live (queued, running or waiting) run it joined; a waiting
+    run goes on at ``resume_at``."""
 
     id: uuid.UUID
     status: SyncStatusName
+    resume_at: datetime | None = None
 
 
 class SyncRun(msgspec.Struct):
@@ -32,6 +34,11 @@ class SyncRun(msgspec.Struct):
     stages: dict[str, Any]
     error_code: str | None
     error: str | None
+    # waiting: when the run goes on, and why it waits (which marketplace limit); null otherwise.
+    resume_at: datetime | None = None
+    status_reason: str | None = None
+    # Seconds the run has waited on marketplace limits (capped by the deployment's SYNC_MAX_WAIT_S).
+    waited_seconds: float = 0.0
 
 
 class SyncRunPage(msgspec.Struct):

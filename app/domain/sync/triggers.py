@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Connection, ConnectionStatus, SyncRun, SyncStatus
 from app.db.outbox import add_job
 from app.domain.billing.services import check_manual_sync
-from app.domain.sync.repositories import SyncRunRepository
+from app.domain.sync.pipeline import record_sync_event
+from app.domain.sync.repositories import SyncRepository, SyncRunRepository
 from app.lib.clock import utcnow
 from app.lib.errors import AppError
 from app.lib.ids import uuid7
 
 MANUAL_COOLDOWN = timedelta(seconds=60)
+# A new manual run's lease: time for the outbox relay (or its sweep) to enqueue its job; from then on the
+# sweep extends it while the job exists.
+QUEUED_LEASE = timedelta(seconds=120)
+ALIVE = (SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.WAITING)
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class SyncTrigger:
     status: str  # queued | already_running | cooldown | invalid | refused (by the plan: see ``refusal``)
     run_id: uuid.UUID | None = None
     run_status: str | None = None
+    resume_at: datetime | None = None
     retry_after: int | None = None
     refusal: AppError | None = None
 
@@ -33,25 +39,40 @@ class SyncTrigger:
 async def request_manual_sync(
     session: AsyncSession, tenant_id: uuid.UUID, conn: Connection, *, billing_enabled: bool = False
 ) -> SyncTrigger:
-    """Reuse a queued or running run; honour the cooldown and the plan (read-only, connection limit, the
-    plan's interval between manual syncs); else create a run and its outbox job (enqueued only if the
-    caller's transaction commits)."""
+    """Reuse a live queued, waiting or running run; honour the cooldown and the plan (read-only, connection
+    limit, the plan's interval between manual syncs); else create a run and its outbox job (enqueued only if
+    the caller's transaction commits). A run past its lease is not alive: it is ended ``abandoned`` here
+    (as the sweep would) and never answered."""
     if conn.status in (ConnectionStatus.INVALID, ConnectionStatus.DISABLED):
         return SyncTrigger(conn.id, conn.name, "invalid")
     runs = SyncRunRepository(session, tenant_id)
+    now = utcnow()
     active = await runs.list(
         SyncRun.connection_id == conn.id,
-        SyncRun.status.in_([SyncStatus.QUEUED, SyncStatus.RUNNING]),
+        SyncRun.status.in_(ALIVE),
+        SyncRun.finished_at.is_(None),
         order_by=SyncRun.created_at.desc(),
-        limit=1,
     )
-    if active:
-        return SyncTrigger(conn.id, conn.name, "already_running", active[0].id, active[0].status.value)
-    now = utcnow()
+    for run in active:
+        if run.lease_expires_at is not None and run.lease_expires_at < now:
+            await SyncRepository(session, tenant_id).finish_run(
+                run.id,
+                SyncStatus.FAILED,
+                counts={},
+                stages=None,
+                error_code="abandoned",
+                error="This sync stopped without ending (its lease expired); a new one was started.",
+                expired_before=now,
+            )
+            record_sync_event(session, tenant_id, conn.id, run.id, "failed", {}, "abandoned")
+            await SyncRepository(session, tenant_id).record_failed(conn.id, "abandoned")
+            continue
+        return SyncTrigger(conn.id, conn.name, "already_running", run.id, run.status.value, resume_at=run.resume_at)
     recent = await runs.list(
         SyncRun.connection_id == conn.id,
         SyncRun.trigger == "manual",
         SyncRun.created_at > now - MANUAL_COOLDOWN,
+        SyncRun.error_code.is_distinct_from("abandoned"),  # a run that died does not hold the next one back
         limit=1,
     )
     if recent:
@@ -76,7 +97,15 @@ async def request_manual_sync(
     except AppError as refusal:
         return SyncTrigger(conn.id, conn.name, "refused", refusal=refusal)
     run = runs.add(
-        SyncRun(id=uuid7(), connection_id=conn.id, trigger="manual", status=SyncStatus.QUEUED, counts={}, stages={})
+        SyncRun(
+            id=uuid7(),
+            connection_id=conn.id,
+            trigger="manual",
+            status=SyncStatus.QUEUED,
+            counts={},
+            stages={},
+            lease_expires_at=now + QUEUED_LEASE,
+        )
     )
     run.job_id = f"sync:{conn.id}:manual:{run.id}"
     add_job(

@@ -92,6 +92,11 @@ class OzonClient:
             is_auth_error=_is_auth_error,
         )
 
+    @property
+    def transport(self) -> Transport:
+        """The client's transport: its call count and the run's wait budget (``WaitBudget``)."""
+        return self._transport
+
     async def _post(self, endpoint: str, path: str, body: object, kind: type[_T]) -> _T:
         response = await self._transport.send(endpoint, "POST", self._base_url + path, policy=POLICY, json=body)
         return self._transport.decode(endpoint, response, kind)

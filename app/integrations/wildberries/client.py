@@ -102,6 +102,11 @@ class WildberriesClient:
         self._fbs_policy = limits.BASE_FBS_STOCKS if base else limits.FBS_STOCKS
         self._orders_policy = limits.BASE_ORDERS if base else limits.ORDERS
 
+    @property
+    def transport(self) -> Transport:
+        """The client's transport: its call count and the run's wait budget (``WaitBudget``)."""
+        return self._transport
+
     def _url(self, category: str, path: str) -> str:
         return (self._base_url or HOSTS[category]) + path
 

@@ -99,6 +99,8 @@ SCHEMA_EXAMPLES: dict[str, list[Any]] = {
             "last_sync_at": "2026-12-05T04:31:40Z",
             "last_success_at": "2026-12-05T04:31:40Z",
             "last_sync_status": "succeeded",
+            "last_attempt_at": "2026-12-05T04:31:03Z",
+            "last_outcome": "succeeded",
             "created_at": "2026-12-01T09:12:00Z",
         }
     ],
@@ -118,6 +120,9 @@ SCHEMA_EXAMPLES: dict[str, list[Any]] = {
             "stages": {},
             "error_code": None,
             "error": None,
+            "resume_at": None,
+            "status_reason": None,
+            "waited_seconds": 0.0,
         }
     ],
     "Product": [

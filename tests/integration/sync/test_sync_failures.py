@@ -11,7 +11,6 @@ import uuid
 
 import httpx
 import pytest
-from arq import Retry
 from sqlalchemy import func, select, text
 
 from app.config import Settings
@@ -250,9 +249,13 @@ async def test_large_sync_never_exceeds_the_marketplace_limits(client, settings,
     seller.delete()
 
 
-async def test_marketplace_429_reschedules_instead_of_sleeping(client, settings, marketplace_sandbox, redis):
+async def test_a_real_429_longer_than_the_runs_wait_budget_ends_it_rate_limited(
+    client, settings, marketplace_sandbox, redis
+):
     """Two connections on one WB account share the marketplace's bucket: the second one's stock report is
-    refused with 429, and the job asks arq to run it again after the server's retry delay."""
+    refused with 429 and WB's ``X-Ratelimit-Retry`` (about 20 s). With a wait budget of 5 s the run does not
+    sleep it out or go back to the queue: it ends failed/rate_limited at once, the refused step says so, and
+    the connection's lease is free."""
     owner = await register(client)
     seller = make_seller(marketplace_sandbox, products=20, warehouses=1, seed=51, rate_limits="real")
     first = await connect(client, owner["headers"], seller, "one")
@@ -262,30 +265,30 @@ async def test_marketplace_429_reschedules_instead_of_sleeping(client, settings,
     )
     run = await sync_now(client, limited, owner["headers"], first["id"])
     assert run["status"] == "succeeded"
-    engine = create_engine(limited)
+    capped = Settings(**{**{f: getattr(limited, f) for f in limited.__struct_fields__}, "sync_max_wait_s": 5})
+    engine = create_engine(capped)
     http = marketplace_http_client()
-    r = redis_client(limited.redis_url)
+    r = redis_client(capped.redis_url)
     ctx = {
-        "settings": limited,
+        "settings": capped,
         "sessionmaker": create_sessionmaker(engine),
-        "gateway": MarketplaceGateway(limited, http, RateLimiter(r)),
-        "cipher": CredentialCipher(limited.encryption_key_list),
-        "redis": arq_client(limited.redis_url, limited.queue_name),
+        "gateway": MarketplaceGateway(capped, http, RateLimiter(r)),
+        "cipher": CredentialCipher(capped.encryption_key_list),
+        "redis": arq_client(capped.redis_url, capped.queue_name),
         "job_id": f"sync:{second['id']}:test-slot",
         "job_try": 1,
     }
     try:
-        with pytest.raises(Retry) as caught:
-            await sync_connection(ctx, tenant_id=owner["tenant"]["id"], connection_id=second["id"])
-        assert caught.value.defer_score and caught.value.defer_score >= 1000  # milliseconds, from X-Ratelimit-Retry
+        assert await sync_connection(ctx, tenant_id=owner["tenant"]["id"], connection_id=second["id"]) == "failed"
         runs = (
             await client.get("/api/v1/syncs", params={"connection_id": second["id"]}, headers=owner["headers"])
         ).json()
-        assert runs["items"][0]["status"] == "queued" and "rate limit" in runs["items"][0]["error"]
-        # The step that was refused says so (issue 14 turns this into "deferred" with its resume time).
+        assert runs["items"][0]["status"] == "failed" and runs["items"][0]["error_code"] == "rate_limited"
+        assert "pass the cap of 5 s" in runs["items"][0]["error"]
         assert runs["items"][0]["stages"]["fbo_stock"]["status"] == "failed"
+        assert "429" in runs["items"][0]["stages"]["fbo_stock"]["error"]
         assert seller.summary()["stats"]["rate_limited"]  # the sandbox really answered 429
-        assert not await redis.exists(f"lock:sync:{second['id']}")  # the slot and the lock are free meanwhile
+        assert not await redis.exists(f"lock:sync:{second['id']}")  # the lease is free
     finally:
         await http.aclose()
         await r.aclose()

@@ -52,7 +52,11 @@ async def test_another_tenants_repository_cannot_read_or_change_the_sync_state(t
         assert await repo.connection(cid) is None
         assert await repo.known_variants(cid) == []
         assert await repo.known_warehouses(cid) == {}
-        await repo.start_run(rid)
+        await repo.start_run(rid, utcnow())
+        await repo.renew_lease(rid, utcnow())
+        assert not await repo.hold_run(rid, "sync:x+1", "not yours", utcnow())
+        assert await repo.run_state(rid) is None
+        await repo.record_attempt(cid)
         await repo.requeue_run(rid, "not yours", {"x": {}})
         assert await repo.finish_run(rid, SyncStatus.FAILED, counts={}, stages={}, error_code="x", error="x") is None
         await repo.record_refused(cid, "401: not yours")
@@ -63,6 +67,7 @@ async def test_another_tenants_repository_cannot_read_or_change_the_sync_state(t
         conn = await repo.connection(cid)
         assert conn is not None
         assert conn.status is ConnectionStatus.ACTIVE and conn.last_sync_status is None and conn.sync_cursor is None
+        assert conn.last_attempt_at is None and conn.last_outcome is None
         assert await repo.known_variants(cid) == [("100", "1001")]
         assert await repo.known_warehouses(cid) == {"Мой склад": "77"}
         run = await s.get(SyncRun, rid)
@@ -79,7 +84,7 @@ async def test_another_tenants_repository_cannot_read_or_change_the_sync_state(t
 async def test_finishing_a_run_returns_its_connection_and_real_duration(tenant_a):
     sm, tid, cid, rid = tenant_a
     async with session_scope(sm, tid) as s:
-        await SyncRepository(s, tid).start_run(rid)
+        await SyncRepository(s, tid).start_run(rid, utcnow())
     async with session_scope(sm, tid) as s:
         repo = SyncRepository(s, tid)
         done = await repo.finish_run(rid, SyncStatus.FAILED, counts={}, stages={}, error_code="x", error="y")
