@@ -11,7 +11,6 @@ from tests.chaos.scenarios import LEASE_S, dump, worker_sigkill
 pytestmark = pytest.mark.chaos
 
 
-@pytest.mark.xfail(strict=True, reason="needs the lease lock of issue 14 §1")
 async def test_worker_sigkill_during_syncs_every_run_ends(healthy):
     figures = await worker_sigkill(healthy, syncs=20, kills=3)
     print(dump(figures))
@@ -20,7 +19,8 @@ async def test_worker_sigkill_during_syncs_every_run_ends(healthy):
     assert figures["locks_longer_than_lease"] == {}, figures
     assert figures["ended"] == figures["syncs"], figures
     assert figures["failed_without_reason"] == 0, figures
-    assert figures["ended_within_s"] <= LEASE_S + 60, figures
+    assert figures["lease_s"] <= LEASE_S, figures
+    assert figures["ended_within_s"] <= figures["lease_s"] + 60, figures
     assert figures["history_duplicates"] == 0, figures
     assert figures["events"] > 0, figures
     assert figures["webhooks_missing"] == 0 and figures["webhooks_duplicated"] == 0, figures

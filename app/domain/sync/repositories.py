@@ -157,6 +157,11 @@ class SyncRepository:
             return None
         return RunState(row.status, row.finished_at is not None, float(row.waited_seconds or 0.0), row.job_id)
 
+    async def run_connection(self, run_id: uuid.UUID) -> uuid.UUID | None:
+        """The connection a run of this tenant syncs (None: no such run)."""
+        stmt = select(SyncRun.connection_id).where(SyncRun.id == run_id, SyncRun.tenant_id == self.tenant_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def start_run(self, run_id: uuid.UUID, lease_until: datetime) -> None:
         await self._update_run(
             run_id,

@@ -393,6 +393,50 @@ async def test_the_sweep_keeps_runs_whose_job_exists_and_ends_those_whose_job_is
         seller.delete()
 
 
+async def test_the_sweep_ends_a_queued_run_whose_job_a_dead_worker_holds_in_progress(
+    client, settings, marketplace_sandbox, redis, database
+):
+    """A worker that took a job and died before the sync started leaves arq's in-progress mark (arq hands
+    the job out again only after its timeout): past its lease, with nobody holding the connection's lease,
+    the run ends abandoned; while a worker holds the lease, it is kept."""
+    import asyncpg
+
+    from tests.conftest import _asyncpg_kwargs
+
+    owner = await register(client)
+    headers = owner["headers"]
+    seller = make_seller(marketplace_sandbox, products=3, warehouses=1, seed=156)
+    conn = await connect(client, headers, seller)
+    cid = conn["id"]
+    db = await asyncpg.connect(**_asyncpg_kwargs(database["owner"]))
+    engine = create_engine(settings)
+    sm = create_sessionmaker(engine)
+    try:
+        run_id = (await client.post(f"/api/v1/connections/{cid}/syncs", headers=headers)).json()["id"]
+        job_id = f"sync:{cid}:manual:{run_id}"
+        # What arq leaves when the worker that took the job is killed: the job and its in-progress mark.
+        await redis.zrem(settings.queue_name, job_id)
+        await redis.set(f"arq:in-progress:{job_id}", b"1", px=600_000)
+        await db.execute("UPDATE outbox SET enqueued_at = now() WHERE job_id = $1", job_id)
+        expire = "UPDATE sync_runs SET lease_expires_at = now() - interval '1 second' WHERE id = $1"
+        # A worker holds the connection's lease: the job is being run, the run is kept.
+        await redis.set(f"lock:sync:{cid}", "someone", px=30_000)
+        await db.execute(expire, uuid.UUID(run_id))
+        await sweep_expired_runs(sm, redis, lease_s=30)
+        assert (await _run(client, headers, run_id))["status"] == "queued"
+        # Nobody holds it: the worker died with the job in progress.
+        await redis.delete(f"lock:sync:{cid}")
+        await db.execute(expire, uuid.UUID(run_id))
+        assert await sweep_expired_runs(sm, redis, lease_s=30) == 1
+        run = await _run(client, headers, run_id)
+        assert run["status"] == "failed" and run["error_code"] == "abandoned", run
+    finally:
+        await redis.delete(f"arq:in-progress:sync:{cid}:manual:{run_id}")
+        await db.close()
+        await engine.dispose()
+        seller.delete()
+
+
 async def test_a_step_that_lost_part_of_its_source_says_failed_with_its_error(client, settings, marketplace_sandbox):
     """One seller warehouse of two fails (5xx): the fbs_stock step is failed with that warehouse's error —
     never success — the run is partially_failed, and last_success_at does not move (last_outcome says
