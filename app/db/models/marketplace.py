@@ -104,6 +104,8 @@ class Product(IdMixin, TimestampMixin, TenantMixin, Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     photo_url: Mapped[str | None] = mapped_column(Text)
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The marketplace no longer lists it (Ozon: absent from the whole catalogue); None while on sale.
+    archived_at: Mapped[datetime | None]
 
 
 class Variant(IdMixin, TimestampMixin, TenantMixin, Base):

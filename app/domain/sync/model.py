@@ -76,6 +76,9 @@ class Snapshot:
     catalogue_cursor: dict[str, Any] | None = None
     orders_cursor: str | None = None  # WB: the newest lastChangeDate seen (Moscow time, as WB prints it)
     catalogue_complete: bool = False
+    # The catalogue lists every product the seller has on sale, not only changes (Ozon): a stored product it
+    # no longer returns was deleted or archived on the marketplace (only with ``catalogue_complete``).
+    catalogue_full: bool = False
     errors: list[str] = field(default_factory=list)
     calls: int = 0
     # The plan's product limit: the products (marketplace ids) this sync keeps; None = all of them.
