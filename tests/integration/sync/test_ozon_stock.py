@@ -188,3 +188,36 @@ async def test_a_product_ozon_no_longer_lists_is_archived_with_its_stock_and_ale
         assert stocked not in alerts  # zeroed by the archive, it is no subject: no ``out`` alert opens
     finally:
         seller.delete()
+
+
+async def test_deleting_a_connection_or_a_product_removes_its_stock_and_history(scope, settings):  # noqa: F811
+    """The stock rows and history points of deleted variants and warehouses go with them (statement-level
+    triggers since migration 0012, instead of per-row foreign keys) — nothing is left, not even rows the
+    tenant's row-level security would hide."""
+    import asyncpg
+    from sqlalchemy import delete
+
+    from app.db.models import Connection
+
+    sm, tid, cid = scope
+    await write(sm, tid, cid, _ozon([StockRow("500", "5001", "300", 7), StockRow("500", "5001", "9001", 2)]))
+    snap = _ozon([StockRow("600", "6001", "300", 1)])
+    snap.catalog = [CatalogItem("600", "OF-2", "Cup", variants=[VariantItem("6001")])]
+    await write(sm, tid, cid, snap)
+    owner = await asyncpg.connect(settings.migration_database_url)
+    try:
+
+        async def left() -> tuple[int, int]:
+            levels = await owner.fetchval("SELECT count(*) FROM stock_levels WHERE connection_id = $1", cid)
+            points = await owner.fetchval("SELECT count(*) FROM stock_history WHERE tenant_id = $1", tid)
+            return int(levels), int(points)
+
+        assert await left() == (3, 5)  # the second snapshot zeroed product 500's two rows: two more points
+        async with session_scope(sm, tid) as s:  # one product, as the application role
+            await s.execute(delete(Product).where(Product.external_id == "600"))
+        assert await left() == (2, 4)
+        async with session_scope(sm, tid) as s:  # the connection: products, variants, warehouses cascade
+            await s.execute(delete(Connection).where(Connection.id == cid))
+        assert await left() == (0, 0)
+    finally:
+        await owner.close()
