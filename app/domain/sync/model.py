@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
+
 
 @dataclass(slots=True)
 class VariantItem:
@@ -58,9 +60,9 @@ class OrderItem:
     order_date: date
     is_cancel: bool
     cancelled_at: datetime | None
-    # The line as the marketplace sent it: JSON already encoded (Wildberries: ~0.6 KB a line instead of a
-    # ~3 KB dict — a first sync holds 150 000 of them), or a dict the writer encodes.
-    raw: dict[str, Any] | bytes
+    # The line as the marketplace sent it, stored as JSON by the writer: a dict, or the decoded msgspec struct
+    # itself (Wildberries — a dict beside each of a first sync's 150 000 structs cost ~150 MB).
+    raw: dict[str, Any] | msgspec.Struct
     warehouse_external_id: str | None = None  # resolved by exact trimmed name (orders carry no warehouse id)
 
 

@@ -91,7 +91,7 @@ async def write_orders(
         raw,
         "tmp_orders",
         _COLUMNS,
-        [
+        (  # a generator: each chunk's encoded lines are made as the COPY sends it, not all at once
             (
                 o.external_id,
                 o.basket_id,
@@ -104,10 +104,10 @@ async def write_orders(
                 o.order_date,
                 o.is_cancel,
                 o.cancelled_at,
-                (o.raw if isinstance(o.raw, bytes) else msgspec.json.encode(o.raw)).decode(),
+                msgspec.json.encode(o.raw).decode(),
             )
             for o in (unique[k] for k in sorted(unique))
-        ],
+        ),
     )
     written = await raw.fetchval(_UPSERT, tenant_id, connection_id)
     return OrdersWrite(len(unique), int(written))

@@ -206,7 +206,7 @@ async def write_stock(
         raw,
         "tmp_stock",
         _COLUMNS,
-        [
+        (
             (
                 r.variant_external_id,
                 r.warehouse_external_id,
@@ -216,7 +216,7 @@ async def write_stock(
                 r.reserved,
             )
             for r in rows
-        ],
+        ),
     )
     unmatched = int(await raw.fetchval(_UNMATCHED, connection_id))
     first = not await raw.fetchval(_HAS_STOCK, connection_id)
