@@ -82,7 +82,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Run the crons (fan-out, outbox sweep, retry sweeps) in this worker; turn off for extra workers that
     # should only take jobs.
     worker_crons: bool = True
-    worker_max_jobs: int = 50
+    # Concurrent jobs per worker process: as many as the database pool (no job waits for a connection);
+    # measured against 10 and 50 in docs/scaling.md#worker-concurrency.
+    worker_max_jobs: int = 20
     worker_poll_delay: float = 0.1
     worker_health_check_interval: int = 30
     # Retention (the sweep every 10 minutes, docs/decisions.md): events with their webhook deliveries and

@@ -78,6 +78,14 @@ async def add_wb_connection(sm: Any, cipher: Any, credentials: dict[str, Any], n
     return tid, cid
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

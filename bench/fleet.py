@@ -1,18 +1,39 @@
-"""A fleet of sellers through one worker: N sandbox sellers of ~1 000 variants each, every connection's
-first sync enqueued at once, one arq worker (the production settings: max_jobs 50) until the queue is empty.
+"""A fleet of sellers through one or more worker processes: N sandbox sellers of ~1 000 variants each, every
+connection's first sync enqueued at once, ``--workers`` arq worker processes (the production settings) until
+the queue is empty.
 
-    python -m bench.fleet [--sellers 1000] [--products 590] [--baseline 20]
+    python -m bench.fleet [--sellers 1000] [--products 590] [--workers 1] [--max-jobs N] [--baseline 20]
+                          [--dup-check]
 
-performance.md: "1 000 sellers × 1 000 variants in ≤ 120 s on one worker". The sandbox runs as its own
-process (`stock-tracker sandbox --no-rate-limits`), so it does not share the worker's interpreter. Same-run
-baseline: the first ``--baseline`` sellers synced one at a time (max_jobs 1), extrapolated to the fleet.
+Issue 13 §3 targets on the 2-core machine: 1 000 × 1 000 with one worker → queue empty ≤ 120 s (200 × 1 000
+≤ 25 s), worker peak RSS ≤ 300 MB; two workers → ≥ 1.7× the throughput of one, no duplicate sync of a
+connection. The sandbox runs as its own process (``stock-tracker sandbox --no-rate-limits``) and every
+worker is a process of its own (``python -m bench.fleet --child``), so each one's peak RSS and CPU time is
+its own. Same-run baseline: the first ``--baseline`` sellers synced one at a time (max_jobs 1, in this
+process), extrapolated to the fleet.
+
+Figures:
+
+* ``queue_empty_s``: from a worker's start (its imports done) until it exits (arq burst mode: the queue is
+  empty and nothing runs), the longest of the workers — the syncs and everything they enqueue (alert
+  evaluation, events, deliveries). ``workers_spawn_to_exit_s`` adds the processes' start-up.
+* ``syncs_per_s`` / ``stock_rows_per_s``: the fleet's runs (and the stock rows they wrote) over the span from
+  the first run's start to the last run's end; ``sync_seconds_p50/p95/max``: each run's own duration.
+* ``postgresql_time_share``: the bench database's statement time (``pg_stat_database.active_time``, summed
+  over its backends) ÷ (that + the worker processes' CPU time) — how much of the work is PostgreSQL's.
+* ``--dup-check`` enqueues every connection twice under two job ids (as a schedule tick and a manual
+  trigger would): ``overlapping_runs_of_one_connection`` counts runs of one connection that ran at the same
+  time (must be 0: the per-connection lock holds across processes); both runs of a connection run, one
+  after the other.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -23,45 +44,101 @@ from typing import Any
 
 import httpx
 
-from bench._common import ROOT, add_wb_connection, bench_settings, peak_rss_mb, report
+from bench._common import ROOT, add_wb_connection, bench_settings, free_port, peak_rss_mb, report
+
+_SETTINGS_ENV = "BENCH_FLEET_SETTINGS"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _drain(settings: Any, jobs: list[tuple[str, str]], max_jobs: int) -> tuple[datetime, float]:
-    """Enqueue one sync per (tenant, connection) and run one worker until the queue is empty (the syncs and
-    what they enqueue: alert evaluation, events, deliveries); when it started, and wall seconds."""
-    from arq import create_pool
-    from arq.worker import Worker
-
-    from app.lib.redis import arq_settings
+def _worker_kwargs(settings: Any, max_jobs: int) -> dict[str, Any]:
     from app.worker.settings import build_worker_settings
 
-    pool = await create_pool(arq_settings(settings.redis_url), default_queue_name=settings.queue_name)
-    for tid, cid in jobs:
-        await pool.enqueue_job(
-            "sync.connection", tenant_id=tid, connection_id=cid, trigger="scheduled", _job_id=f"sync:{cid}:fleet"
-        )
-    await pool.aclose()
     kwargs = build_worker_settings(settings, serve_metrics=False)
     kwargs.update(burst=True, handle_signals=False, cron_jobs=[], max_jobs=max_jobs)
-    worker = Worker(**kwargs)
-    at = datetime.now(UTC)
+    return kwargs
+
+
+async def _drain_here(settings: Any, max_jobs: int) -> float:
+    """Run one worker in this process until the queue is empty; wall seconds."""
+    from arq.worker import Worker
+
+    worker = Worker(**_worker_kwargs(settings, max_jobs))
     started = time.perf_counter()
     try:
         await worker.main()
     finally:
         await worker.close()
-    return at, time.perf_counter() - started
+    return time.perf_counter() - started
 
 
-async def main(sellers: int, products: int, baseline: int) -> None:
+async def _child(max_jobs: int) -> None:
+    """One worker process (``--child``): drain the queue, then print its own figures as one JSON line."""
+    import msgspec
+    from arq.worker import Worker
+
+    from app.config import Settings
+
+    settings = msgspec.json.decode(os.environ[_SETTINGS_ENV], type=Settings)
+    worker = Worker(**_worker_kwargs(settings, max_jobs))
+    started = time.perf_counter()
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures = {
+        "wall_s": round(time.perf_counter() - started, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "jobs_complete": worker.jobs_complete,
+        "jobs_retried": worker.jobs_retried,
+        "jobs_failed": worker.jobs_failed,
+    }
+    print("FLEET-CHILD " + json.dumps(figures), flush=True)
+
+
+async def _enqueue(settings: Any, pairs: list[tuple[str, str]], suffixes: list[str]) -> None:
+    from arq import create_pool
+
+    from app.lib.redis import arq_settings
+
+    pool = await create_pool(arq_settings(settings.redis_url), default_queue_name=settings.queue_name)
+    for suffix in suffixes:
+        for tid, cid in pairs:
+            await pool.enqueue_job(
+                "sync.connection",
+                tenant_id=tid,
+                connection_id=cid,
+                trigger="scheduled",
+                _job_id=f"sync:{cid}:{suffix}",
+            )
+    await pool.aclose()
+
+
+async def _active_ms(settings: Any, database: str) -> float:
+    """The database's statement time so far (PostgreSQL 14+), flushed statistics only."""
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.migration_database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        value = await conn.fetchval("SELECT active_time FROM pg_stat_database WHERE datname = $1", database)
+        return float(value or 0.0)
+    finally:
+        await conn.close()
+
+
+def _database_name(url: str) -> str:
+    return url.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def main(sellers: int, products: int, workers: int, max_jobs: int | None, baseline: int, dup: bool) -> None:
+    import msgspec
     from sqlalchemy import func, select
 
     from app.db.engine import create_engine, create_sessionmaker, session_scope
@@ -69,7 +146,7 @@ async def main(sellers: int, products: int, baseline: int) -> None:
     from app.db.models.notifications import Alert, Event
     from app.lib.crypto import CredentialCipher
 
-    port = _free_port()
+    port = free_port()
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "app", "sandbox", "--port", str(port), "--no-rate-limits"],
         cwd=ROOT,
@@ -80,7 +157,7 @@ async def main(sellers: int, products: int, baseline: int) -> None:
     base = f"http://127.0.0.1:{port}/sandbox"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=300) as h:
-            for _ in range(100):
+            for _ in range(150):
                 try:
                     if (await h.get("/wb/ping")).status_code < 500:
                         break
@@ -97,8 +174,11 @@ async def main(sellers: int, products: int, baseline: int) -> None:
                 ).json()
                 created.append(seller)
             seeded_s = time.perf_counter() - t0
-        overrides = {"marketplace_rate_limits": False, "wb_base_url": f"{base}/wb", "db_pool_size": 20}
+        overrides = {"marketplace_rate_limits": False, "wb_base_url": f"{base}/wb"}
         async with bench_settings(**overrides) as settings:
+            # The production pool (bench_settings' default is smaller) unless the environment says otherwise.
+            settings = msgspec.structs.replace(settings, db_pool_size=int(os.environ.get("BENCH_DB_POOL", "20")))
+            jobs_per_worker = max_jobs or settings.worker_max_jobs
             engine = create_engine(settings)
             sm = create_sessionmaker(engine)
             cipher = CredentialCipher(settings.encryption_key_list)
@@ -106,51 +186,118 @@ async def main(sellers: int, products: int, baseline: int) -> None:
             for seller in created:
                 tid, cid = await add_wb_connection(sm, cipher, seller["credentials"], "fleet")
                 pairs.append((str(tid), str(cid)))
-            # Baseline: a sample one at a time, then the fleet with the worker's real concurrency.
-            one_at_a_time = (await _drain(settings, pairs[:baseline], max_jobs=1))[1] if baseline else 0.0
-            fleet_start, fleet = await _drain(settings, pairs[baseline:], max_jobs=settings.worker_max_jobs)
+            # Baseline: a sample one at a time (in this process), then the fleet through the worker processes.
+            one_at_a_time = 0.0
+            if baseline:
+                await _enqueue(settings, pairs[:baseline], ["baseline"])
+                one_at_a_time = await _drain_here(settings, max_jobs=1)
+            fleet_pairs = pairs[baseline:]
+            await _enqueue(settings, fleet_pairs, ["fleet", "fleet-dup"] if dup else ["fleet"])
+            database = _database_name(settings.migration_database_url)
+            active_before = await _active_ms(settings, database)
+            env = {
+                **os.environ,
+                _SETTINGS_ENV: msgspec.json.encode(settings).decode(),
+                "STOCK_TRACKER_LOG_LEVEL": "WARNING",
+            }
+            fleet_start = datetime.now(UTC)
+            started = time.perf_counter()
+            children = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.fleet", "--child", "--max-jobs", str(jobs_per_worker)],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
+                for _ in range(workers)
+            ]
+            outputs = await asyncio.gather(*(asyncio.to_thread(c.communicate) for c in children))
+            spawn_to_exit = time.perf_counter() - started
+            per_worker = []
+            for out, _ in outputs:
+                line = next((x for x in out.splitlines() if x.startswith("FLEET-CHILD ")), None)
+                per_worker.append(json.loads(line.removeprefix("FLEET-CHILD ")) if line else {"error": "no figures"})
+            # From each worker's start (after its imports) until it found the queue empty: the longest.
+            queue_empty = max((float(w.get("wall_s", 0.0)) for w in per_worker), default=spawn_to_exit)
+            await asyncio.sleep(1.0)  # statistics are flushed by the backends at most once a second
+            active_s = (await _active_ms(settings, database) - active_before) / 1000
+
             statuses: dict[str, int] = {}
             by_type: dict[str, int] = {}
-            variants = stock_rows = alerts = events = 0
+            durations: list[float] = []
+            overlapping = 0
+            variants = stock_rows = alerts = 0
             last_sync = fleet_start
-            for tid, _ in pairs[baseline:]:
+            first_start: datetime | None = None
+            for tid, cid in fleet_pairs:
                 async with session_scope(sm, uuid.UUID(tid)) as s:
-                    for status, finished in (await s.execute(select(SyncRun.status, SyncRun.finished_at))).all():
+                    runs = (
+                        await s.execute(
+                            select(SyncRun.status, SyncRun.started_at, SyncRun.finished_at)
+                            .where(SyncRun.connection_id == uuid.UUID(cid))
+                            .order_by(SyncRun.started_at)
+                        )
+                    ).all()
+                    for i, (status, begun, finished) in enumerate(runs):
                         statuses[status.value] = statuses.get(status.value, 0) + 1
-                        last_sync = max(last_sync, finished or last_sync)
+                        if begun and finished:
+                            durations.append((finished - begun).total_seconds())
+                            last_sync = max(last_sync, finished)
+                            first_start = begun if first_start is None else min(first_start, begun)
+                        if i and begun and runs[i - 1][2] and begun < runs[i - 1][2]:
+                            overlapping += 1
                     variants += int((await s.execute(select(func.count()).select_from(Variant))).scalar_one())
                     stock_rows += int((await s.execute(select(func.count()).select_from(StockLevel))).scalar_one())
                     alerts += int((await s.execute(select(func.count()).select_from(Alert))).scalar_one())
                     for kind, n in (await s.execute(select(Event.type, func.count()).group_by(Event.type))).all():
                         by_type[kind] = by_type.get(kind, 0) + int(n)
-                        events += int(n)
             await engine.dispose()
     finally:
         os.killpg(sandbox.pid, signal.SIGTERM)
         sandbox.wait(timeout=30)
     per_seller = one_at_a_time / baseline if baseline else 0.0
+    # The fleet's span: from the first run's start to the last run's end (process start-up excluded).
+    span = max((last_sync - (first_start or fleet_start)).total_seconds(), 1e-9)
+    runs_total = sum(statuses.values())
+    worker_cpu = sum(float(w.get("cpu_s", 0.0)) for w in per_worker)
     report(
-        "fleet",
+        f"fleet-{sellers}x{products}-w{workers}",
         {
             "sellers": sellers,
             "products_per_seller": products,
             "variants_total": variants,
             "variants_per_seller": round(variants / max(sellers, 1)),
             "stock_rows_total": stock_rows,
+            "workers": workers,
+            "max_jobs_per_worker": jobs_per_worker,
+            "db_pool_per_worker": settings.db_pool_size,
+            "poll_delay_s": settings.worker_poll_delay,
             "sandbox_seed_s": round(seeded_s, 1),
-            "fleet_wall_s": round(fleet, 1),
-            "last_sync_finished_after_s": round((last_sync - fleet_start).total_seconds(), 1),
+            "queue_empty_s": round(queue_empty, 1),
+            "workers_spawn_to_exit_s": round(spawn_to_exit, 1),
+            "first_run_start_to_last_run_end_s": round(span, 1),
+            "syncs_per_s": round(runs_total / span, 2),
+            "stock_rows_per_s": round(stock_rows / span),
+            "sync_seconds_p50": round(_percentile(durations, 0.5), 2),
+            "sync_seconds_p95": round(_percentile(durations, 0.95), 2),
+            "sync_seconds_max": round(max(durations, default=0.0), 2),
+            "sync_runs_by_status": statuses,
+            "overlapping_runs_of_one_connection": overlapping if dup else "not checked (--dup-check)",
             "alerts_opened_total": alerts,
-            "events_total": events,
             # What people and integrations received about stock: one event per alert, or one digest per sync.
             "alerts_sent": sum(n for kind, n in by_type.items() if kind.startswith("stock.")),
             "events_by_type": dict(sorted(by_type.items())),
-            "fleet_variants_per_s": round(variants / fleet),
-            "sync_runs_by_status": statuses,
+            "worker_processes": per_worker,
+            "worker_peak_rss_mb_max": max((int(w.get("peak_rss_mb", 0)) for w in per_worker), default=0),
+            "worker_cpu_s_total": round(worker_cpu, 1),
+            "postgresql_active_s": round(active_s, 1),
+            "postgresql_time_share": round(active_s / (active_s + worker_cpu), 2) if active_s + worker_cpu else None,
             "baseline_one_at_a_time_per_seller_s": round(per_seller, 3),
             "baseline_extrapolated_fleet_s": round(per_seller * sellers, 1),
-            "speedup_vs_one_at_a_time": round(per_seller * sellers / fleet, 2) if fleet else None,
-            "peak_rss_mb": round(peak_rss_mb()),
+            "speedup_vs_one_at_a_time": round(per_seller * sellers / span, 2) if per_seller else None,
+            "bench_process_peak_rss_mb": round(peak_rss_mb()),
         },
     )
 
@@ -159,6 +306,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sellers", type=int, default=1000)
     parser.add_argument("--products", type=int, default=590, help="~1.7 variants per product in the sandbox")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--max-jobs", type=int, default=None, help="per worker (default: the setting, 50)")
     parser.add_argument("--baseline", type=int, default=20)
+    parser.add_argument("--dup-check", action="store_true", help="enqueue every connection twice")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(main(args.sellers, args.products, args.baseline))
+    if args.child:
+        asyncio.run(_child(args.max_jobs or 50))
+    else:
+        asyncio.run(main(args.sellers, args.products, args.workers, args.max_jobs, args.baseline, args.dup_check))

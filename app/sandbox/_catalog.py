@@ -68,6 +68,7 @@ class Catalog:
         self.pending: list[array[int] | None] = []  # WB FBW inWayToClient / Ozon reserved
         self.returning: list[array[int] | None] = []  # WB FBW inWayFromClient
         self.rows_version = 0
+        self.archived: set[int] = set()  # Ozon products archived (or deleted) by the seller: listed no more
         self._row_cache: dict[str, array[int]] = {}
         self._row_cache_version = 0
         self._offer_index: dict[str, int] | None = None
@@ -149,6 +150,14 @@ class Catalog:
             )
             self._row_cache[kind] = cached
         return cached
+
+    def archive(self, product: int) -> None:
+        """The seller archives (or deletes) a product: it leaves the product list and every stock report."""
+        self.archived.add(product)
+        for v in self.variants_of(product):
+            for column in self.quantity:
+                column[v] = NO_ROW
+        self.rows_version += 1
 
     def set_quantity(self, variant: int, warehouse: int, value: int) -> bool:
         """Set a row's available quantity; returns True when the row did not exist before."""

@@ -276,7 +276,26 @@ async def touch_product(seller_id: str, product_id: str, sandbox: Sandbox) -> Re
     return await _guard(action)
 
 
+@post("/control/sellers/{seller_id:str}/products/{product_id:str}/archive", status_code=200)
+async def archive_product(seller_id: str, product_id: str, sandbox: Sandbox) -> Response[bytes]:
+    """Ozon: the seller archives (or deletes) a product — it leaves the product list (listed only under
+    visibility ``ARCHIVED``) and every stock report."""
+
+    def action() -> Reply:
+        seller = _seller(sandbox, seller_id)
+        cat = seller.catalog
+        if cat.marketplace != "ozon":
+            raise ControlError(problem(422, "Only Ozon products can be archived here"))
+        index = cat.product_index(int(product_id)) if product_id.lstrip("-").isdigit() else None
+        if index is None:
+            raise ControlError(problem(404, f"No product {product_id!r}"))
+        cat.archive(index)
+        return json_reply({"product_id": product_id, "archived": True})
+
+    return await _guard(action)
+
+
 ROUTES = [
     create_seller, list_sellers, get_seller, delete_seller, get_stocks, put_stocks, advance, put_faults,
-    touch_product,
+    touch_product, archive_product,
 ]  # fmt: skip

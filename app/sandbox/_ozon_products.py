@@ -91,9 +91,15 @@ def has_stock(cat: Catalog, p: int, kind: str) -> bool:
 def filtered(cat: Catalog, product_ids: list[int], offer_ids: list[str], visibility: str) -> list[int] | None:
     if visibility not in VISIBILITIES:
         raise BadRequest(f"invalid visibility: {visibility!r}")
+    if visibility == "ARCHIVED":
+        chosen = select_products(cat, product_ids, offer_ids)
+        return sorted(cat.archived if chosen is None else cat.archived.intersection(chosen))
     if visibility in EMPTY_VISIBILITIES:
         return []
     selected = select_products(cat, product_ids, offer_ids)
+    if cat.archived:  # archived products are listed only under ARCHIVED
+        source = range(cat.n_products) if selected is None else selected
+        selected = [p for p in source if p not in cat.archived]
     if visibility == "EMPTY_STOCK":
         source = range(cat.n_products) if selected is None else selected
         selected = [p for p in source if not has_stock(cat, p, "fbo") and not has_stock(cat, p, "fbs")]
@@ -125,7 +131,7 @@ def product_list(seller: Seller, body: bytes, request: Request) -> Reply:
         ListItem(
             product_id=cat.product_ids[p],
             offer_id=cat.offer_id(p),
-            archived=False,
+            archived=p in cat.archived,
             has_fbo_stocks=has_stock(cat, p, "fbo"),
             has_fbs_stocks=has_stock(cat, p, "fbs"),
             is_discounted=False,
@@ -175,7 +181,7 @@ def _info_item(cat: Catalog, p: int) -> dict[str, object]:
         "currency_code": "RUB",
         "description_category_id": 17_000_000 + SUBJECTS[cat.subject[p]].id,
         "type_id": 90_000 + SUBJECTS[cat.subject[p]].id,
-        "is_archived": False,
+        "is_archived": p in cat.archived,
         "is_autoarchived": False,
         "is_discounted": False,
         "is_kgt": False,

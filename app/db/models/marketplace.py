@@ -110,6 +110,8 @@ class Product(IdMixin, TimestampMixin, TenantMixin, Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     photo_url: Mapped[str | None] = mapped_column(Text)
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The marketplace no longer lists it (Ozon: absent from the whole catalogue); None while on sale.
+    archived_at: Mapped[datetime | None]
 
 
 class Variant(IdMixin, TimestampMixin, TenantMixin, Base):
@@ -130,6 +132,8 @@ class StockLevel(TenantRowMixin, Base):
     __tablename__ = "stock_levels"
     __table_args__ = (Index("ix_stock_levels_connection_id", "connection_id"),)
 
+    # In the database these two keys are not constraints (migration 0012): statement-level triggers on
+    # variants and warehouses delete the rows of deleted ids, instead of a check per inserted row.
     variant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True)
     warehouse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("warehouses.id", ondelete="CASCADE"), primary_key=True)
     # Denormalised for reads; the variant's cascading key removes the row with its connection or product.
@@ -160,6 +164,7 @@ class StockHistory(TenantRowMixin, Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     # Append-only: only the variant key cascades (it goes with its product and connection); the other ids
     # are references the writer resolved itself, checked there rather than per row.
+    # Not a constraint in the database (migration 0012): a statement-level trigger on variants deletes them.
     variant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
     warehouse_id: Mapped[uuid.UUID]
     product_id: Mapped[uuid.UUID]

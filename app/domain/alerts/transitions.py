@@ -3,10 +3,11 @@ sync and opens, escalates, resolves and closes alerts in place, returning the tr
 
 A *subject* is a product's total over its warehouses (under the product's override, else the tenant
 default, else the deployment default) or a product × warehouse under its own override; products that have
-never had a stock row are no subject (archived cards would flood the first sync). The classification and the
-lifecycle are ``rules.classify`` and ``rules.decide`` written in SQL (the unit tests hold both to the same
-cases). Open alerts are inserted ``ON CONFLICT DO NOTHING`` against the partial unique index on
-``(tenant, subject_key) WHERE status = 'open'``, so nothing is ever open twice for one subject.
+never had a stock row are no subject (archived cards would flood the first sync), nor are products the
+marketplace no longer lists (``products.archived_at``): their open alerts close with resolution ``archived``.
+The classification and the lifecycle are ``rules.classify`` and ``rules.decide`` written in SQL (the
+unit tests hold both to the same cases). Open alerts are inserted ``ON CONFLICT DO NOTHING`` against the
+partial unique index on ``(tenant, subject_key) WHERE status = 'open'``, so nothing is ever open twice for one subject.
 
 Evaluated subjects: every product of the connection (``full``), or only the products this sync changed
 (its history points) plus those with an open alert — enough when neither the rules nor days of cover can
@@ -66,6 +67,8 @@ _TOTALS_FULL = """
     totals AS (
         SELECT s.product_id, sum(s.quantity)::int AS qty FROM stock_levels s
         WHERE s.tenant_id = $1 AND s.connection_id = $2
+          AND s.product_id NOT IN (SELECT p.id FROM products p
+                                   WHERE p.connection_id = $2 AND p.archived_at IS NOT NULL)
         GROUP BY s.product_id
     )"""
 
@@ -82,6 +85,8 @@ _TOTALS_CHANGED = """
         SELECT s.product_id, sum(s.quantity)::int AS qty FROM stock_levels s
         JOIN cand c ON c.product_id = s.product_id
         WHERE s.tenant_id = $1 AND s.connection_id = $2
+          AND s.product_id NOT IN (SELECT p.id FROM products p
+                                   WHERE p.connection_id = $2 AND p.archived_at IS NOT NULL)
         GROUP BY s.product_id
     )"""
 
@@ -145,10 +150,14 @@ _TRANSITIONS = f"""
                    AND (al.last_quantity, al.last_days_of_cover) IS DISTINCT FROM (a.qty, a.cover)))
         RETURNING al.id, al.subject_key, al.level, al.opened_at, a.action
     ),
-    -- Open alerts nobody evaluates any more (the product was muted, an override removed): closed quietly.
+    -- Open alerts nobody evaluates any more (the product was muted, an override removed, or the
+    -- marketplace no longer lists it — archived): closed quietly, saying which.
     closed AS (
         UPDATE alerts al SET status = 'resolved', resolved_at = $4, resolved_run_id = $7,
-                             resolution = 'rule_changed', updated_at = $4
+                             resolution = CASE WHEN EXISTS (SELECT 1 FROM products p WHERE p.id = al.product_id
+                                                                AND p.archived_at IS NOT NULL)
+                                               THEN 'archived' ELSE 'rule_changed' END,
+                             updated_at = $4
         WHERE al.tenant_id = $1 AND al.connection_id = $2 AND al.status = 'open'
           AND NOT EXISTS (SELECT 1 FROM subjects s WHERE s.key = al.subject_key)
         RETURNING al.id

@@ -17,11 +17,14 @@ def _skus(info: ProductInfo) -> list[str]:
 
 
 async def fetch_catalog(client: OzonClient, snapshot: Snapshot) -> None:
-    """The whole catalogue every time (Ozon has no change cursor): product ids, then their details."""
+    """The whole catalogue every time (Ozon has no change cursor): product ids, then their details. A product
+    Ozon lists as archived is left out like one it no longer lists: the writer marks it archived."""
     ids: list[int] = []
     async for items, _ in client.product_list():
-        ids.extend(i.product_id for i in items)
+        ids.extend(i.product_id for i in items if not i.archived)
     for info in await client.product_info(ids):
+        if info.is_archived or info.is_autoarchived:
+            continue
         snapshot.catalog.append(
             CatalogItem(
                 external_id=str(info.id),
@@ -32,6 +35,7 @@ async def fetch_catalog(client: OzonClient, snapshot: Snapshot) -> None:
             )
         )
     snapshot.catalogue_complete = True
+    snapshot.catalogue_full = True
 
 
 async def fetch_fbo(client: OzonClient, snapshot: Snapshot) -> None:

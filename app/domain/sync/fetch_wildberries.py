@@ -135,7 +135,7 @@ async def fetch_orders(client: WildberriesClient, snapshot: Snapshot, now: datet
         ordered_at = _moscow(line.date)
         if ordered_at is None or not line.srid:
             continue
-        raw = msgspec.to_builtins(line)
+        raw = line  # encoded by the writer exactly as msgspec.to_builtins would give it, without the dict
         warehouse_type = (line.warehouseType or "").strip()
         kind = "fbo" if warehouse_type == "Склад WB" else "fbs" if warehouse_type == "Склад продавца" else None
         orders.append(

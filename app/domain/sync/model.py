@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
+
 
 @dataclass(slots=True)
 class VariantItem:
@@ -58,7 +60,9 @@ class OrderItem:
     order_date: date
     is_cancel: bool
     cancelled_at: datetime | None
-    raw: dict[str, Any]
+    # The line as the marketplace sent it, stored as JSON by the writer: a dict, or the decoded msgspec struct
+    # itself (Wildberries — a dict beside each of a first sync's 150 000 structs cost ~150 MB).
+    raw: dict[str, Any] | msgspec.Struct
     warehouse_external_id: str | None = None  # resolved by exact trimmed name (orders carry no warehouse id)
 
 
@@ -76,6 +80,9 @@ class Snapshot:
     catalogue_cursor: dict[str, Any] | None = None
     orders_cursor: str | None = None  # WB: the newest lastChangeDate seen (Moscow time, as WB prints it)
     catalogue_complete: bool = False
+    # The catalogue lists every product the seller has on sale, not only changes (Ozon): a stored product it
+    # no longer returns was deleted or archived on the marketplace (only with ``catalogue_complete``).
+    catalogue_full: bool = False
     errors: list[str] = field(default_factory=list)
     calls: int = 0
     # The plan's product limit: the products (marketplace ids) this sync keeps; None = all of them.

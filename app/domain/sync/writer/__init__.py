@@ -36,6 +36,7 @@ class WriteCounts:
     orders: int = 0
     orders_written: int = 0
     unmatched_stock_rows: int = 0
+    archived: int = 0  # products the marketplace no longer lists, archived by this sync (Ozon)
     products_left_out: int = 0  # by the plan's product limit (their stored data is kept, not synced)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -67,7 +68,8 @@ class SnapshotWriter:
         counts.unmatched_stock_rows = done.unmatched
         counts.changes = done.changes
         counts.zeroed = done.zeroed
-        counts.history_points = done.changes + done.zeroed
+        counts.history_points = done.history_points
+        counts.archived = done.archived
 
     async def write_orders(self, items: list[OrderItem], counts: WriteCounts) -> None:
         """Upsert raw order lines by their line id (WB srid); cancellations update the stored line."""

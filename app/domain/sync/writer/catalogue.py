@@ -53,10 +53,12 @@ async def write_catalog(
             ON CONFLICT (connection_id, external_id) DO UPDATE SET
                 vendor_code = EXCLUDED.vendor_code, title = EXCLUDED.title, brand = EXCLUDED.brand,
                 subject = EXCLUDED.subject, photo_url = EXCLUDED.photo_url,
-                search_text = EXCLUDED.search_text, updated_at = now()
+                search_text = EXCLUDED.search_text, archived_at = NULL, updated_at = now()
+            -- A product listed again after it was archived is on sale again.
             WHERE (products.vendor_code, products.title, products.brand, products.subject, products.photo_url)
                   IS DISTINCT FROM
                   (EXCLUDED.vendor_code, EXCLUDED.title, EXCLUDED.brand, EXCLUDED.subject, EXCLUDED.photo_url)
+               OR products.archived_at IS NOT NULL
             RETURNING 1
         ) SELECT count(*) FROM up
         """,

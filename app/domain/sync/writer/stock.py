@@ -1,5 +1,15 @@
 """The stock snapshot: one sorted set-based upsert of every reported row, then rule 3 — a covered source's
-rows that the snapshot no longer reports are zero now. Each statement writes its history points itself."""
+rows that the snapshot no longer reports are zero now. Each statement writes its history points itself.
+
+A history point is written where a value the point stores (quantity, in transit to / from customers)
+changed, or the row is new — not where only a field the point does not store changed (Ozon's ``reserved``
+moves with every pending order: a point there repeated the previous value). The row itself is still
+updated, so ``stock_levels`` always holds what the marketplace said last.
+
+A connection's first snapshot (no stock row stored yet) takes a plain ``INSERT`` — nothing can conflict
+(the per-connection sync lock keeps a second writer out) and nothing is absent — which skips the
+speculative insertion of ``ON CONFLICT`` and the absent-rows pass (``bench/sync.py`` shows the difference).
+"""
 
 from __future__ import annotations
 
@@ -26,15 +36,28 @@ _UNMATCHED = """SELECT count(*) FROM tmp_stock t
    LEFT JOIN variants v ON v.connection_id = $1 AND v.external_id = t.variant_external_id
    WHERE v.id IS NULL"""
 
-# $1 tenant, $2 connection, $3 sync run, $4 snapshot time.
-_UPSERT = f"""
-    WITH src AS (
+_HAS_STOCK = "SELECT EXISTS (SELECT 1 FROM stock_levels WHERE connection_id = $1)"
+
+# The snapshot's rows by our ids. The enclosing statement binds $2 = connection.
+_SRC = """
+    src AS (
         SELECT v.id AS variant_id, w.id AS warehouse_id, v.product_id, t.quantity, t.in_way_to_client,
                t.in_way_from_client, t.reserved
         FROM tmp_stock t
         JOIN variants v ON v.connection_id = $2 AND v.external_id = t.variant_external_id
         JOIN warehouses w ON w.connection_id = $2 AND w.external_id = t.warehouse_external_id
         ORDER BY v.id, w.id
+    )"""
+
+# $1 tenant, $2 connection, $3 sync run, $4 snapshot time → (rows written, history points).
+# ``moved``: new rows, and rows whose stored point values differ (read before this statement's update: every
+# CTE sees the same snapshot). Those rows are a subset of the ones ``up`` changes.
+_UPSERT = f"""
+    WITH {_SRC}, prev AS (
+        SELECT src.*, c.variant_id IS NULL AS is_new, c.quantity AS old_quantity,
+               c.in_way_to_client AS old_to_client, c.in_way_from_client AS old_from_client
+        FROM src LEFT JOIN stock_levels c
+          ON c.connection_id = $2 AND c.variant_id = src.variant_id AND c.warehouse_id = src.warehouse_id
     ), up AS (
         INSERT INTO stock_levels AS s (tenant_id, variant_id, warehouse_id, connection_id, product_id, quantity,
                                        in_way_to_client, in_way_from_client, reserved, changed_at)
@@ -48,16 +71,35 @@ _UPSERT = f"""
         WHERE (s.quantity, s.in_way_to_client, s.in_way_from_client, s.reserved, s.product_id)
               IS DISTINCT FROM (EXCLUDED.quantity, EXCLUDED.in_way_to_client, EXCLUDED.in_way_from_client,
                                 EXCLUDED.reserved, EXCLUDED.product_id)
-        RETURNING s.variant_id, s.warehouse_id, s.product_id, s.quantity, s.in_way_to_client,
-                  s.in_way_from_client
-    ), hist AS ({points_from("up")}
-    ) SELECT count(*) FROM hist
+        RETURNING 1
+    ), moved AS (
+        SELECT variant_id, warehouse_id, product_id, quantity, in_way_to_client, in_way_from_client FROM prev
+        WHERE is_new OR (old_quantity, old_to_client, old_from_client)
+                        IS DISTINCT FROM (quantity, in_way_to_client, in_way_from_client)
+    ), hist AS ({points_from("moved")}
+    ) SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM hist)
+"""
+
+# The first snapshot of a connection: every row is new, every row gets its point.
+_INSERT_FIRST = f"""
+    WITH {_SRC}, up AS (
+        INSERT INTO stock_levels (tenant_id, variant_id, warehouse_id, connection_id, product_id, quantity,
+                                  in_way_to_client, in_way_from_client, reserved, changed_at)
+        SELECT $1, variant_id, warehouse_id, $2, product_id, quantity, in_way_to_client, in_way_from_client,
+               reserved, $4
+        FROM src
+        RETURNING 1
+    ), hist AS ({points_from("src")}
+    ) SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM hist)
 """
 
 _COVERED = """SELECT id FROM warehouses WHERE connection_id = $1
    AND ((kind = 'fbo' AND $2) OR (kind = 'fbs' AND external_id = ANY($3::text[])))"""
 
-# $1 tenant, $2 connection, $3 sync run, $4 snapshot time, $5 the covered warehouses, $6 the products kept.
+# $1 tenant, $2 connection, $3 sync run, $4 snapshot time, $5 the covered warehouses, $6 the products kept
+# → (rows zeroed, history points). A zeroed row keeps an unknown (NULL) in-transit figure unknown — in
+# stock_levels and in its point — and gets a point only when the quantity or a known in-transit figure
+# was not already 0 (a row that only had units reserved changes, but its point would repeat the last one).
 _ZERO_ABSENT = f"""
     WITH missing AS (
         -- Rows we hold for the covered warehouses, minus the rows this snapshot reported (a hashed
@@ -73,6 +115,12 @@ _ZERO_ABSENT = f"""
         SELECT v.id, w.id FROM tmp_stock t
         JOIN variants v ON v.connection_id = $2 AND v.external_id = t.variant_external_id
         JOIN warehouses w ON w.connection_id = $2 AND w.external_id = t.warehouse_external_id
+    ), prev AS (
+        SELECT s.variant_id, s.warehouse_id,
+               s.quantity <> 0 OR coalesce(s.in_way_to_client, 0) <> 0
+               OR coalesce(s.in_way_from_client, 0) <> 0 AS moves
+        FROM stock_levels s JOIN missing m ON s.variant_id = m.variant_id AND s.warehouse_id = m.warehouse_id
+        WHERE s.connection_id = $2
     ), gone AS (
         UPDATE stock_levels s SET quantity = 0,
             in_way_to_client = CASE WHEN s.in_way_to_client IS NULL THEN NULL ELSE 0 END,
@@ -81,9 +129,45 @@ _ZERO_ABSENT = f"""
             changed_at = $4
         FROM missing m
         WHERE s.variant_id = m.variant_id AND s.warehouse_id = m.warehouse_id
-        RETURNING s.variant_id, s.warehouse_id, s.product_id
-    ), hist AS ({points_from("gone", "0, 0, 0")}
-    ) SELECT count(*) FROM hist
+        RETURNING s.variant_id, s.warehouse_id, s.product_id, s.quantity, s.in_way_to_client,
+                  s.in_way_from_client
+    ), moved AS (
+        SELECT g.* FROM gone g JOIN prev p USING (variant_id, warehouse_id) WHERE p.moves
+    ), hist AS ({points_from("moved")}
+    ) SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM hist)
+"""
+
+
+# $1 tenant, $2 connection, $3 sync run, $4 snapshot time, $5 every product the full catalogue listed
+# → (products archived now, history points). Products we hold that a full catalogue no longer lists are
+# archived; every row of theirs still holding units becomes 0 (with a point where the point's values move).
+_ARCHIVE = f"""
+    WITH archived AS (
+        UPDATE products p SET archived_at = $4, updated_at = now()
+        WHERE p.connection_id = $2 AND p.archived_at IS NULL AND NOT (p.external_id = ANY($5::text[]))
+        RETURNING p.id
+    ), prev AS (
+        SELECT s.variant_id, s.warehouse_id,
+               s.quantity <> 0 OR coalesce(s.in_way_to_client, 0) <> 0
+               OR coalesce(s.in_way_from_client, 0) <> 0 AS moves
+        FROM stock_levels s JOIN archived a ON a.id = s.product_id
+        WHERE s.connection_id = $2
+          AND (s.quantity <> 0 OR coalesce(s.in_way_to_client, 0) <> 0
+               OR coalesce(s.in_way_from_client, 0) <> 0 OR coalesce(s.reserved, 0) <> 0)
+    ), gone AS (
+        UPDATE stock_levels s SET quantity = 0,
+            in_way_to_client = CASE WHEN s.in_way_to_client IS NULL THEN NULL ELSE 0 END,
+            in_way_from_client = CASE WHEN s.in_way_from_client IS NULL THEN NULL ELSE 0 END,
+            reserved = CASE WHEN s.reserved IS NULL THEN NULL ELSE 0 END,
+            changed_at = $4
+        FROM prev m
+        WHERE s.variant_id = m.variant_id AND s.warehouse_id = m.warehouse_id
+        RETURNING s.variant_id, s.warehouse_id, s.product_id, s.quantity, s.in_way_to_client,
+                  s.in_way_from_client
+    ), moved AS (
+        SELECT g.* FROM gone g JOIN prev p USING (variant_id, warehouse_id) WHERE p.moves
+    ), hist AS ({points_from("moved")}
+    ) SELECT (SELECT count(*) FROM archived), (SELECT count(*) FROM hist)
 """
 
 
@@ -91,8 +175,10 @@ _ZERO_ABSENT = f"""
 class StockWrite:
     stock_rows: int  # rows the snapshot reported
     unmatched: int  # rows naming a variant we do not hold (not written)
-    changes: int  # rows inserted or changed, each with a history point
-    zeroed: int  # rows of covered sources no longer reported, now zero, each with a history point
+    changes: int  # rows inserted or changed
+    zeroed: int  # rows of covered sources no longer reported, now zero
+    history_points: int = 0  # points written: rows whose quantity or in-transit figures moved
+    archived: int = 0  # products a full catalogue no longer lists, archived by this write
 
 
 async def write_stock(
@@ -105,6 +191,13 @@ async def write_stock(
 ) -> StockWrite:
     """Upsert the snapshot; absent rows of covered sources become 0 (rule 3); history only for changes."""
     raw = await raw_connection(session)
+    listed = listed_products(snapshot)
+    rows = snapshot.stock if listed is None else [r for r in snapshot.stock if r.product_external_id in listed]
+    # The snapshot's sort and hash joins fit in memory instead of spilling to disk; and no nested loops: a
+    # table that just grew (a first sync's variants and stock rows) has no statistics yet, the planner
+    # takes it for a few rows and joins the snapshot to it row by row — a resync of 158 000 rows ran for
+    # minutes. Hash joins are linear whatever the estimates. (This transaction only; reset below.)
+    await raw.execute("SET LOCAL work_mem = '64MB'; SET LOCAL enable_nestloop = off")
     await raw.execute(
         "CREATE TEMP TABLE tmp_stock (variant_external_id text, warehouse_external_id text, quantity int, "
         "in_way_to_client int, in_way_from_client int, reserved int) ON COMMIT DROP"
@@ -113,7 +206,7 @@ async def write_stock(
         raw,
         "tmp_stock",
         _COLUMNS,
-        [
+        (
             (
                 r.variant_external_id,
                 r.warehouse_external_id,
@@ -122,17 +215,38 @@ async def write_stock(
                 r.in_way_from_client,
                 r.reserved,
             )
-            for r in snapshot.stock
-        ],
+            for r in rows
+        ),
     )
     unmatched = int(await raw.fetchval(_UNMATCHED, connection_id))
-    changed = int(await raw.fetchval(_UPSERT, tenant_id, connection_id, run_id, at))
-    # Rule 3: a successful read of a source is a full snapshot of it. Rows of its warehouses that it did
-    # not report are zero now — but only for sources that answered completely.
-    covered = await raw.fetch(_COVERED, connection_id, snapshot.covered_fbo, sorted(snapshot.covered_fbs))
-    covered_ids = [r["id"] for r in covered]
-    zeroed = 0
-    if covered_ids:
-        limited = sorted(snapshot.limited_to) if snapshot.limited_to is not None else None
-        zeroed = int(await raw.fetchval(_ZERO_ABSENT, tenant_id, connection_id, run_id, at, covered_ids, limited))
-    return StockWrite(len(snapshot.stock), unmatched, changed, zeroed)
+    first = not await raw.fetchval(_HAS_STOCK, connection_id)
+    changed, points = await raw.fetchrow(_INSERT_FIRST if first else _UPSERT, tenant_id, connection_id, run_id, at)
+    zeroed = zero_points = 0
+    if not first:
+        # Rule 3: a successful read of a source is a full snapshot of it. Rows of its warehouses that it did
+        # not report are zero now — but only for sources that answered completely. (A first snapshot has
+        # no other rows.)
+        covered = await raw.fetch(_COVERED, connection_id, snapshot.covered_fbo, sorted(snapshot.covered_fbs))
+        covered_ids = [r["id"] for r in covered]
+        if covered_ids:
+            limited = sorted(snapshot.limited_to) if snapshot.limited_to is not None else None
+            zeroed, zero_points = await raw.fetchrow(
+                _ZERO_ABSENT, tenant_id, connection_id, run_id, at, covered_ids, limited
+            )
+    archived = archive_points = 0
+    if listed is not None:
+        archived, archive_points = await raw.fetchrow(_ARCHIVE, tenant_id, connection_id, run_id, at, sorted(listed))
+    await raw.execute("SET LOCAL enable_nestloop = on")
+    points = int(points) + int(zero_points) + int(archive_points)
+    return StockWrite(len(snapshot.stock), unmatched, int(changed), int(zeroed), points, int(archived))
+
+
+def listed_products(snapshot: Snapshot) -> set[str] | None:
+    """The products a full catalogue listed (Ozon): stored products outside it are archived and their stock
+    rows are not written. None when the catalogue cannot say that: it lists changes only (Wildberries), it
+    failed, a plan's product limit cut it, or it came back empty (an empty answer never deletes data)."""
+    if not (snapshot.catalogue_full and snapshot.catalogue_complete and snapshot.catalog):
+        return None
+    if snapshot.limited_to is not None:
+        return None
+    return {c.external_id for c in snapshot.catalog}
