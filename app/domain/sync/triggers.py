@@ -18,9 +18,10 @@ from app.lib.errors import AppError
 from app.lib.ids import uuid7
 
 MANUAL_COOLDOWN = timedelta(seconds=60)
-# A new manual run's lease: time for the outbox relay (or its sweep) to enqueue its job; from then on the
-# sweep extends it while the job exists.
-QUEUED_LEASE = timedelta(seconds=120)
+# A new manual run's lease: the longest sync lease (60 s). The sweep extends it while the job waits in the
+# outbox or in arq's queue, so it need not cover the wait; kept short, a run whose job a worker took and died
+# with (arq's in-progress mark, nobody holding the connection's lease) ends within a minute of the crash.
+QUEUED_LEASE = timedelta(seconds=60)
 ALIVE = (SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.WAITING)
 
 
