@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import msgspec
-
 
 @dataclass(slots=True)
 class VariantItem:
@@ -61,8 +59,10 @@ class OrderItem:
     is_cancel: bool
     cancelled_at: datetime | None
     # The line as the marketplace sent it, stored as JSON by the writer: a dict, or the decoded msgspec struct
-    # itself (Wildberries — a dict beside each of a first sync's 150 000 structs cost ~150 MB).
-    raw: dict[str, Any] | msgspec.Struct
+    # itself (Wildberries — a dict beside each of a first sync's 150 000 structs cost ~150 MB). Typed ``Any``
+    # for msgspec: a waiting run's stash (stash.py) decodes a snapshot back, and a union of a dict and a
+    # struct is not decodable; what comes back is the dict, which the writer encodes the same way.
+    raw: Any
     warehouse_external_id: str | None = None  # resolved by exact trimmed name (orders carry no warehouse id)
 
 
