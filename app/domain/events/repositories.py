@@ -127,23 +127,8 @@ class FanoutDeliveryRepository(TenantRepository[WebhookDelivery]):
         self, event_id: uuid.UUID, event_type: str, endpoint_ids: list[uuid.UUID], now: datetime
     ) -> list[uuid.UUID]:
         """One pending delivery per endpoint, due now; an existing (endpoint, event) pair is left alone."""
-        if not endpoint_ids:
-            return []
-        rows = [
-            {
-                "id": uuid7(),
-                "tenant_id": self.tenant_id,
-                "endpoint_id": endpoint_id,
-                "event_id": event_id,
-                "event_type": event_type,
-                "status": "pending",
-                "next_attempt_at": now,
-            }
-            for endpoint_id in sorted(endpoint_ids)
-        ]
-        stmt = insert(WebhookDelivery).values(rows).on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-        result = await self.session.execute(stmt.returning(WebhookDelivery.id))
-        return list(result.scalars().all())
+        created = await self.create_many([(endpoint_id, event_id, event_type) for endpoint_id in endpoint_ids], now)
+        return [delivery_id for _, delivery_id in created]
 
     async def create_many(
         self, rows: list[tuple[uuid.UUID, uuid.UUID, str]], now: datetime
