@@ -96,6 +96,23 @@ _INSERT_FIRST = f"""
 _COVERED = """SELECT id FROM warehouses WHERE connection_id = $1
    AND ((kind = 'fbo' AND $2) OR (kind = 'fbs' AND external_id = ANY($3::text[])))"""
 
+# The tail both statements below share: the rows of ``prev`` (variant, warehouse, ``moves``: whether the
+# quantity or a known in-transit figure was not 0) become 0 — an unknown (NULL) figure stays unknown — and
+# those whose point's values move get a history point. Defines the CTEs ``gone`` and ``hist``.
+_ZEROED_WITH_POINTS = f"""gone AS (
+        UPDATE stock_levels s SET quantity = 0,
+            in_way_to_client = CASE WHEN s.in_way_to_client IS NULL THEN NULL ELSE 0 END,
+            in_way_from_client = CASE WHEN s.in_way_from_client IS NULL THEN NULL ELSE 0 END,
+            reserved = CASE WHEN s.reserved IS NULL THEN NULL ELSE 0 END,
+            changed_at = $4
+        FROM prev m
+        WHERE s.variant_id = m.variant_id AND s.warehouse_id = m.warehouse_id
+        RETURNING s.variant_id, s.warehouse_id, s.product_id, s.quantity, s.in_way_to_client,
+                  s.in_way_from_client
+    ), moved AS (
+        SELECT g.* FROM gone g JOIN prev p USING (variant_id, warehouse_id) WHERE p.moves
+    ), hist AS ({points_from("moved")})"""
+
 # $1 tenant, $2 connection, $3 sync run, $4 snapshot time, $5 the covered warehouses, $6 the products kept
 # → (rows zeroed, history points). A zeroed row keeps an unknown (NULL) in-transit figure unknown — in
 # stock_levels and in its point — and gets a point only when the quantity or a known in-transit figure
@@ -121,20 +138,8 @@ _ZERO_ABSENT = f"""
                OR coalesce(s.in_way_from_client, 0) <> 0 AS moves
         FROM stock_levels s JOIN missing m ON s.variant_id = m.variant_id AND s.warehouse_id = m.warehouse_id
         WHERE s.connection_id = $2
-    ), gone AS (
-        UPDATE stock_levels s SET quantity = 0,
-            in_way_to_client = CASE WHEN s.in_way_to_client IS NULL THEN NULL ELSE 0 END,
-            in_way_from_client = CASE WHEN s.in_way_from_client IS NULL THEN NULL ELSE 0 END,
-            reserved = CASE WHEN s.reserved IS NULL THEN NULL ELSE 0 END,
-            changed_at = $4
-        FROM missing m
-        WHERE s.variant_id = m.variant_id AND s.warehouse_id = m.warehouse_id
-        RETURNING s.variant_id, s.warehouse_id, s.product_id, s.quantity, s.in_way_to_client,
-                  s.in_way_from_client
-    ), moved AS (
-        SELECT g.* FROM gone g JOIN prev p USING (variant_id, warehouse_id) WHERE p.moves
-    ), hist AS ({points_from("moved")}
-    ) SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM hist)
+    ), {_ZEROED_WITH_POINTS}
+    SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM hist)
 """
 
 
@@ -154,20 +159,8 @@ _ARCHIVE = f"""
         WHERE s.connection_id = $2
           AND (s.quantity <> 0 OR coalesce(s.in_way_to_client, 0) <> 0
                OR coalesce(s.in_way_from_client, 0) <> 0 OR coalesce(s.reserved, 0) <> 0)
-    ), gone AS (
-        UPDATE stock_levels s SET quantity = 0,
-            in_way_to_client = CASE WHEN s.in_way_to_client IS NULL THEN NULL ELSE 0 END,
-            in_way_from_client = CASE WHEN s.in_way_from_client IS NULL THEN NULL ELSE 0 END,
-            reserved = CASE WHEN s.reserved IS NULL THEN NULL ELSE 0 END,
-            changed_at = $4
-        FROM prev m
-        WHERE s.variant_id = m.variant_id AND s.warehouse_id = m.warehouse_id
-        RETURNING s.variant_id, s.warehouse_id, s.product_id, s.quantity, s.in_way_to_client,
-                  s.in_way_from_client
-    ), moved AS (
-        SELECT g.* FROM gone g JOIN prev p USING (variant_id, warehouse_id) WHERE p.moves
-    ), hist AS ({points_from("moved")}
-    ) SELECT (SELECT count(*) FROM archived), (SELECT count(*) FROM hist)
+    ), {_ZEROED_WITH_POINTS}
+    SELECT (SELECT count(*) FROM archived), (SELECT count(*) FROM hist)
 """
 
 
