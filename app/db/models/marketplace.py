@@ -184,6 +184,8 @@ class OrderLine(TenantRowMixin, Base):
         Index("ix_order_lines_connection_date", "connection_id", "order_date"),
     )
 
+    # Not a constraint in the database (migration 0013): a statement-level trigger on connections deletes the
+    # lines of deleted connections, instead of a check per inserted line.
     connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     basket_id: Mapped[str | None] = mapped_column(String(200))
