@@ -3,6 +3,8 @@ connection's first sync enqueued at once, ``--workers`` arq worker processes (th
 the queue is empty.
 
     python -m bench.fleet [--sellers 1000] [--products 590] [--workers 1] [--max-jobs N] [--baseline 20]
+
+(``BENCH_FLEET_PROFILE=/tmp/fleet.prof`` writes a cProfile of each worker process to ``/tmp/fleet.prof.<pid>``.)
                           [--dup-check]
 
 Issue 13 §3 targets on the 2-core machine: 1 000 × 1 000 with one worker → queue empty ≤ 120 s (200 × 1 000
@@ -21,6 +23,12 @@ Figures:
   the first run's start to the last run's end; ``sync_seconds_p50/p95/max``: each run's own duration.
 * ``postgresql_time_share``: the bench database's statement time (``pg_stat_database.active_time``, summed
   over its backends) ÷ (that + the worker processes' CPU time) — how much of the work is PostgreSQL's.
+* ``cpu_s_by_program`` / ``cpu_s_per_sync`` / ``cores_busy_share``: CPU seconds the worker processes, the
+  PostgreSQL server (its live processes and what its exited backends left to the postmaster), the sandbox
+  and Redis used during the fleet, read from ``/proc``; per run; and their sum ÷ (queue-empty time × cores).
+  A share near 1 means the host's cores were the limit, whatever the concurrency — and ``cpu_s_per_sync``
+  × runs ÷ cores is then the floor of the queue-empty time on this host. (Host-wide for PostgreSQL and
+  Redis: read them on a quiet machine.)
 * ``--dup-check`` enqueues every connection twice under two job ids (as a schedule tick and a manual
   trigger would): ``overlapping_runs_of_one_connection`` counts runs of one connection that ran at the same
   time (must be 0: the per-connection lock holds across processes); both runs of a connection run, one
@@ -40,6 +48,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -126,6 +135,35 @@ async def _active_ms(settings: Any, database: str) -> float:
         await conn.close()
 
 
+def _proc_cpu(pid: int, *, children: bool = False) -> float:
+    """CPU seconds of one process from /proc (with its reaped children's when ``children``); 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_program() -> dict[str, float]:
+    """CPU seconds used so far by the PostgreSQL and Redis servers on this host: every live process of the
+    program, plus what the postmaster's exited children (backends that closed) left in its own account."""
+    totals = {"postgres": 0.0, "redis-server": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        for program in totals:
+            if comm.startswith(program):
+                # The postmaster (its parent is not postgres) also carries its reaped backends' CPU.
+                totals[program] += _proc_cpu(int(entry.name), children=program == "postgres" and ppid == 1)
+    return totals
+
+
 def _database_name(url: str) -> str:
     return url.rsplit("/", 1)[-1].split("?", 1)[0]
 
@@ -195,6 +233,8 @@ async def main(sellers: int, products: int, workers: int, max_jobs: int | None, 
             await _enqueue(settings, fleet_pairs, ["fleet", "fleet-dup"] if dup else ["fleet"])
             database = _database_name(settings.migration_database_url)
             active_before = await _active_ms(settings, database)
+            servers_cpu_before = _cpu_by_program()
+            sandbox_cpu_before = _proc_cpu(sandbox.pid)
             env = {
                 **os.environ,
                 _SETTINGS_ENV: msgspec.json.encode(settings).decode(),
@@ -223,6 +263,8 @@ async def main(sellers: int, products: int, workers: int, max_jobs: int | None, 
             queue_empty = max((float(w.get("wall_s", 0.0)) for w in per_worker), default=spawn_to_exit)
             await asyncio.sleep(1.0)  # statistics are flushed by the backends at most once a second
             active_s = (await _active_ms(settings, database) - active_before) / 1000
+            servers_cpu = {k: v - servers_cpu_before[k] for k, v in _cpu_by_program().items()}
+            sandbox_cpu = _proc_cpu(sandbox.pid) - sandbox_cpu_before
 
             statuses: dict[str, int] = {}
             by_type: dict[str, int] = {}
@@ -294,6 +336,18 @@ async def main(sellers: int, products: int, workers: int, max_jobs: int | None, 
             "worker_cpu_s_total": round(worker_cpu, 1),
             "postgresql_active_s": round(active_s, 1),
             "postgresql_time_share": round(active_s / (active_s + worker_cpu), 2) if active_s + worker_cpu else None,
+            # Where the host's cores went during the fleet (this host's servers: any other work on them counts
+            # too, so read these on a quiet machine): CPU seconds by program, and their sum ÷ (span × cores).
+            "cpu_s_by_program": {
+                "workers": round(worker_cpu, 1),
+                "postgresql": round(servers_cpu["postgres"], 1),
+                "sandbox": round(sandbox_cpu, 1),
+                "redis": round(servers_cpu["redis-server"], 1),
+            },
+            "cpu_s_per_sync": round((worker_cpu + sum(servers_cpu.values()) + sandbox_cpu) / max(runs_total, 1), 3),
+            "cores_busy_share": round(
+                (worker_cpu + sum(servers_cpu.values()) + sandbox_cpu) / (queue_empty * (os.cpu_count() or 1)), 2
+            ),
             "baseline_one_at_a_time_per_seller_s": round(per_seller, 3),
             "baseline_extrapolated_fleet_s": round(per_seller * sellers, 1),
             "speedup_vs_one_at_a_time": round(per_seller * sellers / span, 2) if per_seller else None,
@@ -313,6 +367,11 @@ if __name__ == "__main__":
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        asyncio.run(_child(args.max_jobs or 50))
+        if profile := os.environ.get("BENCH_FLEET_PROFILE"):  # cProfile of the worker process, to that file
+            import cProfile
+
+            cProfile.run("asyncio.run(_child(args.max_jobs or 50))", f"{profile}.{os.getpid()}")
+        else:
+            asyncio.run(_child(args.max_jobs or 50))
     else:
         asyncio.run(main(args.sellers, args.products, args.workers, args.max_jobs, args.baseline, args.dup_check))

@@ -106,11 +106,10 @@ async def ensure_stub_variants(
     session: AsyncSession, tenant_id: uuid.UUID, connection_id: uuid.UUID, marketplace: str, rows: list[StockRow]
 ) -> None:
     """Stock for a variant the catalogue has not returned (yet): keep it, under its marketplace ids."""
-    stubs: dict[str, CatalogItem] = {}
+    # product id → its variant ids in the order the rows name them (a dict as an ordered set)
+    stubs: dict[str, dict[str, None]] = {}
     for r in rows:
-        item = stubs.setdefault(r.product_external_id, CatalogItem(r.product_external_id, None, None))
-        if all(v.external_id != r.variant_external_id for v in item.variants):
-            item.variants.append(VariantItem(r.variant_external_id))
+        stubs.setdefault(r.product_external_id, {})[r.variant_external_id] = None
     if not stubs:
         return
     raw = await raw_connection(session)
@@ -123,8 +122,8 @@ async def ensure_stub_variants(
         )
     }
     missing: dict[str, CatalogItem] = {}
-    for pid, item in stubs.items():
-        new = [v for v in item.variants if v.external_id not in known]
+    for pid, variant_ids in stubs.items():
+        new = [VariantItem(v) for v in variant_ids if v not in known]
         if new:
             missing[pid] = CatalogItem(pid, None, None, variants=new)
     if missing:
