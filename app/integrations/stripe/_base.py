@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import msgspec
-import stripe
 
 from app.config import Settings
 from app.integrations.stripe.errors import StripeNotConfigured, translate
@@ -20,21 +21,33 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
 
 
-class _HTTPXClient(stripe.HTTPXClient):
-    """The SDK's async HTTPX client, handing httpx the encoded form body as `content`: the SDK passes it as
-    `data=<str>`, which httpx deprecates (a warning on every request today, an error in a later httpx)."""
+# The SDK is imported when a gateway is made, not with this module: ~7 MB of resident memory in every process
+# that imports the billing domain (the API and the worker), and a self-hosted deployment without Stripe keys
+# never makes a gateway (``StripeNotConfigured`` comes first). tests/unit/integrations/test_stripe_sdk_lazy.py.
 
-    def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any) -> Any:
-        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
-        body = kwargs.pop("data", None)
-        if body:
-            kwargs["content"] = body
-        return [args, kwargs]
+
+@functools.cache
+def _httpx_client_class() -> type[Any]:
+    import stripe
+
+    class _HTTPXClient(stripe.HTTPXClient):
+        """The SDK's async HTTPX client, handing httpx the encoded form body as `content`: the SDK passes it as
+        `data=<str>`, which httpx deprecates (a warning on every request today, an error in a later httpx)."""
+
+        def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any) -> Any:
+            args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+            body = kwargs.pop("data", None)
+            if body:
+                kwargs["content"] = body
+            return [args, kwargs]
+
+    return _HTTPXClient
 
 
 def to_struct(obj: Any, kind: type[T]) -> T:
     """An SDK object (or dict) as one of our Structs."""
-    data = obj.to_dict(for_json=True) if isinstance(obj, stripe.StripeObject) else obj
+    sdk = sys.modules.get("stripe")  # an SDK object exists only once the SDK is loaded
+    data = obj.to_dict(for_json=True) if sdk is not None and isinstance(obj, sdk.StripeObject) else obj
     return msgspec.convert(data, kind, strict=False)
 
 
@@ -53,7 +66,9 @@ class GatewayBase:
     ) -> None:
         if not secret_key:
             raise StripeNotConfigured("STOCK_TRACKER_STRIPE_SECRET_KEY is not set: billing is off")
-        self._http = _HTTPXClient(timeout=timeout)
+        import stripe
+
+        self._http = _httpx_client_class()(timeout=timeout)
         self._sdk = stripe.StripeClient(
             secret_key,
             base_addresses={"api": api_base.rstrip("/")} if api_base else None,
@@ -87,6 +102,8 @@ class GatewayBase:
     @asynccontextmanager
     async def _translated(self) -> AsyncIterator[None]:
         """Run SDK calls; an SDK exception leaves as one of our errors."""
+        import stripe
+
         try:
             yield
         except stripe.StripeError as exc:

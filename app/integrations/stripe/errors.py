@@ -5,7 +5,10 @@ Messages are Stripe's own (which never carry a secret key in full: Stripe masks 
 
 from __future__ import annotations
 
-import stripe
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the SDK is imported where it is called (see _base: ~7 MB in a process that never bills)
+    import stripe
 
 
 class StripeError(Exception):
@@ -72,6 +75,8 @@ class WebhookSignatureError(StripeError):
 
 def translate(exc: stripe.StripeError) -> StripeError:
     """The error of ours for an SDK exception."""
+    import stripe
+
     message = exc.user_message or str(exc) or type(exc).__name__
     status = exc.http_status
     kind: type[StripeError]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import msgspec
-import stripe
 
 from app.integrations.stripe.errors import WebhookSignatureError
 from app.integrations.stripe.schemas import WebhookEvent
@@ -22,6 +21,8 @@ def verify_webhook(
         raise WebhookSignatureError("STOCK_TRACKER_STRIPE_WEBHOOK_SECRET is not set: webhooks cannot be verified")
     if not signature:
         raise WebhookSignatureError("No Stripe-Signature header")
+    import stripe  # only here and in the gateway: a process that never bills never loads the SDK
+
     try:
         stripe.Webhook.construct_event(payload, signature, secret, tolerance=tolerance)
     except stripe.SignatureVerificationError as exc:
