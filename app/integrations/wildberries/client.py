@@ -8,10 +8,11 @@ so the job can be rescheduled instead of holding a worker slot.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import msgspec
 
 from app.integrations.marketplace import MarketplaceBadResponse, Retry, Transport
 from app.integrations.wildberries import limits
@@ -65,6 +66,13 @@ def msk_text(moment: datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(MSK).replace(tzinfo=None)
     return moment.isoformat(timespec="seconds")
+
+
+class _OrderHead(msgspec.Struct):
+    """The two fields of an order line that paging needs (the rest is skipped, not built)."""
+
+    srid: str
+    lastChangeDate: str
 
 
 class WildberriesClient:
@@ -218,24 +226,53 @@ class WildberriesClient:
         an empty page, when ``lastChangeDate`` no longer moves, or when a page brings no line not yet seen
         (so changes arriving while we page cannot keep us asking a 1-per-minute method).
         """
+        lines: dict[str, OrderLine] = {}
+        async for page in self.order_pages(date_from, flag):
+            for line in page:
+                lines[line.srid] = line
+        return list(lines.values())
+
+    async def order_pages(self, date_from: datetime, flag: int = 0) -> AsyncIterator[Iterator[OrderLine]]:
+        """``orders`` a page at a time, each page's lines decoded one by one as they are read: a page of up to
+        80 000 lines is never held decoded all at once (~100 MB), only its body. Read each page before asking
+        for the next. The boundary lines of two pages come twice (a later copy carries the newer state):
+        the reader merges them by ``srid``. A line that does not decode fails the read, as a page would."""
         if flag not in (0, 1):
             raise ValueError("flag must be 0 or 1")
         url = self._url("statistics", "/api/v1/supplier/orders")
         since = msk_text(date_from)
-        lines: dict[str, OrderLine] = {}
+        seen: set[str] = set()
         while True:
+            body = bytearray()  # the page's body, held once; its lines refer to it until they are decoded
             response = await self._transport.send(
                 "orders",
                 "GET",
                 url,
                 policy=self._orders_policy,
                 params={"dateFrom": since, "flag": str(flag)},
-                max_wait=self._page_max_wait if lines else None,
+                max_wait=self._page_max_wait if seen else None,
+                buffer=body,
             )
-            page = [] if response.status_code == 204 else self._transport.decode("orders", response, list[OrderLine])
-            fresh = sum(line.srid not in lines for line in page)
-            for line in page:
-                lines[line.srid] = line
-            if flag == 1 or not fresh or page[-1].lastChangeDate == since:
-                return list(lines.values())
-            since = page[-1].lastChangeDate
+            status = response.status_code
+            page = [] if status == 204 else self._transport.decode_body("orders", status, body, list[msgspec.Raw])
+            fresh, last = self._scan_page(page, status, seen, since)
+            if page:
+                yield self._decode_lines(page, status)
+            del page, body  # nothing refers to this page's body any more: it is freed before the next is read
+            if flag == 1 or not fresh or last == since:
+                return
+            since = last
+
+    def _scan_page(self, page: list[msgspec.Raw], status: int, seen: set[str], since: str) -> tuple[int, str]:
+        """Only the two fields paging needs, a line at a time: how many lines are new, the last change date."""
+        fresh, last = 0, since
+        for raw in page:
+            head = self._transport.decode_body("orders", status, raw, _OrderHead)
+            fresh += head.srid not in seen
+            seen.add(head.srid)
+            last = head.lastChangeDate
+        return fresh, last
+
+    def _decode_lines(self, page: list[msgspec.Raw], status: int) -> Iterator[OrderLine]:
+        for raw in page:
+            yield self._transport.decode_body("orders", status, raw, OrderLine)

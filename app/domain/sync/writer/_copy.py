@@ -19,13 +19,16 @@ async def raw_connection(session: AsyncSession) -> Any:
 COPY_CHUNK = 20_000
 
 
-async def copy_into(raw: Any, table: str, columns: list[str], records: Iterable[tuple[Any, ...]]) -> None:
+async def copy_into(
+    raw: Any, table: str, columns: list[str], records: Iterable[tuple[Any, ...]], chunk: int = COPY_CHUNK
+) -> None:
     """Fill a temporary table with COPY (COPY straight into an RLS table is refused), then analyse it.
 
     ``records`` may be a generator: it is consumed ``COPY_CHUNK`` rows at a time, so the rows built for the
-    COPY (150 000 encoded order lines of a first sync: ~200 MB) never all exist at once."""
+    COPY (150 000 encoded order lines of a first sync: ~200 MB) never all exist at once. Wide rows (an order
+    line's raw JSON) take a smaller ``chunk``."""
     it = iter(records)
-    while chunk := list(islice(it, COPY_CHUNK)):
-        await raw.copy_records_to_table(table, records=chunk, columns=columns)
+    while rows := list(islice(it, chunk)):
+        await raw.copy_records_to_table(table, records=rows, columns=columns)
     # Temporary tables have no statistics until analysed: without them the planner picks nested loops.
     await raw.execute(f"ANALYZE {table}")
