@@ -227,3 +227,26 @@ async def test_order_lines_are_stored_raw_and_a_cancellation_updates_the_line(sc
     async with session_scope(sm, tid) as s:
         five = (await s.execute(select(StoredLine).where(StoredLine.external_id == "srid-5"))).scalar_one()
     assert five.is_cancel is True and five.raw["isCancel"] is True and five.cancelled_at is not None
+
+
+async def test_stock_of_a_variant_the_catalogue_has_not_returned_is_kept_under_a_stub(scope):
+    """Only variants not stored yet get a stub (product and variant by marketplace id); a stored product keeps
+    its details, and a second write adds nothing."""
+    from app.db.models import Product, Variant
+
+    sm, tid, cid = scope
+    snap = base_snapshot([StockRow("100", "1002", "77", 5), StockRow("100", "1009", "77", 2)])
+    snap.stock += [StockRow("300", "3001", "77", 4), StockRow("300", "3001", "-999999", 1)]  # one new variant, twice
+    await write(sm, tid, cid, snap)
+    await write(sm, tid, cid, base_snapshot([StockRow("300", "3001", "77", 4), StockRow("300", "3002", "77", 1)]))
+    async with session_scope(sm, tid) as s:
+        products = {p.external_id: p for p in (await s.execute(select(Product))).scalars()}
+        variants = sorted((v.external_id, v.product_id) for v in (await s.execute(select(Variant))).scalars())
+    assert set(products) == {"100", "200", "300"} and products["100"].title == "Shirt"
+    assert products["300"].title is None
+    assert [v for v, _ in variants] == ["1001", "1002", "1009", "2001", "3001", "3002"]
+    by_id = dict(variants)
+    assert by_id["1009"] == products["100"].id and by_id["3001"] == by_id["3002"] == products["300"].id
+    lv = await levels(sm, tid)
+    assert lv[("3001", "77")] == 4 and lv[("3002", "77")] == 1
+    assert lv[("1009", "77")] == 0  # the second snapshot (FBS 77 read whole) no longer has it: zero now
