@@ -1,6 +1,6 @@
 """Sync a 100 000-variant sandbox seller with limits off; compare with a naive per-row ORM upsert.
 
-    python -m bench.sync [--products 60000] [--warehouses 3] [--baseline-rows 5000]
+    python -m bench.sync [--products 60000] [--warehouses 3] [--baseline-rows 5000] [--rss-steps]
 
 Prints rows/s, wall time and peak RSS for our path (fetch over HTTP → normalise → COPY + one sorted
 set-based write), the same rows written again (must write 0), and the same load through a per-row ORM upsert
@@ -8,6 +8,9 @@ set-based write), the same rows written again (must write 0), and the same load 
 the stock write step alone (``write_stock``: COPY, the upsert with its history points, rule 3) — issue 13's
 ≥ 50 000 rows/s. The sandbox runs as its own process (``stock-tracker sandbox``), so ``peak_rss_mb`` is the
 sync's own memory (issue 13: ≤ 300 MB for this seller), not the simulated marketplace's.
+
+``--rss-steps`` (a bench-only probe, nothing in the app) prints the process's current RSS and its peak so far
+after each step of the first sync (``rss_after_step_mb``): where the memory goes, step by step.
 """
 
 from __future__ import annotations
@@ -27,7 +30,33 @@ import httpx
 from bench._common import ROOT, add_wb_connection, bench_settings, free_port, peak_rss_mb, report
 
 
-async def main(products: int, warehouses: int, baseline_rows: int) -> None:
+def current_rss_mb() -> float:
+    """The resident set now (``/proc/self/status`` VmRSS), not the peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def probe_steps(into: dict[str, list[float]]) -> None:
+    """Bench-only: wrap ``StageLog.step`` so each step's end records [current RSS, peak RSS so far] in MB."""
+    from contextlib import contextmanager
+
+    from app.domain.sync.records import StageLog
+
+    original = StageLog.step
+
+    @contextmanager
+    def step(self: Any, name: str, stage: Any) -> Any:
+        with original(self, name, stage) as record:
+            yield record
+        into.setdefault(name, [round(current_rss_mb(), 1), round(peak_rss_mb(), 1)])  # the first sync's only
+
+    StageLog.step = step  # type: ignore[method-assign,assignment]
+
+
+async def main(products: int, warehouses: int, baseline_rows: int, rss_steps: bool = False) -> None:
     from sqlalchemy import select
 
     from app.db.engine import create_engine, create_sessionmaker, session_scope
@@ -46,6 +75,7 @@ async def main(products: int, warehouses: int, baseline_rows: int) -> None:
         start_new_session=True,
     )
     sandbox = f"http://127.0.0.1:{port}/sandbox"
+    rss: dict[str, list[float]] = {}
     try:
         async with bench_settings(marketplace_rate_limits=False, wb_base_url=f"{sandbox}/wb") as settings:
             async with httpx.AsyncClient(base_url=sandbox, timeout=300) as h:
@@ -65,9 +95,13 @@ async def main(products: int, warehouses: int, baseline_rows: int) -> None:
             tid, cid = await add_wb_connection(sm, cipher, seller["credentials"])
             http = marketplace_http_client()
             service = SyncService(sm, MarketplaceGateway(settings, http, None), cipher)
+            rss["before_sync"] = [round(current_rss_mb(), 1), round(peak_rss_mb(), 1)]
+            if rss_steps:
+                probe_steps(rss)
             t0 = time.perf_counter()
             await service.run(tid, cid, uuid.uuid4(), "manual", None)
             first_wall = time.perf_counter() - t0
+            first_sync_peak = peak_rss_mb()
             async with session_scope(sm, tid) as s:
                 run = (await s.execute(select(SyncRun).order_by(SyncRun.created_at.desc()))).scalars().first()
                 assert run is not None
@@ -157,7 +191,9 @@ async def main(products: int, warehouses: int, baseline_rows: int) -> None:
                 "resync_stages_s": seconds(second_stages),
                 "baseline_naive_orm_rows": len(cells),
                 "baseline_naive_orm_rows_per_s": round(len(cells) / naive),
+                "first_sync_peak_rss_mb": round(first_sync_peak, 1),
                 "peak_rss_mb": round(peak_rss_mb(), 1),
+                **({"rss_after_step_mb": rss} if rss_steps else {}),
             },
         )
 
@@ -178,5 +214,6 @@ if __name__ == "__main__":
     p.add_argument("--products", type=int, default=60_000)
     p.add_argument("--warehouses", type=int, default=3)
     p.add_argument("--baseline-rows", type=int, default=5_000)
+    p.add_argument("--rss-steps", action="store_true", help="print the RSS after each step of the first sync")
     a = p.parse_args()
-    asyncio.run(main(a.products, a.warehouses, a.baseline_rows))
+    asyncio.run(main(a.products, a.warehouses, a.baseline_rows, a.rss_steps))

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import msgspec
@@ -127,6 +127,15 @@ def _auth_status(status: int, detail: str) -> bool:
     return status in (401, 403)
 
 
+class BodySink(Protocol):
+    """Where ``Transport.send`` streams a 2xx body to, part by part, instead of reading it whole."""
+
+    def reset(self) -> None:
+        """A new attempt starts: forget whatever an earlier one wrote."""
+
+    def write(self, part: bytes) -> None: ...
+
+
 class Transport:
     """Sends one logical call: limiter, retries with backoff, metrics, and status → typed error."""
 
@@ -166,8 +175,13 @@ class Transport:
         params: Mapping[str, str] | None = None,
         max_wait: float | None = None,
         cost_4xx: int = 1,
+        sink: BodySink | None = None,
     ) -> httpx.Response:
-        """A 2xx response (204 included), or raise; ``key`` overrides the limiter key (e.g. per host)."""
+        """A 2xx response (204 included), or raise; ``key`` overrides the limiter key (e.g. per host).
+
+        With ``sink`` the body of a 2xx response is streamed into it part by part (``reset`` first, at every
+        attempt) and the response comes back closed, its body read: a large body (a WB orders page, ~60 MB)
+        need not be held whole at all (reading it whole holds it twice: its parts, then their join)."""
         limiter_key = key or self.limiter_key
         content = None if json is None else msgspec.json.encode(json)
         headers = self.headers if content is None else {**self.headers, "Content-Type": "application/json"}
@@ -186,7 +200,11 @@ class Transport:
             response: httpx.Response | None = None
             self.calls += 1
             try:
-                response = await self.http.request(method, url, content=content, params=params, headers=headers)
+                if sink is None:
+                    response = await self.http.request(method, url, content=content, params=params, headers=headers)
+                else:
+                    request = self.http.build_request(method, url, content=content, params=params, headers=headers)
+                    response = await self._streamed(request, sink)
                 outcome = str(response.status_code)
             except httpx.TimeoutException:
                 outcome = "timeout"
@@ -221,6 +239,19 @@ class Transport:
             )
             await asyncio.sleep(delay)
 
+    async def _streamed(self, request: httpx.Request, sink: BodySink) -> httpx.Response:
+        response = await self.http.send(request, stream=True)
+        try:
+            if response.status_code < 300:
+                sink.reset()
+                async for part in response.aiter_bytes():
+                    sink.write(part)
+            else:
+                await response.aread()  # an error's body gives its detail
+        finally:
+            await response.aclose()
+        return response
+
     async def _wait_out(self, exc: MarketplaceRateLimited) -> None:
         """Sleep ``exc.retry_after`` when the run's budget lets this step wait that long; else raise."""
         budget = self.budget
@@ -241,14 +272,18 @@ class Transport:
 
     def decode(self, endpoint: str, response: httpx.Response, kind: type[T]) -> T:
         """The body as ``kind``; any decoding or shape problem becomes ``MarketplaceBadResponse``."""
+        return self.decode_body(endpoint, response.status_code, response.content, kind)
+
+    def decode_body(self, endpoint: str, status: int, body: bytes | bytearray | memoryview, kind: type[T]) -> T:
+        """``decode`` for a body read apart from its response (``send``'s ``buffer``, one line of a page)."""
         try:
-            return msgspec.json.decode(response.content, type=kind)
+            return msgspec.json.decode(body, type=kind)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise MarketplaceBadResponse(
                 f"{self.marketplace} {endpoint}: unexpected response body ({exc})",
                 marketplace=self.marketplace,
                 endpoint=endpoint,
-                status=response.status_code,
+                status=status,
             ) from None
 
     async def _admit(self, endpoint: str, key: str, policy: Policy, max_wait: float) -> None:

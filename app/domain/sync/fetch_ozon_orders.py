@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 
-from app.domain.sync.model import OrderItem, Snapshot, WarehouseItem
+from app.domain.sync.model import OrderItem, OrderLines, Snapshot, WarehouseItem
 from app.domain.sync.normalize import warehouse_key
 from app.integrations.ozon.client import OzonClient
 from app.integrations.ozon.schemas import FboPosting, FbsPosting
@@ -94,7 +94,7 @@ async def fetch_orders(
             product_of[v.external_id] = item.external_id
     since, to = _since(now, cursor), now
     known = {w.external_id for w in snapshot.warehouses}
-    lines: list[OrderItem] = []
+    lines = OrderLines()  # compressed a chunk at a time: a page of postings is held decoded, not all of them
     places: dict[str, WarehouseItem] = {}
 
     def place(kind: str, warehouse_id: int | None, name: str | None) -> tuple[str, str] | None:
@@ -114,7 +114,7 @@ async def fetch_orders(
             if at is None:
                 continue
             data = p.analytics_data
-            lines += _lines(p, "fbo", at, place("fbo", data.warehouse_id if data else None, None), product_of)
+            lines.extend(_lines(p, "fbo", at, place("fbo", data.warehouse_id if data else None, None), product_of))
     async for fbs_page in client.fbs_postings(since, to):
         for q in fbs_page:
             at = _instant(q.in_process_at)
@@ -122,7 +122,8 @@ async def fetch_orders(
                 continue
             method = q.delivery_method
             where = place("fbs", method.warehouse_id if method else None, method.warehouse if method else None)
-            lines += _lines(q, "fbs", at, where, product_of)
+            lines.extend(_lines(q, "fbs", at, where, product_of))
     snapshot.warehouses.extend(places.values())  # rule 3: a product's warehouses include where it was ordered
+    lines.seal()
     snapshot.orders = lines
     snapshot.orders_cursor = to.astimezone(UTC).isoformat()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow, VariantItem, WarehouseItem
+from app.domain.sync.model import CatalogItem, OrderItem, OrderLines, Snapshot, StockRow, VariantItem, WarehouseItem
 from app.domain.sync.normalize import is_pseudo_warehouse, warehouse_key
 from app.integrations.marketplace import MarketplaceUnavailable
 from app.integrations.wildberries.client import WildberriesClient
@@ -29,6 +30,12 @@ def _photo(card: Any) -> str | None:
     if isinstance(first, dict):
         return first.get("big") or first.get("c516x688") or next(iter(first.values()), None)
     return getattr(first, "big", None) or getattr(first, "c516x688", None)
+
+
+def _shared(value: str | None) -> str | None:
+    """One string object for a value many rows repeat (a size, a brand, a warehouse): a 100 000-variant
+    seller's catalogue and stock hold the same few hundred values some 300 000 times."""
+    return None if value is None else sys.intern(value)
 
 
 def _moscow(value: str | datetime | None) -> datetime | None:
@@ -54,14 +61,14 @@ async def fetch_catalog(client: WildberriesClient, cursor: dict[str, Any] | None
                     external_id=str(card.nmID),
                     vendor_code=card.vendorCode,
                     title=card.title,
-                    brand=card.brand,
-                    subject=card.subjectName,
+                    brand=_shared(card.brand),
+                    subject=_shared(card.subjectName),
                     photo_url=_photo(card),
                     variants=[
                         VariantItem(
                             external_id=str(size.chrtID),
-                            size=size.techSize,
-                            marketplace_size=size.wbSize,
+                            size=_shared(size.techSize),
+                            marketplace_size=_shared(size.wbSize),
                             barcodes=list(size.skus or []),
                         )
                         for size in card.sizes
@@ -80,14 +87,24 @@ async def fetch_catalog(client: WildberriesClient, cursor: dict[str, Any] | None
 async def fetch_fbo(client: WildberriesClient, snapshot: Snapshot) -> None:
     """Stock on WB warehouses (FBW) with in-transit to / from customers."""
     rows = await client.wb_warehouse_stock()
+    # A warehouse is listed again only when its name or region changes (``normalize`` keeps the last name a
+    # key had, with the region it first came with): not once per row — 100 000 rows name ten warehouses.
+    listed: dict[str, tuple[str, str | None]] = {}
+    products: dict[int, str] = {}
     for r in rows:
         if is_pseudo_warehouse(r.warehouseName):
             continue
-        key = warehouse_key(r.warehouseId, r.warehouseName)
-        snapshot.warehouses.append(WarehouseItem(key, r.warehouseName.strip(), "fbo", r.regionName))
+        key = sys.intern(warehouse_key(r.warehouseId, r.warehouseName))
+        place = (r.warehouseName.strip(), r.regionName)
+        if listed.get(key) != place:
+            listed[key] = place
+            snapshot.warehouses.append(WarehouseItem(key, place[0], "fbo", place[1]))
+        product = products.get(r.nmId)
+        if product is None:
+            product = products[r.nmId] = str(r.nmId)
         snapshot.stock.append(
             StockRow(
-                product_external_id=str(r.nmId),
+                product_external_id=product,
                 variant_external_id=str(r.chrtId),
                 warehouse_external_id=key,
                 quantity=int(r.quantity),
@@ -103,6 +120,8 @@ async def fetch_fbs(client: WildberriesClient, snapshot: Snapshot, variants: Seq
     warehouses = await client.seller_warehouses()
     product_of = {v: p for p, v in variants}
     chrt_ids = sorted({int(v) for _, v in variants if v.lstrip("-").isdigit()})
+    # A row's size id back to the variant's own string (one object per variant, not one more per row).
+    variant_of = {int(v): v for v in product_of if v.lstrip("-").isdigit() and str(int(v)) == v}
     for wh in warehouses:
         key = warehouse_key(wh.id, wh.name)
         snapshot.warehouses.append(WarehouseItem(key, wh.name.strip(), "fbs", None))
@@ -112,8 +131,8 @@ async def fetch_fbs(client: WildberriesClient, snapshot: Snapshot, variants: Seq
             snapshot.errors.append(f"fbs warehouse {wh.id}: {exc}")
             continue
         for a in amounts:
-            variant = str(a.chrtId)
-            if variant not in product_of:
+            variant = variant_of.get(a.chrtId)
+            if variant is None:
                 continue
             snapshot.stock.append(StockRow(product_of[variant], variant, key, int(a.amount)))
         snapshot.covered_fbs.add(key)
@@ -127,31 +146,34 @@ async def fetch_orders(client: WildberriesClient, snapshot: Snapshot, now: datet
     last = _moscow(changed_since)
     if last is not None:
         since = max(floor, last - timedelta(hours=1))
-    lines = await client.orders(since)
-    newest = max((line.lastChangeDate for line in lines), default=None)
-    snapshot.orders_cursor = max(filter(None, (newest, changed_since)), default=None)
-    orders: list[OrderItem] = []
-    for line in lines:
-        ordered_at = _moscow(line.date)
-        if ordered_at is None or not line.srid:
-            continue
-        raw = line  # encoded by the writer exactly as msgspec.to_builtins would give it, without the dict
-        warehouse_type = (line.warehouseType or "").strip()
-        kind = "fbo" if warehouse_type == "Склад WB" else "fbs" if warehouse_type == "Склад продавца" else None
-        orders.append(
-            OrderItem(
-                external_id=line.srid,
-                basket_id=line.gNumber,
-                product_external_id=str(line.nmId),
-                variant_external_id=None,
-                barcode=line.barcode or None,
-                warehouse_name=(line.warehouseName or "").strip() or None,
-                warehouse_kind=kind,
-                ordered_at=ordered_at.astimezone(UTC),
-                order_date=ordered_at.astimezone(MSK).date(),
-                is_cancel=bool(line.isCancel),
-                cancelled_at=_moscow(line.cancelDate),
-                raw=raw,
+    orders = OrderLines()  # compressed a chunk at a time; a page's lines are decoded one by one as read
+    newest: str | None = None
+    async for page in client.order_pages(since):
+        for line in page:
+            if newest is None or line.lastChangeDate > newest:
+                newest = line.lastChangeDate
+            ordered_at = _moscow(line.date)
+            if ordered_at is None or not line.srid:
+                continue
+            warehouse_type = (line.warehouseType or "").strip()
+            kind = "fbo" if warehouse_type == "Склад WB" else "fbs" if warehouse_type == "Склад продавца" else None
+            orders.append(
+                OrderItem(
+                    external_id=line.srid,
+                    basket_id=line.gNumber,
+                    product_external_id=str(line.nmId),
+                    variant_external_id=None,
+                    barcode=line.barcode or None,
+                    warehouse_name=(line.warehouseName or "").strip() or None,
+                    warehouse_kind=kind,
+                    ordered_at=ordered_at.astimezone(UTC),
+                    order_date=ordered_at.astimezone(MSK).date(),
+                    is_cancel=bool(line.isCancel),
+                    cancelled_at=_moscow(line.cancelDate),
+                    raw=line,  # stored as its JSON, exactly as msgspec.to_builtins would give it
+                )
             )
-        )
+    orders.seal()
+    # Set only once every page arrived: a failed page leaves the step with no orders and the cursor where it was.
+    snapshot.orders_cursor = max(filter(None, (newest, changed_since)), default=None)
     snapshot.orders = orders

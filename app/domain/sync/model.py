@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
+
+from app.domain.sync.order_lines import OrderItem, OrderLines
+
+__all__ = ["CatalogItem", "OrderItem", "OrderLines", "Snapshot", "StockRow", "VariantItem", "WarehouseItem"]
 
 
 @dataclass(slots=True)
@@ -45,27 +48,6 @@ class StockRow:
     reserved: int | None = None
 
 
-@dataclass(slots=True)
-class OrderItem:
-    external_id: str  # WB srid: one order line (never gNumber, which is a basket)
-    basket_id: str | None
-    product_external_id: str
-    variant_external_id: str | None
-    barcode: str | None
-    warehouse_name: str | None
-    warehouse_kind: str | None  # from the API's own type field
-    ordered_at: datetime
-    order_date: date
-    is_cancel: bool
-    cancelled_at: datetime | None
-    # The line as the marketplace sent it, stored as JSON by the writer: a dict, or the decoded msgspec struct
-    # itself (Wildberries — a dict beside each of a first sync's 150 000 structs cost ~150 MB). Typed ``Any``
-    # for msgspec: a waiting run's stash (stash.py) decodes a snapshot back, and a union of a dict and a
-    # struct is not decodable; what comes back is the dict, which the writer encodes the same way.
-    raw: Any
-    warehouse_external_id: str | None = None  # resolved by exact trimmed name (orders carry no warehouse id)
-
-
 @dataclass
 class Snapshot:
     """What one sync fetched. ``covered`` names the stock sources that answered completely: only warehouses
@@ -74,7 +56,8 @@ class Snapshot:
     catalog: list[CatalogItem] = field(default_factory=list)
     warehouses: list[WarehouseItem] = field(default_factory=list)
     stock: list[StockRow] = field(default_factory=list)
-    orders: list[OrderItem] | None = None  # None = the orders stage failed or was skipped
+    # The order lines, compressed a chunk at a time (``order_lines``); None = the orders stage failed or was skipped.
+    orders: OrderLines | None = None
     covered_fbo: bool = False  # every marketplace-operated warehouse was reported
     covered_fbs: set[str] = field(default_factory=set)  # seller warehouses fully read
     catalogue_cursor: dict[str, Any] | None = None

@@ -56,15 +56,13 @@ def resolve_order_warehouses(snapshot: Snapshot, known: dict[str, str]) -> None:
         return
     by_name = dict(known)
     by_name.update({w.name: w.external_id for w in snapshot.warehouses})
-    for order in snapshot.orders:
-        if order.warehouse_external_id:  # the line names its warehouse's id (Ozon): that is its identity
-            continue
-        name = order.warehouse_name
-        if not name:
-            continue
+    # Once per name, not per line: a line that names its warehouse's id (Ozon) keeps it, that is its identity;
+    # the others take the id resolved for their name as they are read (``OrderLines.warehouse_ids``).
+    for name, kind in snapshot.orders.unplaced_warehouses().items():
         ext = by_name.get(name)
-        if ext is None and order.warehouse_kind:
+        if ext is None and kind:
             ext = "name:" + name
-            snapshot.warehouses.append(WarehouseItem(ext, name, order.warehouse_kind, None))
+            snapshot.warehouses.append(WarehouseItem(ext, name, kind, None))
             by_name[name] = ext
-        order.warehouse_external_id = ext
+        if ext is not None:
+            snapshot.orders.warehouse_ids[name] = ext

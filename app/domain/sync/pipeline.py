@@ -290,7 +290,7 @@ class WriteStage:
 def snapshot_products(snapshot: Snapshot) -> set[str]:
     """Every product (marketplace id) the snapshot has anything about."""
     ids = {c.external_id for c in snapshot.catalog} | {r.product_external_id for r in snapshot.stock}
-    return ids | {o.product_external_id for o in snapshot.orders or ()}
+    return ids | (snapshot.orders.product_ids() if snapshot.orders is not None else set())
 
 
 def keep_only(snapshot: Snapshot, kept: frozenset[str]) -> None:
@@ -304,7 +304,7 @@ def keep_only(snapshot: Snapshot, kept: frozenset[str]) -> None:
     snapshot.catalog = catalog
     snapshot.stock = [r for r in snapshot.stock if r.product_external_id in kept]
     if snapshot.orders is not None:
-        snapshot.orders = [o for o in snapshot.orders if o.product_external_id in kept]
+        snapshot.orders = snapshot.orders.only(kept)
     snapshot.limited_to = kept
 
 

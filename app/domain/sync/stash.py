@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 
-from app.domain.sync.model import Snapshot
+from app.domain.sync.model import OrderLines, Snapshot
+from app.domain.sync.order_lines import OrderLinesState
 from app.domain.sync.records import StageLog
 
 MARGIN_S = 3600
@@ -25,6 +26,22 @@ class _Stashed(msgspec.Struct):
     calls: int
 
 
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, OrderLines):  # its compressed chunks as they are
+        return obj.state()
+    raise NotImplementedError(f"cannot stash {type(obj).__name__}")
+
+
+def _dec_hook(kind: type, obj: Any) -> Any:
+    if kind is OrderLines:
+        return OrderLines.from_state(msgspec.convert(obj, OrderLinesState))
+    raise NotImplementedError(f"cannot load {kind.__name__}")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_decoder = msgspec.msgpack.Decoder(_Stashed, dec_hook=_dec_hook)
+
+
 def _key(run_id: uuid.UUID) -> str:
     return f"sync:stash:{run_id}"
 
@@ -34,7 +51,7 @@ class RunStash:
         self.redis = redis
 
     async def save(self, run_id: uuid.UUID, snapshot: Snapshot, stages: StageLog, wait_s: float) -> None:
-        blob = msgspec.msgpack.encode(_Stashed(snapshot, stages.to_json(), stages.calls))
+        blob = _encoder.encode(_Stashed(snapshot, stages.to_json(), stages.calls))
         await self.redis.set(_key(run_id), blob, ex=int(wait_s) + MARGIN_S)
 
     async def load(self, run_id: uuid.UUID, stages: StageLog) -> Snapshot | None:
@@ -43,8 +60,8 @@ class RunStash:
         if blob is None:
             return None
         try:
-            stashed = msgspec.msgpack.decode(blob, type=_Stashed)
-        except msgspec.DecodeError:
+            stashed = _decoder.decode(blob)
+        except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         stages.records.update(StageLog.from_json(stashed.stages).records)
         stages.calls = stashed.calls

@@ -8,7 +8,10 @@ so the job can be rescheduled instead of holding a worker slot.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import re
+import zlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -65,6 +68,58 @@ def msk_text(moment: datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(MSK).replace(tzinfo=None)
     return moment.isoformat(timespec="seconds")
+
+
+# One flat JSON object (an order line has no nested ones) after the separators before it; possessive, so a
+# line cut at the end of what has arrived fails at once instead of backtracking.
+_LINE = re.compile(rb'[\s,]*+(\{(?:[^"{}]++|"(?:[^"\\]++|\\.)*+")*+\})', re.DOTALL)
+
+
+class _NotAnArrayOfLines(Exception):
+    pass
+
+
+class _PageBody:
+    """An orders page's body as it streams in, kept zlib-compressed; read back one line (its JSON) at a time."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._zip = zlib.compressobj(1)
+        self._parts: list[bytes] = []
+
+    def write(self, part: bytes) -> None:
+        if out := self._zip.compress(part):
+            self._parts.append(out)
+
+    def lines(self) -> Iterator[bytes]:
+        """Each element of the JSON array, as bytes, in order; anything else in the body fails the read."""
+        self._parts.append(self._zip.flush())
+        unzip = zlib.decompressobj()
+        rest, opened = b"", False
+        for part in self._parts:
+            rest += unzip.decompress(part)
+            if not opened:
+                rest = rest.lstrip()
+                if not rest:
+                    continue
+                if rest[:1] != b"[":
+                    raise _NotAnArrayOfLines("not a JSON array")
+                rest, opened = rest[1:], True
+            position = 0
+            while found := _LINE.match(rest, position):
+                yield found.group(1)
+                position = found.end()
+            rest = rest[position:]
+        if not opened or rest.strip() != b"]":
+            raise _NotAnArrayOfLines("not an array of flat objects")
+
+
+@dataclass(slots=True)
+class _PageTally:
+    last: str  # the last line's change date: where the next page starts
+    fresh: int = 0  # lines whose srid no earlier page had
 
 
 class WildberriesClient:
@@ -218,24 +273,55 @@ class WildberriesClient:
         an empty page, when ``lastChangeDate`` no longer moves, or when a page brings no line not yet seen
         (so changes arriving while we page cannot keep us asking a 1-per-minute method).
         """
+        lines: dict[str, OrderLine] = {}
+        async for page in self.order_pages(date_from, flag):
+            for line in page:
+                lines[line.srid] = line
+        return list(lines.values())
+
+    async def order_pages(self, date_from: datetime, flag: int = 0) -> AsyncIterator[Iterator[OrderLine]]:
+        """``orders`` a page at a time, each page's lines decoded one by one as they are read. A page of up to
+        80 000 lines (~60 MB of JSON) is never held whole: its body is kept zlib-compressed as it streams in
+        (``_PageBody``, ~10× smaller) and split into lines when read. Read each page whole before asking for
+        the next. The boundary lines of two pages come twice (a later copy carries the newer state): the
+        reader merges them by ``srid``. A line that does not decode fails the read, as a page would."""
         if flag not in (0, 1):
             raise ValueError("flag must be 0 or 1")
         url = self._url("statistics", "/api/v1/supplier/orders")
         since = msk_text(date_from)
-        lines: dict[str, OrderLine] = {}
+        seen: set[str] = set()
         while True:
+            body = _PageBody()
             response = await self._transport.send(
                 "orders",
                 "GET",
                 url,
                 policy=self._orders_policy,
                 params={"dateFrom": since, "flag": str(flag)},
-                max_wait=self._page_max_wait if lines else None,
+                max_wait=self._page_max_wait if seen else None,
+                sink=body,
             )
-            page = [] if response.status_code == 204 else self._transport.decode("orders", response, list[OrderLine])
-            fresh = sum(line.srid not in lines for line in page)
-            for line in page:
-                lines[line.srid] = line
-            if flag == 1 or not fresh or page[-1].lastChangeDate == since:
-                return list(lines.values())
-            since = page[-1].lastChangeDate
+            tally = _PageTally(since)
+            if response.status_code != 204:
+                yield self._page_lines(body, response.status_code, seen, tally)
+            del body
+            if flag == 1 or not tally.fresh or tally.last == since:
+                return
+            since = tally.last
+
+    def _page_lines(self, body: _PageBody, status: int, seen: set[str], tally: _PageTally) -> Iterator[OrderLine]:
+        """The page's lines, decoded one at a time; counts the new ones and keeps the last change date."""
+        try:
+            for data in body.lines():
+                line = self._transport.decode_body("orders", status, data, OrderLine)
+                tally.fresh += line.srid not in seen
+                seen.add(line.srid)
+                tally.last = line.lastChangeDate
+                yield line
+        except _NotAnArrayOfLines as exc:
+            raise MarketplaceBadResponse(
+                f"wildberries orders: unexpected response body ({exc})",
+                marketplace=MARKETPLACE,
+                endpoint="orders",
+                status=status,
+            ) from None

@@ -11,12 +11,12 @@ from sqlalchemy import delete
 
 from app.db.engine import session_scope
 from app.db.models import Connection
-from app.domain.sync.model import OrderItem, Snapshot
+from app.domain.sync.model import OrderItem, OrderLines, Snapshot
 from tests.integration.sync.test_sync_rules import _order, catalog, scope, write  # noqa: F401 (the fixture)
 
 
 def _snapshot(lines: list[OrderItem]) -> Snapshot:
-    return Snapshot(catalog=catalog(), orders=lines)
+    return Snapshot(catalog=catalog(), orders=OrderLines(lines))
 
 
 async def test_first_lines_insert_then_upsert_then_cascade_with_the_connection(scope, settings):  # noqa: F811

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import msgspec
 import pytest
 from sqlalchemy import select
 
 from app.db.engine import create_engine, create_sessionmaker, session_scope, set_tenant
 from app.db.models import Connection, Marketplace, StockHistory, StockLevel, SyncRun, Tenant, Warehouse
-from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow, VariantItem, WarehouseItem
+from app.domain.sync.model import CatalogItem, OrderItem, OrderLines, Snapshot, StockRow, VariantItem, WarehouseItem
 from app.domain.sync.normalize import normalize, resolve_order_warehouses
 from app.domain.sync.writer import SnapshotWriter, WriteCounts
 from app.lib.ids import uuid7
@@ -116,11 +117,13 @@ async def test_identity_is_ids_not_names_or_vendor_codes(scope):
     snap = base_snapshot([StockRow("100", "1002", "77", 5)], covered_fbs=("77", "78"))
     snap.warehouses.append(WarehouseItem("78", "Мой склад", "fbs"))
     snap.stock.append(StockRow("200", "2001", "78", 4))
-    snap.orders = [
-        _order("s1", "100", "Мой склад ", "fbs"),  # trailing space: exact trimmed match → first of the name
-        _order("s2", "100", "Коледино", "fbo"),  # not a stock warehouse: added by name, kind from the API
-        _order("s3", "100", "коледино", "fbo"),  # a different name: not merged with the one above
-    ]
+    snap.orders = OrderLines(
+        [
+            _order("s1", "100", "Мой склад ", "fbs"),  # trailing space: exact trimmed match → first of the name
+            _order("s2", "100", "Коледино", "fbo"),  # not a stock warehouse: added by name, kind from the API
+            _order("s3", "100", "коледино", "fbo"),  # a different name: not merged with the one above
+        ]
+    )
     await write(sm, tid, cid, snap)
     async with session_scope(sm, tid) as s:
         whs = {(w.external_id, w.name, w.kind.value) for w in (await s.execute(select(Warehouse))).scalars()}
@@ -168,3 +171,82 @@ def test_normalize_drops_pseudo_rows_and_duplicates():
     normalize(snap)
     assert [w.external_id for w in snap.warehouses] == ["1"]
     assert [(r.warehouse_external_id, r.quantity) for r in snap.stock] == [("1", 2)]
+
+
+async def test_order_lines_are_stored_raw_and_a_cancellation_updates_the_line(scope, monkeypatch):
+    """Order lines go to the writer compressed a chunk at a time: each line is stored once, its raw JSON as the
+    marketplace's struct encodes it, its warehouse and variant resolved; writing the same lines again writes
+    nothing, and a cancelled copy updates the stored line."""
+    from app.db.models import OrderLine as StoredLine
+    from app.domain.sync import order_lines
+    from app.integrations.wildberries.schemas import OrderLine
+
+    monkeypatch.setattr(order_lines, "CHUNK_LINES", 3)  # many chunks, the repeated line in an earlier one
+    sm, tid, cid = scope
+
+    def wb(n: int, cancelled: bool = False) -> OrderItem:
+        line = OrderLine(
+            date=f"2026-11-01T10:0{n}:00",
+            lastChangeDate=f"2026-11-0{2 if cancelled else 1}T11:00:00",
+            nmId=100,
+            srid=f"srid-{n}",
+            warehouseName="Мой склад",
+            warehouseType="Склад продавца",
+            barcode="2000000000017",
+            techSize="L",
+            totalPrice=1500.5,
+            isCancel=cancelled,
+            cancelDate="2026-11-02T11:00:00" if cancelled else "0001-01-01T00:00:00",
+            gNumber="basket-1",
+        )
+        at = datetime(2026, 11, 1, 7, n, tzinfo=UTC)
+        return OrderItem(
+            line.srid, line.gNumber, "100", None, line.barcode, "Мой склад", "fbs", at, at.date(), cancelled,
+            datetime(2026, 11, 2, 8, tzinfo=UTC) if cancelled else None, line,
+        )  # fmt: skip
+
+    def snap(lines: list[OrderItem]) -> Snapshot:
+        s = base_snapshot([StockRow("100", "1002", "77", 5)])
+        s.orders = OrderLines(lines)
+        s.orders.seal()
+        return s
+
+    lines = [wb(n) for n in range(1, 8)]
+    first = await write(sm, tid, cid, snap([*lines, wb(2)]))  # srid-2 twice (a page boundary): stored once
+    assert (first.orders, first.orders_written) == (7, 7)
+    async with session_scope(sm, tid) as s:
+        stored = {o.external_id: o for o in (await s.execute(select(StoredLine))).scalars()}
+        wh = {w.external_id: w.id for w in (await s.execute(select(Warehouse))).scalars()}
+    assert set(stored) == {f"srid-{n}" for n in range(1, 8)}
+    assert stored["srid-3"].raw == msgspec.to_builtins(lines[2].raw)  # the struct's JSON, every field
+    assert stored["srid-3"].warehouse_id == wh["77"] and stored["srid-3"].variant_id is not None  # name, size
+    again = await write(sm, tid, cid, snap(lines))
+    assert (again.orders, again.orders_written) == (7, 0)
+    cancelled = await write(sm, tid, cid, snap([*lines[:4], wb(5, cancelled=True), *lines[5:]]))
+    assert (cancelled.orders, cancelled.orders_written) == (7, 1)
+    async with session_scope(sm, tid) as s:
+        five = (await s.execute(select(StoredLine).where(StoredLine.external_id == "srid-5"))).scalar_one()
+    assert five.is_cancel is True and five.raw["isCancel"] is True and five.cancelled_at is not None
+
+
+async def test_stock_of_a_variant_the_catalogue_has_not_returned_is_kept_under_a_stub(scope):
+    """Only variants not stored yet get a stub (product and variant by marketplace id); a stored product keeps
+    its details, and a second write adds nothing."""
+    from app.db.models import Product, Variant
+
+    sm, tid, cid = scope
+    snap = base_snapshot([StockRow("100", "1002", "77", 5), StockRow("100", "1009", "77", 2)])
+    snap.stock += [StockRow("300", "3001", "77", 4), StockRow("300", "3001", "-999999", 1)]  # one new variant, twice
+    await write(sm, tid, cid, snap)
+    await write(sm, tid, cid, base_snapshot([StockRow("300", "3001", "77", 4), StockRow("300", "3002", "77", 1)]))
+    async with session_scope(sm, tid) as s:
+        products = {p.external_id: p for p in (await s.execute(select(Product))).scalars()}
+        variants = sorted((v.external_id, v.product_id) for v in (await s.execute(select(Variant))).scalars())
+    assert set(products) == {"100", "200", "300"} and products["100"].title == "Shirt"
+    assert products["300"].title is None
+    assert [v for v, _ in variants] == ["1001", "1002", "1009", "2001", "3001", "3002"]
+    by_id = dict(variants)
+    assert by_id["1009"] == products["100"].id and by_id["3001"] == by_id["3002"] == products["300"].id
+    lv = await levels(sm, tid)
+    assert lv[("3001", "77")] == 4 and lv[("3002", "77")] == 1
+    assert lv[("1009", "77")] == 0  # the second snapshot (FBS 77 read whole) no longer has it: zero now

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.sync.model import CatalogItem, OrderItem, Snapshot, StockRow
+from app.domain.sync.model import CatalogItem, OrderLines, Snapshot, StockRow
 from app.domain.sync.writer import catalogue, orders, stock
 
 __all__ = ["SnapshotWriter", "WriteCounts"]
@@ -71,7 +71,7 @@ class SnapshotWriter:
         counts.history_points = done.history_points
         counts.archived = done.archived
 
-    async def write_orders(self, items: list[OrderItem], counts: WriteCounts) -> None:
+    async def write_orders(self, items: OrderLines, counts: WriteCounts) -> None:
         """Upsert raw order lines by their line id (WB srid); cancellations update the stored line."""
         done = await orders.write_orders(self.session, self.tenant_id, self.connection_id, items)
         counts.orders = done.orders

@@ -24,16 +24,18 @@ async def copy_into(
     table: str,
     columns: list[str],
     records: Iterable[tuple[Any, ...]],
+    chunk: int = COPY_CHUNK,
     *,
     analyze: Sequence[str] | None = None,
 ) -> None:
     """Fill a temporary table with COPY (COPY straight into an RLS table is refused), then analyse it.
 
     ``records`` may be a generator: it is consumed ``COPY_CHUNK`` rows at a time, so the rows built for the
-    COPY (150 000 encoded order lines of a first sync: ~200 MB) never all exist at once. ``analyze`` names the
-    columns worth statistics (the ones the statements join or filter on); default: all of them."""
+    COPY (150 000 encoded order lines of a first sync: ~200 MB) never all exist at once. Wide rows (an order
+    line's raw JSON) take a smaller ``chunk``. ``analyze`` names the columns worth statistics (the ones the
+    statements join or filter on); default: all of them."""
     it = iter(records)
-    while chunk := list(islice(it, COPY_CHUNK)):
-        await raw.copy_records_to_table(table, records=chunk, columns=columns)
+    while rows := list(islice(it, chunk)):
+        await raw.copy_records_to_table(table, records=rows, columns=columns)
     # Temporary tables have no statistics until analysed: without them the planner picks nested loops.
     await raw.execute(f"ANALYZE {table} ({', '.join(analyze)})" if analyze else f"ANALYZE {table}")

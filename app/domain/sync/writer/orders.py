@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.sync.model import OrderItem
+from app.domain.sync.model import OrderLines
+from app.domain.sync.order_lines import CHUNK_LINES
 from app.domain.sync.writer._copy import copy_into, raw_connection
 
 _COLUMNS = [
@@ -52,9 +52,10 @@ _SOURCE = """
             warehouse_id, warehouse_name, ordered_at, order_date, is_cancel, cancelled_at, raw)
         SELECT $1, $2, external_id, basket_id, product_id, variant_id, warehouse_id, warehouse_name,
                ordered_at, order_date, is_cancel, cancelled_at, raw
-        -- No ORDER BY: the rows arrive sorted by line id from the COPY, and a sort here spilled the whole
-        -- width of the raw lines to disk (150 000 lines: ~150 MB, a third of the statement). Two writers of
-        -- one connection never run at once (the per-connection sync lock), and connections share no keys.
+        -- No ORDER BY: a sort here spilled the whole width of the raw lines to disk (150 000 lines: ~150 MB,
+        -- a third of the statement), and none is needed against deadlocks: two writers of one connection
+        -- never run at once (the per-connection sync lock), and connections share no keys. The rows arrive
+        -- in the order they were fetched, each line id once (``OrderLines`` keeps the latest copy).
         FROM src
 """
 
@@ -97,9 +98,10 @@ class OrdersWrite:
 
 
 async def write_orders(
-    session: AsyncSession, tenant_id: uuid.UUID, connection_id: uuid.UUID, orders: list[OrderItem]
+    session: AsyncSession, tenant_id: uuid.UUID, connection_id: uuid.UUID, orders: OrderLines
 ) -> OrdersWrite:
-    """Upsert raw order lines by their line id (WB srid); cancellations update the stored line."""
+    """Upsert raw order lines by their line id (WB srid); cancellations update the stored line. The lines are
+    read from their compressed chunks as the COPY sends them: one chunk of them decoded at a time."""
     raw = await raw_connection(session)
     await raw.execute(
         "CREATE TEMP TABLE tmp_orders (external_id text, basket_id text, product_external_id text, "
@@ -107,30 +109,8 @@ async def write_orders(
         "ordered_at timestamptz, "
         "order_date date, is_cancel bool, cancelled_at timestamptz, raw jsonb) ON COMMIT DROP"
     )
-    unique = {o.external_id: o for o in orders}
-    await copy_into(
-        raw,
-        "tmp_orders",
-        _COLUMNS,
-        (  # a generator: each chunk's encoded lines are made as the COPY sends it, not all at once
-            (
-                o.external_id,
-                o.basket_id,
-                o.product_external_id,
-                o.variant_external_id,
-                o.barcode,
-                o.warehouse_name,
-                o.warehouse_external_id,
-                o.ordered_at,
-                o.order_date,
-                o.is_cancel,
-                o.cancelled_at,
-                msgspec.json.encode(o.raw).decode(),
-            )
-            for o in (unique[k] for k in sorted(unique))
-        ),
-        analyze=_ANALYZE,
-    )
+    # A compressed chunk's worth of lines at a time (~1 KB each): 20 000 of them held for one COPY cost ~40 MB.
+    await copy_into(raw, "tmp_orders", _COLUMNS, orders.copy_rows(), chunk=CHUNK_LINES, analyze=_ANALYZE)
     first = not await raw.fetchval(_HAS_LINES, connection_id)
     written = await raw.fetchval(_INSERT_FIRST if first else _UPSERT, tenant_id, connection_id)
-    return OrdersWrite(len(unique), int(written))
+    return OrdersWrite(len(orders), int(written))
