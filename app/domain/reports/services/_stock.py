@@ -8,6 +8,8 @@ written before the first row and the rows are read page by page behind it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.alerts.services import tenant_low_units
 from app.domain.reports import tables
-from app.domain.reports.repositories import ProductScope, ReportRepository
+from app.domain.reports.repositories import FilePageSpec, ProductScope, ReportRepository
 from app.domain.reports.schemas import (
     DaysOfCover,
     ReportCell,
@@ -33,7 +35,7 @@ from app.domain.reports.schemas import (
     WarehouseCover,
     Window,
 )
-from app.domain.reports.services._cover import CoverService, Flows, cover, window_for
+from app.domain.reports.services._cover import CoverService, Flows, cover, decrease_range, window_for
 from app.domain.reports.services._files import (
     MEDIA_TYPES,
     FileFormat,
@@ -46,9 +48,9 @@ from app.domain.reports.services._settings import org_settings
 from app.lib.clock import utcnow
 from app.lib.errors import NotFoundError
 from app.lib.pagination import paginate
-from app.lib.tabular import Grid, Sheet, to_grid
+from app.lib.tabular import Grid, Marked, Sheet, to_grid
 
-FILE_PAGE = 500
+FILE_PAGE = 2000  # products per statement of a file (a page's rows are all that is held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +97,10 @@ class ReportService:
         *,
         sessionmaker: async_sessionmaker[AsyncSession] | None = None,
         default_low_units: int = 5,
+        file_page: int = FILE_PAGE,
     ) -> None:
         self.session = session
+        self.file_page = file_page
         self.tenant_id = tenant_id
         self.sessionmaker = sessionmaker
         self.default_low_units = default_low_units
@@ -255,7 +259,8 @@ class ReportService:
         reports = ReportRepository(session, self.tenant_id)
         cover_service = CoverService(session, self.tenant_id)
         plan = await self._plan(query, reports, session)
-        plan.with_orders = await cover_service.with_orders(list((await reports.connection_names()).keys()))
+        connections = list((await reports.connection_names()).keys())
+        plan.with_orders = await cover_service.with_orders(connections)
         ids = await reports.warehouse_ids(plan.scope, plan.window, query.include_cancelled)
         warehouses = await reports.warehouses(ids)
         plan.warehouses = {w.id: w for w in warehouses}
@@ -271,18 +276,42 @@ class ReportService:
                 ),
             )
 
+        start, end = decrease_range(plan.window)
+        spec = FilePageSpec(
+            limit=self.file_page,
+            scope=plan.scope,
+            columns=order,
+            window=plan.window,
+            include_cancelled=query.include_cancelled,
+            with_orders=sorted(plan.with_orders),
+            decreases_start=start,
+            decreases_end=end,
+            decreases=any(c not in plan.with_orders for c in connections),
+            per_size=query.per == "size",
+        )
+
+        def fetch(after: uuid.UUID | None) -> asyncio.Task[list[Any]]:
+            return asyncio.ensure_future(reports.file_page(spec, after))
+
         async def rows() -> AsyncIterator[list[Any]]:
-            after: uuid.UUID | None = None
-            while True:
-                products = await reports.products_page(after=after, limit=FILE_PAGE, scope=plan.scope)
-                if not products:
-                    return
-                page = await self._page(plan, reports, cover_service, products)
-                for row in page.rows:
-                    yield tables.stock_values(row, query.per, order)
-                if len(products) < FILE_PAGE:
-                    return
-                after = products[-1].id
+            # The next page's statement runs in the database while this page's rows are written: the session
+            # serves one statement at a time (the next is sent once this page's own reads are done).
+            pending: asyncio.Task[list[Any]] | None = fetch(None)
+            try:
+                while pending is not None:
+                    page = await pending
+                    pending = None
+                    batch = await _file_rows(plan, reports, page, len(order))
+                    if len({r.id for r in page}) == self.file_page:
+                        pending = fetch(page[-1].id)
+                    for row in batch:
+                        yield row
+                    del batch
+            finally:
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
 
         return Sheet(
             t["stock_sheet"],
@@ -292,6 +321,64 @@ class ReportService:
             freeze_columns=tables.STOCK_FROZEN_COLUMNS,
             totals_label=t["total"],
         )
+
+
+async def _file_rows(plan: _Plan, reports: ReportRepository, page: Sequence[Any], width: int) -> list[list[Any]]:
+    """A file's rows for one ``file_page`` (``width`` warehouse columns), with no ``ReportRow`` in between: the
+    values ``tables.stock_values`` gives for the JSON report's rows — totals and cells as ``_rows`` has them
+    (rules 5 and 7), worked out by the statement; here only the marks and the days of cover (the file tests
+    hold the two paths equal, across page boundaries and with every filter)."""
+    query = plan.query
+    days, low = query.window, plan.low_units
+    keys: dict[uuid.UUID, list[Any]] = {}
+    figures: dict[tuple[Any, Any], Any] = {}
+    if query.per == "size":
+        # A row per size, by its external id; then one for order lines not tied to a size (or a product
+        # without sizes).
+        for v in await reports.variants_of(list(dict.fromkeys(r.id for r in page))):
+            keys.setdefault(v.product_id, []).append(v)
+        figures = {(r.id, r.vid): r for r in page if r.orders is not None}  # (not a product without figures)
+        products = list({r.id: r for r in page}.values())
+    else:
+        products = list(page)
+    out: list[list[Any]] = []
+    for p in products:
+        mp = p.marketplace.value
+        head = [tables.MARKETPLACES.get(mp, mp), p.brand, p.subject, p.vendor_code, p.external_id, p.title]
+        if query.per == "size":
+            variants: list[Any] = keys.get(p.id, [])
+            if (p.id, None) in figures or not variants:
+                variants = [*variants, None]
+            rows = [(v, figures.get((p.id, v.id if v is not None else None))) for v in variants]
+        else:
+            rows = [(None, p)]
+        for variant, r in rows:
+            values = list(head)
+            if query.per == "size":
+                values += [variant.size, variant.external_id] if variant is not None else [None, None]
+            total = r.total if r is not None and r.total is not None else 0
+            orders = r.orders if r is not None and r.orders is not None else 0
+            values += [
+                r.to_client if r is not None else None,
+                r.from_client if r is not None else None,
+                orders,
+                Marked(total, "out") if total <= 0 else Marked(total, "low") if total < low else total,
+                round(total / (orders / days), 1) if orders else None,
+            ]
+            at = len(values) - 3
+            values += [None] * (3 * width)
+            if r is not None and r.c_pos is not None:
+                for pos, stock, n in zip(r.c_pos, r.c_stock, r.c_orders, strict=True):
+                    i = at + 3 * pos
+                    if stock is None:
+                        values[i + 1] = n
+                        continue
+                    values[i] = Marked(stock, "out") if stock <= 0 else Marked(stock, "low") if stock < low else stock
+                    values[i + 1] = n
+                    if n:
+                        values[i + 2] = round(stock / (n / days), 1)
+            out.append(values)
+    return out
 
 
 def _group_labels(warehouses: Sequence[Any], connections: dict[uuid.UUID, str]) -> list[str]:
