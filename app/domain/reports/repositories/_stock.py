@@ -156,10 +156,11 @@ class ReportRepository:
         return list((await (await self.session.connection()).execute(stmt)).all())
 
     def file_page_statement(self, spec: FilePageSpec, after: uuid.UUID | None) -> Any:
-        """Products (``PRODUCT_COLUMNS``), then per row:
+        """Products (``PRODUCT_COLUMNS``), then per row, in this order (read by position):
 
-        - ``total`` (stock, 0 where no row), ``to_client`` / ``from_client`` (NULL where no stock row says),
-          ``orders`` — every flow of the row, also those at no warehouse or at one outside ``columns``;
+        - ``vid`` (the variant, with ``per_size``; else NULL), ``total`` (stock, 0 where no row),
+          ``to_client`` / ``from_client`` (NULL where no stock row says), ``orders`` — every flow of the
+          row, also those at no warehouse or at one outside ``columns`` (all NULL: a product without any);
         - ``c_pos`` / ``c_stock`` / ``c_orders``: the row's cells — a warehouse of ``columns`` (1-based
           place) where it holds a stock row (``c_stock`` NULL where it has none) or has flows.
 
@@ -278,7 +279,9 @@ class ReportRepository:
             .subquery("r")
         )
         columns = [c for c in rows.c if c.name != "pid"]
-        return select(p, *columns).select_from(p.outerjoin(rows, rows.c.pid == p.c.id)).order_by(p.c.id)
+        # The marketplace as its text (no enum conversion per row).
+        product = [_raw(c).label(c.name) if c.name == "marketplace" else c for c in p.c]
+        return select(*product, *columns).select_from(p.outerjoin(rows, rows.c.pid == p.c.id)).order_by(p.c.id)
 
     async def warehouse_ids(self, scope: ProductScope, window: Window, include_cancelled: bool) -> set[uuid.UUID]:
         """Every warehouse the report's rows can mention: where the products hold stock rows or had orders in

@@ -51,6 +51,7 @@ from app.lib.pagination import paginate
 from app.lib.tabular import Grid, Marked, Sheet, to_grid
 
 FILE_PAGE = 2000  # products per statement of a file (a page's rows are all that is held)
+YIELD_EVERY = 250  # rows of a file between two turns of the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,9 +303,13 @@ class ReportService:
                     page = await pending
                     pending = None
                     batch = await _file_rows(plan, reports, page, len(order))
-                    if len({r.id for r in page}) == self.file_page:
+                    if (len(page) if query.per != "size" else len({r[0] for r in page})) == self.file_page:
                         pending = fetch(page[-1].id)
-                    for row in batch:
+                    for i, row in enumerate(batch):
+                        if i % YIELD_EVERY == 0:
+                            # Let the loop run: the next page's statement is sent, and its result read as it
+                            # comes, while the writer turns these rows into bytes (which never awaits).
+                            await asyncio.sleep(0)
                         yield row
                     del batch
             finally:
@@ -328,57 +333,61 @@ async def _file_rows(plan: _Plan, reports: ReportRepository, page: Sequence[Any]
     values ``tables.stock_values`` gives for the JSON report's rows — totals and cells as ``_rows`` has them
     (rules 5 and 7), worked out by the statement; here only the marks and the days of cover (the file tests
     hold the two paths equal, across page boundaries and with every filter)."""
-    query = plan.query
-    days, low = query.window, plan.low_units
-    keys: dict[uuid.UUID, list[Any]] = {}
-    figures: dict[tuple[Any, Any], Any] = {}
-    if query.per == "size":
-        # A row per size, by its external id; then one for order lines not tied to a size (or a product
-        # without sizes).
-        for v in await reports.variants_of(list(dict.fromkeys(r.id for r in page))):
-            keys.setdefault(v.product_id, []).append(v)
-        figures = {(r.id, r.vid): r for r in page if r.orders is not None}  # (not a product without figures)
-        products = list({r.id: r for r in page}.values())
-    else:
-        products = list(page)
+    days, low, blank, labels = plan.query.window, plan.low_units, [None] * (3 * width), tables.MARKETPLACES
     out: list[list[Any]] = []
-    for p in products:
-        mp = p.marketplace.value
-        head = [tables.MARKETPLACES.get(mp, mp), p.brand, p.subject, p.vendor_code, p.external_id, p.title]
-        if query.per == "size":
-            variants: list[Any] = keys.get(p.id, [])
-            if (p.id, None) in figures or not variants:
-                variants = [*variants, None]
-            rows = [(v, figures.get((p.id, v.id if v is not None else None))) for v in variants]
-        else:
-            rows = [(None, p)]
-        for variant, r in rows:
-            values = list(head)
-            if query.per == "size":
-                values += [variant.size, variant.external_id] if variant is not None else [None, None]
-            total = r.total if r is not None and r.total is not None else 0
-            orders = r.orders if r is not None and r.orders is not None else 0
-            values += [
-                r.to_client if r is not None else None,
-                r.from_client if r is not None else None,
-                orders,
-                Marked(total, "out") if total <= 0 else Marked(total, "low") if total < low else total,
-                round(total / (orders / days), 1) if orders else None,
-            ]
-            at = len(values) - 3
-            values += [None] * (3 * width)
-            if r is not None and r.c_pos is not None:
-                for pos, stock, n in zip(r.c_pos, r.c_stock, r.c_orders, strict=True):
-                    i = at + 3 * pos
-                    if stock is None:
-                        values[i + 1] = n
-                        continue
-                    values[i] = Marked(stock, "out") if stock <= 0 else Marked(stock, "low") if stock < low else stock
-                    values[i + 1] = n
-                    if n:
-                        values[i + 2] = round(stock / (n / days), 1)
+    if plan.query.per != "size":
+        for _id, _c, mp, external_id, vendor_code, brand, subject, title, _v, *figures in page:
+            values = [labels.get(mp, mp), brand, subject, vendor_code, external_id, title]
+            _fill(values, figures, blank, days, low)
+            out.append(values)
+        return out
+    # A row per size, by its external id; then one for order lines not tied to a size (or a product without
+    # sizes). A product without figures comes as one row with NULL figures: it is not a size.
+    sizes: dict[uuid.UUID, list[Any]] = {}
+    for v in await reports.variants_of(list(dict.fromkeys(r[0] for r in page))):
+        sizes.setdefault(v.product_id, []).append(v)
+    by_key = {(r[0], r[8]): r[9:] for r in page if r[12] is not None}
+    none: list[Any] = [None] * 7
+    for r in {r[0]: r for r in page}.values():
+        pid, _c, mp, external_id, vendor_code, brand, subject, title = r[:8]
+        head = [labels.get(mp, mp), brand, subject, vendor_code, external_id, title]
+        variants: list[Any] = sizes.get(pid, [])
+        if (pid, None) in by_key or not variants:
+            variants = [*variants, None]
+        for v in variants:
+            if v is None:
+                values = [*head, None, None]
+                figures = by_key.get((pid, None), none)
+            else:
+                values = [*head, v.size, v.external_id]
+                figures = by_key.get((pid, v.id), none)
+            _fill(values, figures, blank, days, low)
             out.append(values)
     return out
+
+
+def _fill(values: list[Any], figures: Sequence[Any], blank: list[None], days: int, low: int) -> None:
+    """Append a file row's totals and warehouse cells (``figures``: ``file_page``'s columns from ``total``)."""
+    total, to_client, from_client, orders, c_pos, c_stock, c_orders = figures
+    if orders is None:  # no stock row and no flows at all
+        total = orders = 0
+    at = len(values) + 2  # a cell's three values start at at + 3 × its 1-based column
+    values += (
+        to_client,
+        from_client,
+        orders,
+        Marked(total, "out") if total <= 0 else Marked(total, "low") if total < low else total,
+        round(total / (orders / days), 1) if orders else None,
+    )
+    values += blank
+    if c_pos is not None:
+        for pos, stock, n in zip(c_pos, c_stock, c_orders, strict=True):
+            i = at + 3 * pos
+            values[i + 1] = n
+            if stock is not None:
+                values[i] = Marked(stock, "out") if stock <= 0 else Marked(stock, "low") if stock < low else stock
+                if n:
+                    values[i + 2] = round(stock / (n / days), 1)
 
 
 def _group_labels(warehouses: Sequence[Any], connections: dict[uuid.UUID, str]) -> list[str]:
