@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,13 +21,11 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    type_coerce,
     union,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import NullType
 
 from app.db.models import Connection, OrderLine, Product, StockHistory, StockLevel, Tenant, Variant, Warehouse
 from app.domain.reports.schemas import Window
@@ -78,9 +77,7 @@ PRODUCT_COLUMNS = (
 )
 
 
-def _raw(expr: Any) -> Any:
-    """The driver's value as it comes (asyncpg's lists): no per-item result processing of a big array."""
-    return type_coerce(expr, NullType())
+_BEFORE_ALL = uuid.UUID(int=0)  # a file's first page: the products after the nil UUID (no id is nil)
 
 
 class ReportRepository:
@@ -148,21 +145,36 @@ class ReportRepository:
             stmt = stmt.where(Product.id > after)
         return list((await self.session.execute(stmt)).all())
 
-    async def file_page(self, spec: FilePageSpec, after: uuid.UUID | None) -> list[Any]:
-        """One page of a report file in one statement: a row per product (by id, after ``after``; with
-        ``per_size`` a row per product × variant it has figures for, the variant in ``vid``) with its columns,
-        its totals and its warehouse cells — see ``file_page_statement``."""
-        stmt = self.file_page_statement(spec, after)
-        return list((await (await self.session.connection()).execute(stmt)).all())
+    async def file_pages(self, spec: FilePageSpec) -> Callable[[uuid.UUID | None], Awaitable[list[Any]]]:
+        """A reader of a report file's pages: ``file_page_statement`` compiled once, each page (the products
+        after a given one) fetched through the session's own asyncpg connection, in its transaction, as
+        records read by position — no ORM row per product."""
+        conn = await self.session.connection()
+        compiled = self.file_page_statement(spec).compile(
+            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        raw: Any = (await conn.get_raw_connection()).driver_connection
+        # What SQLAlchemy would do to each parameter on its way to the driver (enum names and the like).
+        processors = compiled._bind_processors
+        names, params = list(compiled.positiontup or ()), compiled.construct_params()
 
-    def file_page_statement(self, spec: FilePageSpec, after: uuid.UUID | None) -> Any:
-        """Products (``PRODUCT_COLUMNS``), then per row, in this order (read by position):
+        async def read(after: uuid.UUID | None) -> list[Any]:
+            values = {**params, "after": after or _BEFORE_ALL}
+            args = [processors[n](values[n]) if n in processors else values[n] for n in names]
+            return list(await raw.fetch(compiled.string, *args))
+
+        return read
+
+    def file_page_statement(self, spec: FilePageSpec) -> Any:
+        """Up to ``spec.limit`` products by id after ``:after``: their ``PRODUCT_COLUMNS``, then per row, in this
+        order (read by position; with ``per_size`` a row per product × variant it has figures for):
 
         - ``vid`` (the variant, with ``per_size``; else NULL), ``total`` (stock, 0 where no row),
           ``to_client`` / ``from_client`` (NULL where no stock row says), ``orders`` — every flow of the
           row, also those at no warehouse or at one outside ``columns`` (all NULL: a product without any);
-        - ``c_pos`` / ``c_stock`` / ``c_orders``: the row's cells — a warehouse of ``columns`` (1-based
-          place) where it holds a stock row (``c_stock`` NULL where it has none) or has flows.
+        - ``cells``: the row's cells — a warehouse of ``columns`` where it holds a stock row or has flows —
+          as one flat array: k 1-based places in ``columns``, then their k stock figures (NULL where no stock
+          row), then their k flows (one list per row where three would be three objects to collect).
 
         Flows are the window's order lines (cancelled ones only with ``include_cancelled``) for products of
         ``with_orders`` connections, else stock decreases between history points (restocks excluded), as
@@ -170,8 +182,7 @@ class ReportRepository:
         """
         tid, per_size, uuids = self.tenant_id, spec.per_size, ARRAY(UUID(as_uuid=True))
         page = self._scoped(select(*PRODUCT_COLUMNS), spec.scope).order_by(Product.id).limit(spec.limit)
-        if after is not None:
-            page = page.where(Product.id > after)
+        page = page.where(Product.id > bindparam("after", _BEFORE_ALL, type_=UUID(as_uuid=True)))
         p = page.cte("p")
         only = list(spec.scope.warehouse_ids)
         only_ids = bindparam("only", only, type_=uuids)
@@ -271,17 +282,16 @@ class ReportRepository:
                 cast(func.sum(cells.c.tc), BigInteger).label("to_client"),
                 cast(func.sum(cells.c.fc), BigInteger).label("from_client"),
                 cast(func.sum(cells.c.n), BigInteger).label("orders"),
-                _raw(func.array_agg(cells.c.pos).filter(shown)).label("c_pos"),
-                _raw(func.array_agg(cells.c.q).filter(shown)).label("c_stock"),
-                _raw(func.array_agg(cells.c.n).filter(shown)).label("c_orders"),
+                func.array_cat(
+                    func.array_cat(func.array_agg(cells.c.pos).filter(shown), func.array_agg(cells.c.q).filter(shown)),
+                    func.array_agg(cells.c.n).filter(shown),
+                ).label("cells"),
             )
             .group_by(cells.c.pid, cells.c.vid)
             .subquery("r")
         )
         columns = [c for c in rows.c if c.name != "pid"]
-        # The marketplace as its text (no enum conversion per row).
-        product = [_raw(c).label(c.name) if c.name == "marketplace" else c for c in p.c]
-        return select(*product, *columns).select_from(p.outerjoin(rows, rows.c.pid == p.c.id)).order_by(p.c.id)
+        return select(*p.c, *columns).select_from(p.outerjoin(rows, rows.c.pid == p.c.id)).order_by(p.c.id)
 
     async def warehouse_ids(self, scope: ProductScope, window: Window, include_cancelled: bool) -> set[uuid.UUID]:
         """Every warehouse the report's rows can mention: where the products hold stock rows or had orders in

@@ -291,10 +291,12 @@ class ReportService:
             per_size=query.per == "size",
         )
 
-        def fetch(after: uuid.UUID | None) -> asyncio.Task[list[Any]]:
-            return asyncio.ensure_future(reports.file_page(spec, after))
-
         async def rows() -> AsyncIterator[list[Any]]:
+            read = await reports.file_pages(spec)
+
+            def fetch(after: uuid.UUID | None) -> asyncio.Task[list[Any]]:
+                return asyncio.ensure_future(read(after))
+
             # The next page's statement runs in the database while this page's rows are written: the session
             # serves one statement at a time (the next is sent once this page's own reads are done).
             pending: asyncio.Task[list[Any]] | None = fetch(None)
@@ -304,7 +306,7 @@ class ReportService:
                     pending = None
                     batch = await _file_rows(plan, reports, page, len(order))
                     if (len(page) if query.per != "size" else len({r[0] for r in page})) == self.file_page:
-                        pending = fetch(page[-1].id)
+                        pending = fetch(page[-1][0])
                     for i, row in enumerate(batch):
                         if i % YIELD_EVERY == 0:
                             # Let the loop run: the next page's statement is sent, and its result read as it
@@ -347,7 +349,7 @@ async def _file_rows(plan: _Plan, reports: ReportRepository, page: Sequence[Any]
     for v in await reports.variants_of(list(dict.fromkeys(r[0] for r in page))):
         sizes.setdefault(v.product_id, []).append(v)
     by_key = {(r[0], r[8]): r[9:] for r in page if r[12] is not None}
-    none: list[Any] = [None] * 7
+    none: list[Any] = [None] * 5
     for r in {r[0]: r for r in page}.values():
         pid, _c, mp, external_id, vendor_code, brand, subject, title = r[:8]
         head = [labels.get(mp, mp), brand, subject, vendor_code, external_id, title]
@@ -368,7 +370,7 @@ async def _file_rows(plan: _Plan, reports: ReportRepository, page: Sequence[Any]
 
 def _fill(values: list[Any], figures: Sequence[Any], blank: list[None], days: int, low: int) -> None:
     """Append a file row's totals and warehouse cells (``figures``: ``file_page``'s columns from ``total``)."""
-    total, to_client, from_client, orders, c_pos, c_stock, c_orders = figures
+    total, to_client, from_client, orders, cells = figures
     if orders is None:  # no stock row and no flows at all
         total = orders = 0
     at = len(values) + 2  # a cell's three values start at at + 3 × its 1-based column
@@ -380,9 +382,10 @@ def _fill(values: list[Any], figures: Sequence[Any], blank: list[None], days: in
         round(total / (orders / days), 1) if orders else None,
     )
     values += blank
-    if c_pos is not None:
-        for pos, stock, n in zip(c_pos, c_stock, c_orders, strict=True):
-            i = at + 3 * pos
+    if cells is not None:
+        k = len(cells) // 3  # k places, their stock, their flows
+        for j in range(k):
+            i, stock, n = at + 3 * cells[j], cells[k + j], cells[2 * k + j]
             values[i + 1] = n
             if stock is not None:
                 values[i] = Marked(stock, "out") if stock <= 0 else Marked(stock, "low") if stock < low else stock
