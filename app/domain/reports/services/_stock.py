@@ -303,9 +303,11 @@ class ReportService:
             try:
                 while pending is not None:
                     page = await pending
-                    pending = None
+                    more = (len(page) if query.per != "size" else len({r[0] for r in page})) == self.file_page
+                    # Per size this page's rows read the sizes first; per product the next page goes at once.
+                    pending = fetch(page[-1][0]) if more and query.per != "size" else None
                     batch = await _file_rows(plan, reports, page, len(order))
-                    if (len(page) if query.per != "size" else len({r[0] for r in page})) == self.file_page:
+                    if more and pending is None:
                         pending = fetch(page[-1][0])
                     for i, row in enumerate(batch):
                         if i % YIELD_EVERY == 0:
