@@ -5,6 +5,7 @@ the file's rows equal the JSON report's rows read page by page and laid out as a
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -150,3 +151,54 @@ async def test_file_pages_equal_the_json_report_where_velocity_comes_from_stock_
     assert any(r.orders for p in pages for r in p.rows)  # decreases counted: the check below is not vacuous
     for q in cases:
         await _assert_same(settings, tenant, q)
+
+
+MANY = 4_000  # products: past the writer's first chunk (64 KB), so the client leaves between pages
+
+SEED_MANY = [
+    """INSERT INTO connections (id, tenant_id, marketplace, name, credentials_encrypted, status)
+       VALUES ($2, $1, 'wildberries', 'Many', '\\x00'::bytea, 'active')""",
+    """INSERT INTO warehouses (id, tenant_id, connection_id, external_id, name, kind)
+       SELECT gen_random_uuid(), $1, $2, x, 'Склад ' || x, 'fbo' FROM unnest(ARRAY['1', '2']) x""",
+    """INSERT INTO products (id, tenant_id, connection_id, marketplace, external_id, vendor_code, title, brand,
+                            subject, search_text)
+       SELECT gen_random_uuid(), $1, $2, 'wildberries', (300000000 + g)::text, 'M-' || g, 'Товар ' || g, 'B',
+              'S', '' FROM generate_series(1, $3::int) g""",
+    """INSERT INTO variants (id, tenant_id, connection_id, product_id, external_id, size, barcodes)
+       SELECT gen_random_uuid(), $1, $2, p.id, p.external_id, 'M', '{}' FROM products p WHERE p.connection_id = $2""",
+    """INSERT INTO stock_levels (tenant_id, variant_id, warehouse_id, connection_id, product_id, quantity)
+       SELECT $1, v.id, w.id, $2, v.product_id, 7 FROM variants v JOIN warehouses w ON w.connection_id = $2
+       WHERE v.connection_id = $2""",
+]
+
+
+async def test_a_file_left_half_way_gives_its_connection_back(client, settings):
+    """The client goes away after the first rows, with the next page's statement in flight: the read stops,
+    the snapshot ends, and the only connection of the pool serves the next file whole."""
+    owner = await register(client)
+    tenant = uuid.UUID(owner["tenant"]["id"])
+    db = await asyncpg.connect(**_asyncpg_kwargs(settings.migration_database_url))
+    try:
+        values = {1: tenant, 2: uuid.uuid4(), 3: MANY}
+        for statement in SEED_MANY:
+            used = sorted({int(n) for n in re.findall(r"\$(\d)", statement)})
+            await db.execute(statement, *[values[n] for n in used])
+    finally:
+        await db.close()
+    engine = create_engine(settings, pool_size=1, max_overflow=0, pool_timeout=5)
+    try:
+        sessionmaker = create_sessionmaker(engine)
+
+        async def stock_file() -> Any:
+            async with session_scope(sessionmaker, tenant) as session:
+                service = ReportService(session, tenant, sessionmaker=sessionmaker, file_page=300)
+                return await service.stock_report_file(StockReportQuery(), "csv", "en")
+
+        chunks = (await stock_file()).chunks
+        assert (await anext(chunks)).startswith(b"\xef\xbb\xbf")  # the header
+        assert 0 < (await anext(chunks)).count(b"\n") < MANY  # the first rows; the pages after them are being read
+        await chunks.aclose()  # type: ignore[attr-defined]
+        body = b"".join([c async for c in (await stock_file()).chunks])
+        assert body.count(b"\n") == MANY + 2  # header, the rows, the totals
+    finally:
+        await engine.dispose()
