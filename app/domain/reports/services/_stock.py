@@ -252,7 +252,10 @@ class ReportService:
         """The whole report materialised (one request writes it: the Google Sheets push)."""
         org = await org_settings(self.session, self.tenant_id)
         sheet = await self._sheet(self.session, query, "grid", org.language(lang), org.timezone, utcnow())
-        return await to_grid(sheet)
+        try:
+            return await to_grid(sheet)
+        finally:  # (on an error half-way: the read-ahead statement stops before the session goes on)
+            await sheet.rows.aclose()  # type: ignore[union-attr]
 
     async def _sheet(
         self, session: AsyncSession, query: StockReportQuery, fmt: str, lang: str, tz: str, now: datetime
