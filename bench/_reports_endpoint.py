@@ -202,7 +202,7 @@ async def measure(products: int) -> dict[str, Any]:
     from bench._common import bench_settings
     from tests.conftest import _asyncpg_kwargs
 
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"load average at start": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
     async with bench_settings() as settings:
         env = environment(settings)
         with api_process(env) as (base, _pid):
@@ -252,6 +252,7 @@ async def measure(products: int) -> dict[str, Any]:
                 f"{result['bytes'] / 1e6:.1f} MB"
             )
             figures[f"_{name}"] = {**result, "peak_rss_mb": peak, "idle_rss_mb": idle}
+    figures["load average at end"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     return figures
 
 

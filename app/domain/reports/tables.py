@@ -138,7 +138,7 @@ def day_label(day: date, lang: str) -> str:
     return day.isoformat() if lang == "en" else day.strftime("%d.%m.%Y")
 
 
-def _mark(value: int | None, status: str | None) -> Any:
+def mark(value: int | None, status: str | None) -> Any:
     if status == "low":
         return Marked(value, "low")
     if status == "out":
@@ -206,7 +206,7 @@ def stock_values(row: ReportRow, per: str, warehouse_ids: Sequence[uuid.UUID]) -
         row.in_way_to_client,
         row.in_way_from_client,
         row.orders,
-        _mark(row.total_stock, row.status),
+        mark(row.total_stock, row.status),
         row.days_of_cover,
     ]
     cells = {c.warehouse_id: c for c in row.warehouses}
@@ -215,7 +215,7 @@ def stock_values(row: ReportRow, per: str, warehouse_ids: Sequence[uuid.UUID]) -
         if cell is None:
             out += [None, None, None]
         else:
-            out += [_mark(cell.stock, cell.status), cell.orders, cell.days_of_cover]
+            out += [mark(cell.stock, cell.status), cell.orders, cell.days_of_cover]
     return out
 
 

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, text, union
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Connection, OrderLine, Product, StockLevel, Tenant, Variant, Warehouse
+from app.db.models import Connection, OrderLine, Product, StockHistory, StockLevel, Tenant, Variant, Warehouse
 from app.domain.reports.schemas import Window
 
 
@@ -30,6 +47,24 @@ class ProductScope:
     since: date | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FilePageSpec:
+    """What every page of one report file shares: its products, its warehouse columns (in order) and how its
+    flows are counted (order lines in ``window`` for ``with_orders`` connections, else stock decreases in
+    [``decreases_start``, ``decreases_end``))."""
+
+    limit: int
+    scope: ProductScope
+    columns: list[uuid.UUID]
+    window: Window
+    include_cancelled: bool
+    with_orders: list[uuid.UUID]
+    decreases_start: datetime
+    decreases_end: datetime
+    decreases: bool = True  # False: every connection has order lines (no stock history to read)
+    per_size: bool = False
+
+
 PRODUCT_COLUMNS = (
     Product.id,
     Product.connection_id,
@@ -40,6 +75,9 @@ PRODUCT_COLUMNS = (
     Product.subject,
     Product.title,
 )
+
+
+_BEFORE_ALL = uuid.UUID(int=0)  # a file's first page: the products after the nil UUID (no id is nil)
 
 
 class ReportRepository:
@@ -106,6 +144,154 @@ class ReportRepository:
         if after is not None:
             stmt = stmt.where(Product.id > after)
         return list((await self.session.execute(stmt)).all())
+
+    async def file_pages(self, spec: FilePageSpec) -> Callable[[uuid.UUID | None], Awaitable[list[Any]]]:
+        """A reader of a report file's pages: ``file_page_statement`` compiled once, each page (the products
+        after a given one) fetched through the session's own asyncpg connection, in its transaction, as
+        records read by position — no ORM row per product."""
+        conn = await self.session.connection()
+        compiled = self.file_page_statement(spec).compile(
+            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        raw: Any = (await conn.get_raw_connection()).driver_connection
+        # What SQLAlchemy would do to each parameter on its way to the driver (enum names and the like).
+        processors = compiled._bind_processors
+        names, params = list(compiled.positiontup or ()), compiled.construct_params()
+
+        async def read(after: uuid.UUID | None) -> list[Any]:
+            values = {**params, "after": after or _BEFORE_ALL}
+            args = [processors[n](values[n]) if n in processors else values[n] for n in names]
+            return list(await raw.fetch(compiled.string, *args))
+
+        return read
+
+    def file_page_statement(self, spec: FilePageSpec) -> Any:
+        """Up to ``spec.limit`` products by id after ``:after``: their ``PRODUCT_COLUMNS``, then per row, in this
+        order (read by position; with ``per_size`` a row per product × variant it has figures for):
+
+        - ``vid`` (the variant, with ``per_size``; else NULL), ``total`` (stock, 0 where no row),
+          ``to_client`` / ``from_client`` (NULL where no stock row says), ``orders`` — every flow of the
+          row, also those at no warehouse or at one outside ``columns`` (all NULL: a product without any);
+        - ``cells``: the row's cells — a warehouse of ``columns`` where it holds a stock row or has flows —
+          as one flat array: k 1-based places in ``columns``, then their k stock figures (NULL where no stock
+          row), then their k flows (one list per row where three would be three objects to collect).
+
+        Flows are the window's order lines (cancelled ones only with ``include_cancelled``) for products of
+        ``with_orders`` connections, else stock decreases between history points (restocks excluded), as
+        ``order_counts`` and ``decrease_counts`` count them. A warehouse filter keeps its warehouses only.
+        """
+        tid, per_size, uuids = self.tenant_id, spec.per_size, ARRAY(UUID(as_uuid=True))
+        page = self._scoped(select(*PRODUCT_COLUMNS), spec.scope).order_by(Product.id).limit(spec.limit)
+        page = page.where(Product.id > bindparam("after", _BEFORE_ALL, type_=UUID(as_uuid=True)))
+        p = page.cte("p")
+        only = list(spec.scope.warehouse_ids)
+        only_ids = bindparam("only", only, type_=uuids)
+        ordering = bindparam("with_orders", list(spec.with_orders), type_=uuids)
+        no_variant = literal(None, UUID(as_uuid=True))
+        none = literal(None, Integer)
+
+        stock_cond = [StockLevel.tenant_id == tid, StockLevel.product_id.in_(select(p.c.id))]
+        order_cond = [
+            OrderLine.tenant_id == tid,
+            OrderLine.product_id.in_(select(p.c.id).where(p.c.connection_id == any_(ordering))),
+            OrderLine.order_date.between(spec.window.start, spec.window.end),
+        ]
+        if not spec.include_cancelled:
+            order_cond.append(OrderLine.is_cancel.is_(False))
+        if only:
+            stock_cond.append(StockLevel.warehouse_id == any_(only_ids))
+            order_cond.append(OrderLine.warehouse_id == any_(only_ids))
+        stock = select(
+            StockLevel.product_id.label("pid"),
+            (StockLevel.variant_id if per_size else no_variant).label("vid"),
+            StockLevel.warehouse_id.label("wid"),
+            StockLevel.quantity.label("q"),
+            StockLevel.in_way_to_client.label("tc"),
+            StockLevel.in_way_from_client.label("fc"),
+            none.label("n"),
+        ).where(*stock_cond)
+        orders = select(
+            OrderLine.product_id,
+            OrderLine.variant_id if per_size else no_variant,
+            OrderLine.warehouse_id,
+            none,
+            none,
+            none,
+            cast(func.count(), Integer),
+        ).where(*order_cond)
+        orders = orders.group_by(OrderLine.product_id, OrderLine.warehouse_id)
+        if per_size:
+            orders = orders.group_by(OrderLine.variant_id)
+        # Stock decreases (decrease_counts): the previous point of the same variant × warehouse before it.
+        prev = func.lag(StockHistory.quantity).over(
+            partition_by=(StockHistory.variant_id, StockHistory.warehouse_id),
+            order_by=(StockHistory.at, StockHistory.id),
+        )
+        points = (
+            select(
+                StockHistory.product_id,
+                StockHistory.variant_id,
+                StockHistory.warehouse_id,
+                StockHistory.at,
+                StockHistory.quantity,
+                prev.label("prev"),
+            )
+            .where(
+                StockHistory.tenant_id == tid,
+                StockHistory.product_id.in_(select(p.c.id).where(~(p.c.connection_id == any_(ordering)))),
+                StockHistory.at < spec.decreases_end,
+            )
+            .subquery("h")
+        )
+        decrease_cond = [points.c.at >= spec.decreases_start, points.c.prev.is_not(None)]
+        if only:
+            decrease_cond.append(points.c.warehouse_id == any_(only_ids))
+        decreases = select(
+            points.c.product_id,
+            points.c.variant_id if per_size else no_variant,
+            points.c.warehouse_id,
+            none,
+            none,
+            none,
+            cast(func.sum(func.greatest(points.c.prev - points.c.quantity, 0)), Integer),
+        ).where(*decrease_cond)
+        decreases = decreases.group_by(points.c.product_id, points.c.warehouse_id)
+        if per_size:
+            decreases = decreases.group_by(points.c.variant_id)
+        parts = (union_all(stock, orders, decreases) if spec.decreases else union_all(stock, orders)).subquery("parts")
+        cells = (
+            select(
+                parts.c.pid,
+                parts.c.vid,
+                func.array_position(bindparam("columns", list(spec.columns), type_=uuids), parts.c.wid).label("pos"),
+                # int4 sums (int8 accumulators; an int8 column's sum would accumulate in numeric)
+                cast(func.sum(parts.c.q), Integer).label("q"),
+                cast(func.sum(parts.c.tc), Integer).label("tc"),
+                cast(func.sum(parts.c.fc), Integer).label("fc"),
+                cast(func.coalesce(func.sum(parts.c.n), 0), Integer).label("n"),
+            )
+            .group_by(parts.c.pid, parts.c.vid, parts.c.wid)
+            .subquery("cells")
+        )
+        shown = and_(cells.c.pos.is_not(None), or_(cells.c.q.is_not(None), cells.c.n != 0))
+        rows = (
+            select(
+                cells.c.pid,
+                cells.c.vid,
+                cast(func.coalesce(func.sum(cells.c.q), 0), BigInteger).label("total"),
+                cast(func.sum(cells.c.tc), BigInteger).label("to_client"),
+                cast(func.sum(cells.c.fc), BigInteger).label("from_client"),
+                cast(func.sum(cells.c.n), BigInteger).label("orders"),
+                func.array_cat(
+                    func.array_cat(func.array_agg(cells.c.pos).filter(shown), func.array_agg(cells.c.q).filter(shown)),
+                    func.array_agg(cells.c.n).filter(shown),
+                ).label("cells"),
+            )
+            .group_by(cells.c.pid, cells.c.vid)
+            .subquery("r")
+        )
+        columns = [c for c in rows.c if c.name != "pid"]
+        return select(*p.c, *columns).select_from(p.outerjoin(rows, rows.c.pid == p.c.id)).order_by(p.c.id)
 
     async def warehouse_ids(self, scope: ProductScope, window: Window, include_cancelled: bool) -> set[uuid.UUID]:
         """Every warehouse the report's rows can mention: where the products hold stock rows or had orders in

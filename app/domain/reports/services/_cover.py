@@ -44,6 +44,12 @@ def cover(available: int | None, orders: int | None, days: int) -> CoverFigure:
     return CoverFigure(available, orders, round(velocity, 4), round(available / velocity, 1))
 
 
+def decrease_range(window: Window) -> tuple[datetime, datetime]:
+    """The window's whole Moscow days as [start, end) instants (where stock decreases are counted)."""
+    start = datetime.combine(window.start, datetime.min.time(), MSK)
+    return start, datetime.combine(window.end + timedelta(days=1), datetime.min.time(), MSK)
+
+
 def is_valid_window(days: int) -> bool:
     return days in WINDOWS
 
@@ -82,8 +88,7 @@ class CoverService:
             for pid, vid, wid, n in await self.reports.order_counts(order_products, window, include_cancelled):
                 flows[(pid, vid, wid)] += int(n)
         if other_products:
-            start = datetime.combine(window.start, datetime.min.time(), MSK)
-            end = datetime.combine(window.end + timedelta(days=1), datetime.min.time(), MSK)
+            start, end = decrease_range(window)
             for pid, vid, wid, n in await self.reports.decrease_counts(other_products, start, end):
                 flows[(pid, vid, wid)] += int(n)
         source, detail = describe_source(bool(order_products), bool(other_products), bool(products))

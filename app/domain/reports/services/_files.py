@@ -112,11 +112,19 @@ async def stream_table(
     separator: Separator,
     build: Callable[[AsyncSession], Awaitable[Sheet]],
 ) -> AsyncIterator[bytes]:
-    """Open a snapshot, build the sheet in it (its rows read lazily, page by page) and write it out."""
+    """Open a snapshot, build the sheet in it (its rows read lazily, page by page) and write it out.
+
+    The rows are closed before the snapshot ends, also when the client goes away half-way: a rows generator
+    reading ahead (the stock report's next page) stops its statement before the transaction is rolled back."""
     async with snapshot_session(sessionmaker, tenant_id) as session:
         sheet = await build(session)
-        async for chunk in write(sheet, fmt, separator):
-            yield chunk
+        try:
+            async for chunk in write(sheet, fmt, separator):
+                yield chunk
+        finally:
+            close = getattr(sheet.rows, "aclose", None)
+            if close is not None:
+                await close()
 
 
 async def collect(chunks: AsyncIterator[bytes]) -> bytes:

@@ -8,6 +8,8 @@ written before the first row and the rows are read page by page behind it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.alerts.services import tenant_low_units
 from app.domain.reports import tables
-from app.domain.reports.repositories import ProductScope, ReportRepository
+from app.domain.reports.repositories import FilePageSpec, ProductScope, ReportRepository
 from app.domain.reports.schemas import (
     DaysOfCover,
     ReportCell,
@@ -33,7 +35,7 @@ from app.domain.reports.schemas import (
     WarehouseCover,
     Window,
 )
-from app.domain.reports.services._cover import CoverService, Flows, cover, window_for
+from app.domain.reports.services._cover import CoverService, Flows, cover, decrease_range, window_for
 from app.domain.reports.services._files import (
     MEDIA_TYPES,
     FileFormat,
@@ -46,9 +48,10 @@ from app.domain.reports.services._settings import org_settings
 from app.lib.clock import utcnow
 from app.lib.errors import NotFoundError
 from app.lib.pagination import paginate
-from app.lib.tabular import Grid, Sheet, to_grid
+from app.lib.tabular import Grid, Marked, Sheet, to_grid
 
-FILE_PAGE = 500
+FILE_PAGE = 2000  # products per statement of a file (a page's rows are all that is held)
+YIELD_EVERY = 250  # rows of a file between two turns of the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +98,10 @@ class ReportService:
         *,
         sessionmaker: async_sessionmaker[AsyncSession] | None = None,
         default_low_units: int = 5,
+        file_page: int = FILE_PAGE,
     ) -> None:
         self.session = session
+        self.file_page = file_page
         self.tenant_id = tenant_id
         self.sessionmaker = sessionmaker
         self.default_low_units = default_low_units
@@ -247,7 +252,10 @@ class ReportService:
         """The whole report materialised (one request writes it: the Google Sheets push)."""
         org = await org_settings(self.session, self.tenant_id)
         sheet = await self._sheet(self.session, query, "grid", org.language(lang), org.timezone, utcnow())
-        return await to_grid(sheet)
+        try:
+            return await to_grid(sheet)
+        finally:  # (on an error half-way: the read-ahead statement stops before the session goes on)
+            await sheet.rows.aclose()  # type: ignore[union-attr]
 
     async def _sheet(
         self, session: AsyncSession, query: StockReportQuery, fmt: str, lang: str, tz: str, now: datetime
@@ -255,7 +263,8 @@ class ReportService:
         reports = ReportRepository(session, self.tenant_id)
         cover_service = CoverService(session, self.tenant_id)
         plan = await self._plan(query, reports, session)
-        plan.with_orders = await cover_service.with_orders(list((await reports.connection_names()).keys()))
+        connections = list((await reports.connection_names()).keys())
+        plan.with_orders = await cover_service.with_orders(connections)
         ids = await reports.warehouse_ids(plan.scope, plan.window, query.include_cancelled)
         warehouses = await reports.warehouses(ids)
         plan.warehouses = {w.id: w for w in warehouses}
@@ -271,18 +280,50 @@ class ReportService:
                 ),
             )
 
+        start, end = decrease_range(plan.window)
+        spec = FilePageSpec(
+            limit=self.file_page,
+            scope=plan.scope,
+            columns=order,
+            window=plan.window,
+            include_cancelled=query.include_cancelled,
+            with_orders=sorted(plan.with_orders),
+            decreases_start=start,
+            decreases_end=end,
+            decreases=any(c not in plan.with_orders for c in connections),
+            per_size=query.per == "size",
+        )
+
         async def rows() -> AsyncIterator[list[Any]]:
-            after: uuid.UUID | None = None
-            while True:
-                products = await reports.products_page(after=after, limit=FILE_PAGE, scope=plan.scope)
-                if not products:
-                    return
-                page = await self._page(plan, reports, cover_service, products)
-                for row in page.rows:
-                    yield tables.stock_values(row, query.per, order)
-                if len(products) < FILE_PAGE:
-                    return
-                after = products[-1].id
+            read = await reports.file_pages(spec)
+
+            def fetch(after: uuid.UUID | None) -> asyncio.Task[list[Any]]:
+                return asyncio.ensure_future(read(after))
+
+            # The next page's statement runs in the database while this page's rows are written: the session
+            # serves one statement at a time (the next is sent once this page's own reads are done).
+            pending: asyncio.Task[list[Any]] | None = fetch(None)
+            try:
+                while pending is not None:
+                    page = await pending
+                    more = (len(page) if query.per != "size" else len({r[0] for r in page})) == self.file_page
+                    # Per size this page's rows read the sizes first; per product the next page goes at once.
+                    pending = fetch(page[-1][0]) if more and query.per != "size" else None
+                    batch = await _file_rows(plan, reports, page, len(order))
+                    if more and pending is None:
+                        pending = fetch(page[-1][0])
+                    for i, row in enumerate(batch):
+                        if i % YIELD_EVERY == 0:
+                            # Let the loop run: the next page's statement is sent, and its result read as it
+                            # comes, while the writer turns these rows into bytes (which never awaits).
+                            await asyncio.sleep(0)
+                        yield row
+                    del batch
+            finally:
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
 
         return Sheet(
             t["stock_sheet"],
@@ -292,6 +333,69 @@ class ReportService:
             freeze_columns=tables.STOCK_FROZEN_COLUMNS,
             totals_label=t["total"],
         )
+
+
+async def _file_rows(plan: _Plan, reports: ReportRepository, page: Sequence[Any], width: int) -> list[list[Any]]:
+    """A file's rows for one ``file_page`` (``width`` warehouse columns), with no ``ReportRow`` in between: the
+    values ``tables.stock_values`` gives for the JSON report's rows — totals and cells as ``_rows`` has them
+    (rules 5 and 7), worked out by the statement; here only the marks and the days of cover (the file tests
+    hold the two paths equal, across page boundaries and with every filter)."""
+    days, low, blank, labels = plan.query.window, plan.low_units, [None] * (3 * width), tables.MARKETPLACES
+    out: list[list[Any]] = []
+    if plan.query.per != "size":
+        for _id, _c, mp, external_id, vendor_code, brand, subject, title, _v, *figures in page:
+            values = [labels.get(mp, mp), brand, subject, vendor_code, external_id, title]
+            _fill(values, figures, blank, days, low)
+            out.append(values)
+        return out
+    # A row per size, by its external id; then one for order lines not tied to a size (or a product without
+    # sizes). A product without figures comes as one row with NULL figures: it is not a size.
+    sizes: dict[uuid.UUID, list[Any]] = {}
+    for v in await reports.variants_of(list(dict.fromkeys(r[0] for r in page))):
+        sizes.setdefault(v.product_id, []).append(v)
+    by_key = {(r[0], r[8]): r[9:] for r in page if r[12] is not None}
+    none: list[Any] = [None] * 5
+    for r in {r[0]: r for r in page}.values():
+        pid, _c, mp, external_id, vendor_code, brand, subject, title = r[:8]
+        head = [labels.get(mp, mp), brand, subject, vendor_code, external_id, title]
+        variants: list[Any] = sizes.get(pid, [])
+        if (pid, None) in by_key or not variants:
+            variants = [*variants, None]
+        for v in variants:
+            if v is None:
+                values = [*head, None, None]
+                figures = by_key.get((pid, None), none)
+            else:
+                values = [*head, v.size, v.external_id]
+                figures = by_key.get((pid, v.id), none)
+            _fill(values, figures, blank, days, low)
+            out.append(values)
+    return out
+
+
+def _fill(values: list[Any], figures: Sequence[Any], blank: list[None], days: int, low: int) -> None:
+    """Append a file row's totals and warehouse cells (``figures``: ``file_page``'s columns from ``total``)."""
+    total, to_client, from_client, orders, cells = figures
+    if orders is None:  # no stock row and no flows at all
+        total = orders = 0
+    at = len(values) + 2  # a cell's three values start at at + 3 × its 1-based column
+    values += (
+        to_client,
+        from_client,
+        orders,
+        Marked(total, "out") if total <= 0 else Marked(total, "low") if total < low else total,
+        round(total / (orders / days), 1) if orders else None,
+    )
+    values += blank
+    if cells is not None:
+        k = len(cells) // 3  # k places, their stock, their flows
+        for j in range(k):
+            i, stock, n = at + 3 * cells[j], cells[k + j], cells[2 * k + j]
+            values[i + 1] = n
+            if stock is not None:
+                values[i] = Marked(stock, "out") if stock <= 0 else Marked(stock, "low") if stock < low else stock
+                if n:
+                    values[i + 2] = round(stock / (n / days), 1)
 
 
 def _group_labels(warehouses: Sequence[Any], connections: dict[uuid.UUID, str]) -> list[str]:
