@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import msgspec
 
 from app.integrations.marketplace import MarketplaceBadResponse, Retry, Transport
 from app.integrations.wildberries import limits
@@ -94,8 +95,29 @@ class _PageBody:
             self._parts.append(out)
 
     def lines(self) -> Iterator[bytes]:
-        """Each element of the JSON array, as bytes, in order; anything else in the body fails the read."""
+        """Each element of the JSON array, as bytes, in order; anything else in the body fails the read.
+
+        The splitter knows flat objects only (an order line has no nested one today). Should WB nest one, the
+        page is not refused: it is decoded whole by msgspec (the body held once, uncompressed, for that page)
+        and the elements not yet given are given from there."""
         self._parts.append(self._zip.flush())
+        given = 0
+        try:
+            for line in self._split():
+                given += 1
+                yield line
+        except _NotAnArrayOfLines:
+            unzip = zlib.decompressobj()
+            body = b"".join(unzip.decompress(part) for part in self._parts)
+            try:
+                elements = msgspec.json.decode(body, type=list[msgspec.Raw])
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                raise _NotAnArrayOfLines("not a JSON array") from None
+            del body
+            for element in elements[given:]:
+                yield bytes(element)
+
+    def _split(self) -> Iterator[bytes]:
         unzip = zlib.decompressobj()
         rest, opened = b"", False
         for part in self._parts:
