@@ -43,7 +43,7 @@ class OrderItem:
     warehouse_external_id: str | None = None  # resolved by exact trimmed name (orders carry no warehouse id)
 
 
-CHUNK_LINES = 5_000
+CHUNK_LINES = 10_000
 # zlib level 1: most of the size gain of level 6 on these lines at a third of its time (150 000 lines).
 LEVEL = 1
 
@@ -139,8 +139,9 @@ class OrderLines:
             self.append(item)
 
     def seal(self) -> None:
-        """No more lines will come (for now): compress the last chunk, work out which copies are superseded."""
-        self._flush()
+        """No more lines will come (for now): work out which copies are superseded. The last chunk stays as
+        it is, decoded: it is no larger than a chunk, and a seller whose lines fit in one (most: a few
+        thousand a month) then never pays for compressing and decompressing them (``bench/fleet.py``)."""
         self._resolve()
 
     def _flush(self) -> None:
