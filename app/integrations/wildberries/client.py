@@ -90,7 +90,7 @@ class _PageBody:
     what is held is then the compressed page, not the page. (Compressing every page cost a fleet of small
     sellers ~12 % more worker CPU for memory it did not need; ``bench/fleet.py``.)"""
 
-    PLAIN_LIMIT = 8 << 20
+    PLAIN_LIMIT = 6 << 20
 
     def __init__(self, plain_limit: int = PLAIN_LIMIT) -> None:
         self.plain_limit = plain_limit
@@ -98,19 +98,17 @@ class _PageBody:
 
     def reset(self) -> None:
         self._zip: Any = None  # a zlib compressor once the page passed ``plain_limit``
-        self._parts: list[bytes] = []
-        self._size = 0
+        self._plain = bytearray()  # the page as it came, until then (one buffer: no join to copy it again)
+        self._parts: list[bytes] = []  # the compressed page, after
         self._flushed = False
 
     def write(self, part: bytes) -> None:
         if self._zip is None:
-            self._parts.append(part)
-            self._size += len(part)
-            if self._size > self.plain_limit:  # from here on, held compressed
+            self._plain += part
+            if len(self._plain) > self.plain_limit:  # from here on, held compressed
                 self._zip = zlib.compressobj(1)
-                plain, self._parts = self._parts, []
-                for piece in plain:
-                    self.write(piece)
+                self._parts.append(self._zip.compress(self._plain))
+                self._plain = bytearray()
         elif out := self._zip.compress(part):
             self._parts.append(out)
 
@@ -121,7 +119,7 @@ class _PageBody:
         Should WB nest one, the page is not refused: it is decoded whole by msgspec (the body held once,
         uncompressed, for that page) and the elements not yet given are given from there."""
         if self._zip is None:
-            yield from self._elements(b"".join(self._parts), 0)
+            yield from self._elements(self._plain, 0)
             return
         if not self._flushed:
             self._parts.append(self._zip.flush())
@@ -136,7 +134,7 @@ class _PageBody:
             yield from self._elements(b"".join(unzip.decompress(part) for part in self._parts), given)
 
     @staticmethod
-    def _elements(body: bytes, skip: int) -> Iterator[bytes]:
+    def _elements(body: bytes | bytearray, skip: int) -> Iterator[bytes]:
         try:
             elements = msgspec.json.decode(body, type=list[msgspec.Raw])
         except (msgspec.DecodeError, msgspec.ValidationError):

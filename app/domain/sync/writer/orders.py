@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.sync.model import OrderLines
-from app.domain.sync.order_lines import CHUNK_LINES
+from app.domain.sync.order_lines import COPY_LINES
 from app.domain.sync.writer._copy import copy_into, raw_connection
 
 _COLUMNS = [
@@ -110,7 +110,7 @@ async def write_orders(
         "order_date date, is_cancel bool, cancelled_at timestamptz, raw jsonb) ON COMMIT DROP"
     )
     # A compressed chunk's worth of lines at a time (~1 KB each): 20 000 of them held for one COPY cost ~40 MB.
-    await copy_into(raw, "tmp_orders", _COLUMNS, orders.copy_rows(), chunk=CHUNK_LINES, analyze=_ANALYZE)
+    await copy_into(raw, "tmp_orders", _COLUMNS, orders.copy_rows(), chunk=COPY_LINES, analyze=_ANALYZE)
     first = not await raw.fetchval(_HAS_LINES, connection_id)
     written = await raw.fetchval(_INSERT_FIRST if first else _UPSERT, tenant_id, connection_id)
     return OrdersWrite(len(orders), int(written))
