@@ -66,8 +66,8 @@ def _worker_kwargs(settings: Any, max_jobs: int) -> dict[str, Any]:
     return kwargs
 
 
-async def _drain_here(settings: Any, max_jobs: int) -> float:
-    """Run one worker in this process until the queue is empty; wall seconds."""
+async def _drain(settings: Any, max_jobs: int) -> tuple[Any, float]:
+    """Run one worker in this process until the queue is empty; the worker and its wall seconds."""
     from arq.worker import Worker
 
     worker = Worker(**_worker_kwargs(settings, max_jobs))
@@ -76,26 +76,20 @@ async def _drain_here(settings: Any, max_jobs: int) -> float:
         await worker.main()
     finally:
         await worker.close()
-    return time.perf_counter() - started
+    return worker, time.perf_counter() - started
 
 
 async def _child(max_jobs: int) -> None:
     """One worker process (``--child``): drain the queue, then print its own figures as one JSON line."""
     import msgspec
-    from arq.worker import Worker
 
     from app.config import Settings
 
     settings = msgspec.json.decode(os.environ[_SETTINGS_ENV], type=Settings)
-    worker = Worker(**_worker_kwargs(settings, max_jobs))
-    started = time.perf_counter()
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
+    worker, wall = await _drain(settings, max_jobs)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {
-        "wall_s": round(time.perf_counter() - started, 2),
+        "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
         "jobs_complete": worker.jobs_complete,
@@ -149,18 +143,21 @@ def _cpu_by_program() -> dict[str, float]:
     """CPU seconds used so far by the PostgreSQL and Redis servers on this host: every live process of the
     program, plus what the postmaster's exited children (backends that closed) left in its own account."""
     totals = {"postgres": 0.0, "redis-server": 0.0}
+    processes: dict[int, tuple[str, int]] = {}  # pid → (program, parent pid)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             comm = (entry / "comm").read_text().strip()
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            processes[int(entry.name)] = (comm, int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]))
         except (OSError, ValueError, IndexError):
             continue
+    for pid, (comm, parent) in processes.items():
         for program in totals:
             if comm.startswith(program):
-                # The postmaster (its parent is not postgres) also carries its reaped backends' CPU.
-                totals[program] += _proc_cpu(int(entry.name), children=program == "postgres" and ppid == 1)
+                # The postmaster (its parent is no postgres) also carries its reaped backends' CPU.
+                postmaster = program == "postgres" and not processes.get(parent, ("",))[0].startswith("postgres")
+                totals[program] += _proc_cpu(pid, children=postmaster)
     return totals
 
 
@@ -228,7 +225,7 @@ async def main(sellers: int, products: int, workers: int, max_jobs: int | None, 
             one_at_a_time = 0.0
             if baseline:
                 await _enqueue(settings, pairs[:baseline], ["baseline"])
-                one_at_a_time = await _drain_here(settings, max_jobs=1)
+                _, one_at_a_time = await _drain(settings, max_jobs=1)
             fleet_pairs = pairs[baseline:]
             await _enqueue(settings, fleet_pairs, ["fleet", "fleet-dup"] if dup else ["fleet"])
             database = _database_name(settings.migration_database_url)

@@ -23,9 +23,9 @@ import httpx
 from redis.asyncio import Redis
 
 from tests.chaos.cluster import Cluster
+from tests.helpers import PASSWORD, register
 from tests.sync_support import Seller, make_seller
 
-PASSWORD = "correct horse battery"
 STOCK_EVENTS = ["stock.low", "stock.out", "stock.restored", "stock.digest"]
 ENDED = ("succeeded", "partially_failed", "failed")
 # The contract the sync lifecycle of issue 14 §1 gives: a lock is a lease of at most this long
@@ -78,18 +78,6 @@ def rate(samples: list[Sample], start: float, end: float) -> float:
     return round(sum(1 for s in samples if start <= s.end < end) / max(end - start, 1e-9), 1)
 
 
-async def register(http: httpx.AsyncClient, org: str = "Chaos") -> dict[str, Any]:
-    email = f"owner-{uuid.uuid4().hex[:12]}@example.com"
-    resp = await http.post(
-        "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "organization_name": org}
-    )
-    assert resp.status_code == 201, resp.text
-    body = resp.json()
-    body["email"] = email
-    body["headers"] = {"Authorization": f"Bearer {body['tokens']['access_token']}"}
-    return body
-
-
 @dataclass
 class Shop:
     """An organization with a sandbox seller, ``n`` connections to it and a webhook endpoint on the receiver."""
@@ -113,7 +101,7 @@ async def open_shop(
     c: Cluster, http: httpx.AsyncClient, *, connections: int = 1, products: int = 20, low: int = 0, **seller: Any
 ) -> Shop:
     """``low`` products below the default threshold (5 units), the rest well stocked."""
-    owner = await register(http)
+    owner = await register(http, "Chaos")
     s = make_seller(f"{c.sandbox}/sandbox", "wildberries", products=products, warehouses=1, **seller)
     set_low(s, low)
 

@@ -181,21 +181,8 @@ class FanoutNotificationRepository(TenantRepository[Notification]):
         self, event_id: uuid.UUID, channel_ids: list[uuid.UUID], status: str, held_until: datetime | None
     ) -> list[uuid.UUID]:
         """One notification per channel; returns the channels that got a new one."""
-        if not channel_ids:
-            return []
-        rows = [
-            {
-                "id": uuid7(),
-                "tenant_id": self.tenant_id,
-                "channel_id": channel_id,
-                "event_id": event_id,
-                "status": status,
-                "held_until": held_until,
-            }
-            for channel_id in sorted(channel_ids)
-        ]
-        stmt = insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["channel_id", "event_id"])
-        return list((await self.session.execute(stmt.returning(Notification.channel_id))).scalars().all())
+        created = await self.create_many([event_id], channel_ids, status, held_until)
+        return [channel_id for _, channel_id in created]
 
     async def create_many(
         self, event_ids: list[uuid.UUID], channel_ids: list[uuid.UUID], status: str, held_until: datetime | None
