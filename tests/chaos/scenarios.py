@@ -529,6 +529,16 @@ async def worker_sigkill(
         overlong = await _locks_longer_than(c, lease) if fail_fast and kills else {}
         states = await (run_states(c, runs) if overlong else wait_runs_ended(c, runs, lease + 60))
         ended_s = time.monotonic() - last_kill
+        # The service works on after the kills: one more (scheduled) sync, of a connection none of whose runs
+        # succeeded if there is one — every run may have been abandoned, and that connection's first success
+        # then opens its alerts and sends a digest, so the exactly-once check below always has events to check.
+        after_kills = None
+        if not overlong:
+            unsynced = [
+                conn["id"] for conn, run in zip(shop.connections, runs, strict=True) if states[run][0] != "succeeded"
+            ]
+            extra = await enqueue_sync(c, shop, unsynced[0] if unsynced else shop.connections[0]["id"])
+            after_kills = (await wait_runs_ended(c, [extra], 60))[extra][0]
         d = await wait_delivered(c, shop, 15) if not overlong else await deliveries(c, shop)
         dupes = await history_duplicates(c, shop.tenant_id)
     status = Counter(s[0] for s in states.values())
@@ -542,6 +552,7 @@ async def worker_sigkill(
         "statuses": dict(status),
         "failed_without_reason": sum(1 for s in states.values() if s[0] == "failed" and not s[1]),
         "ended_within_s": None if overlong else round(ended_s, 1),
+        "sync_after_kills": after_kills,
         "history_duplicates": dupes,
         "events": d.events,
         "webhooks_missing": len(d.missing),

@@ -1,6 +1,7 @@
 """The worker SIGKILLed three times during queued syncs (issue 14 §6), restarted each time as its supervisor
 would: every run ends — succeeded, or failed with a reason — within lease + 60 s of the last kill, no stock
-history point is written twice, and every alert event reaches the webhook endpoint exactly once."""
+history point is written twice, a sync after the kills succeeds, and every alert event reaches the webhook
+endpoint exactly once."""
 
 from __future__ import annotations
 
@@ -22,5 +23,6 @@ async def test_worker_sigkill_during_syncs_every_run_ends(healthy):
     assert figures["lease_s"] <= LEASE_S, figures
     assert figures["ended_within_s"] <= figures["lease_s"] + 60, figures
     assert figures["history_duplicates"] == 0, figures
+    assert figures["sync_after_kills"] == "succeeded", figures
     assert figures["events"] > 0, figures
     assert figures["webhooks_missing"] == 0 and figures["webhooks_duplicated"] == 0, figures
