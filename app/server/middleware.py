@@ -163,14 +163,7 @@ class RequestContextMiddleware(ASGIMiddleware):
         finally:
             duration = time.perf_counter() - started
             route: Any = scope.get("path_template") or "unmatched"
-            instruments().http_duration.record(
-                duration,
-                {
-                    "http.route": route,
-                    "http.request.method": str(scope.get("method", "GET")),
-                    "http.response.status_code": status,
-                },
-            )
+            instruments().http_duration.record(duration, route, str(scope.get("method", "GET")), status)
             tenant = state.get("tenant_id")
             if tenant:
                 logctx.bind(tenant_id=tenant)
