@@ -371,7 +371,7 @@ class RateLimitMiddleware(ASGIMiddleware):
     async def _count(self, state: Any, tenant_id: uuid.UUID) -> int:
         """Count one API-key call with limiting switched off; the month's count (0 when Redis is unreachable)."""
         try:
-            key = usage.current_usage_key(tenant_id)
+            key = this_month(now_seconds()).usage_key(tenant_id)
             count = int(await state.gate_redis.execute_command("INCR", key))
             if count == 1:
                 await state.gate_redis.execute_command("EXPIRE", key, usage.RETENTION_SECONDS)
