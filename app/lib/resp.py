@@ -206,6 +206,14 @@ class PipelinedRedis:
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect()
         loop, now = asyncio.get_running_loop(), time.monotonic()
+        if count == 1:  # the gate's usual call: one future, no list of them to build and walk
+            future: asyncio.Future[Any] = loop.create_future()
+            protocol.waiters.append((future, now))
+            protocol.send(data)
+            try:
+                return [await future]  # cancelled: its reply is still read off the connection and dropped
+            except ResponseError as exc:
+                return [exc]
         futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in range(count)]
         protocol.waiters.extend((future, now) for future in futures)
         protocol.send(data)
