@@ -51,30 +51,34 @@ HIT: Final = _HIT  # the mode of a counting check, for scripts built on LIMIT_LU
 # counts *before* this request, and ``nk``/``na``: the first KEYS / ARGV index left for an extension.
 # Redis would truncate Lua floats, so the weighting is redone exactly in Python from these integers.
 LIMIT_LUA: Final = """
-local t = redis.call('TIME')
+local call = redis.call
+local t = call('TIME')
 local now = t[1] * 1000000 + t[2]
 local cost = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-local names, index = {}, {}
-for i = 1, n do
-  index[i] = math.floor(now / ARGV[3 + 2 * i])
-  names[2 * i - 1] = KEYS[i] .. ':' .. (index[i] - 1)
-  names[2 * i] = KEYS[i] .. ':' .. index[i]
-end
-local counts = redis.call('MGET', unpack(names))
-local out = {1, now}
+local names, widths = {}, {}
 for i = 1, n do
   local width = tonumber(ARGV[3 + 2 * i])
+  local index = math.floor(now / width)
+  widths[i] = width
+  names[2 * i - 1] = KEYS[i] .. ':' .. string.format('%d', index - 1)
+  names[2 * i] = KEYS[i] .. ':' .. string.format('%d', index)
+end
+local counts = call('MGET', unpack(names))
+local out = {1, now}
+for i = 1, n do
+  local width = widths[i]
   local prev = tonumber(counts[2 * i - 1] or 0)
   local cur = tonumber(counts[2 * i] or 0)
-  if prev * (1 - (now - index[i] * width) / width) + cur + cost > tonumber(ARGV[2 + 2 * i]) then out[1] = 0 end
+  if prev * (1 - (now % width) / width) + cur + cost > tonumber(ARGV[2 + 2 * i]) then out[1] = 0 end
   out[2 * i + 1] = prev
   out[2 * i + 2] = cur
 end
-if ARGV[1] == '2' or (ARGV[1] == '1' and out[1] == 1) then
+local mode = ARGV[1]
+if mode == '2' or (mode == '1' and out[1] == 1) then
   for i = 1, n do
-    if redis.call('INCRBY', names[2 * i], cost) == cost then
-      redis.call('PEXPIRE', names[2 * i], math.ceil(ARGV[3 + 2 * i] / 500))  -- 2 windows, in ms
+    if call('INCRBY', names[2 * i], cost) == cost then
+      call('PEXPIRE', names[2 * i], math.ceil(widths[i] / 500))  -- 2 windows, in ms
     end
   end
 end

@@ -52,7 +52,7 @@ local allowed = out[1] == 1
 local revoked = 0
 local m = tonumber(ARGV[na])
 if m > 0 then
-  local values = redis.call('MGET', unpack(KEYS, nk, nk + m - 1))
+  local values = call('MGET', unpack(KEYS, nk, nk + m - 1))
   for i = 1, m do
     local v = values[i]
     if v and tonumber(v) > tonumber(ARGV[na + i]) then revoked = 1 end
@@ -64,27 +64,27 @@ if revoked == 1 then allowed = false end
 local used, over = -1, 0
 if ARGV[na] == '1' then
   if allowed then
-    used = redis.call('INCR', KEYS[nk])
-    if used == 1 then redis.call('EXPIRE', KEYS[nk], ARGV[na + 2]) end
+    used = call('INCR', KEYS[nk])
+    if used == 1 then call('EXPIRE', KEYS[nk], ARGV[na + 2]) end
     if used > tonumber(ARGV[na + 1]) then
-      redis.call('DECR', KEYS[nk])
+      call('DECR', KEYS[nk])
       over = 1
       allowed = false
     end
   else
-    used = tonumber(redis.call('GET', KEYS[nk]) or 0)
+    used = tonumber(call('GET', KEYS[nk]) or 0)
   end
   nk = nk + 1
 end
 na = na + 3
 local version = ''
 if ARGV[na] ~= '0' and allowed then
-  version = redis.call('GET', KEYS[nk])
+  version = call('GET', KEYS[nk])
   if not version then
-    local t = redis.call('TIME')
-    local seq = redis.call('INCR', KEYS[nk + 1])
-    redis.call('SET', KEYS[nk], string.format('%08x%08x', t[1] % 4294967296, seq % 4294967296), 'NX')
-    version = redis.call('GET', KEYS[nk])
+    local t = call('TIME')
+    local seq = call('INCR', KEYS[nk + 1])
+    call('SET', KEYS[nk], string.format('%08x%08x', t[1] % 4294967296, seq % 4294967296), 'NX')
+    version = call('GET', KEYS[nk])
   end
 end
 out[#out + 1] = used
