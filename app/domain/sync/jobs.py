@@ -21,7 +21,7 @@ from app.domain.operations.services import mark_tenant_synced
 from app.domain.sync.lease import LeaseLost, SyncLease
 from app.domain.sync.records import StageLog
 from app.domain.sync.scheduler import fan_out
-from app.domain.sync.services import SyncService, SyncWaiting, run_id_for
+from app.domain.sync.services import SYNC_JOB, SyncService, SyncWaiting, next_job_id, run_id_for
 from app.domain.sync.stash import RunStash
 from app.domain.sync.sweep import sweep_expired_runs
 from app.integrations.marketplace import MarketplaceUnavailable
@@ -30,7 +30,7 @@ from app.lib.clock import utcnow
 
 log = structlog.get_logger(__name__)
 MAX_TRIES = 6
-JOB = "sync.connection"
+JOB = SYNC_JOB
 
 
 def _service(ctx: JobContext) -> SyncService:
@@ -41,11 +41,6 @@ def _service(ctx: JobContext) -> SyncService:
         ctx["redis"],
         billing_enabled=ctx["settings"].billing_enabled,
     )
-
-
-def next_job_id(job_id: str, hop: int) -> str:
-    """The id of the job a run is handed on to: the first job's id with the hop number."""
-    return f"{job_id.split('+', 1)[0]}+{hop + 1}"
 
 
 async def _hand_on(
@@ -95,7 +90,8 @@ async def sync_connection(
         # A live holder renews its lease; a dead one's runs out: either way, come back when it is due.
         defer = await lease.remaining() + random.uniform(0.2, 1.0)
         until = utcnow() + timedelta(seconds=defer + 2 * lease_s)
-        if await service.hold(tid, cid, rid, trigger, nxt, "another sync of this connection is running", until):
+        busy = "another sync of this connection is running"
+        if await service.hold(tid, cid, rid, trigger, nxt, busy, until, current_job=job_id):
             await _hand_on(ctx, nxt, defer, **again, hop=hop + 1)
             log.info("sync.busy", connection_id=connection_id, defer=round(defer, 2), next_job=nxt)
         return "queued"
@@ -151,7 +147,13 @@ async def sync_fanout(ctx: JobContext) -> int:
 
 
 async def sync_run_sweep(ctx: JobContext) -> int:
-    """Cron, every 15 s: end runs past their lease whose worker died or whose job is gone (``abandoned``)."""
+    """Cron, every 15 s: resume runs past their lease whose worker died or whose job is gone (a bounded number
+    of times, then end them ``abandoned``)."""
+    settings = ctx["settings"]
     return await sweep_expired_runs(
-        ctx["sessionmaker"], ctx["redis"], lease_s=ctx["settings"].sync_lease_s, queue=ctx["redis"]
+        ctx["sessionmaker"],
+        ctx["redis"],
+        lease_s=settings.sync_lease_s,
+        max_resumes=settings.sync_max_resumes,
+        queue=ctx["redis"],
     )
