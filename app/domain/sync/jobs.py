@@ -86,6 +86,11 @@ async def sync_connection(
     lease = SyncLease(ctx["redis"], connection_id, lease_s)
     nxt = next_job_id(job_id, hop)
     again = {"tenant_id": tenant_id, "connection_id": connection_id, "trigger": trigger, "run_id": str(rid)}
+    if (owned_by_another := await service.superseded(tid, rid, job_id)) is not None:
+        # A late delivery of a job whose run the sweep resumed under a fresh job (arq delivers a dead worker's
+        # job again after its timeout): not ours any more, and not worth the connection's lease.
+        log.info("sync.job.superseded", run_id=str(rid), job_id=job_id)
+        return owned_by_another.value
     if not await lease.acquire():
         # A live holder renews its lease; a dead one's runs out: either way, come back when it is due.
         defer = await lease.remaining() + random.uniform(0.2, 1.0)

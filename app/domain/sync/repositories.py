@@ -208,8 +208,8 @@ class SyncRepository:
             SyncRun.finished_at.is_(None),
             SyncRun.status != SyncStatus.RUNNING,
         ]
-        if owner is not None:  # its own job, or the next one (a run this job has just recorded)
-            where.append(or_(SyncRun.job_id.is_(None), SyncRun.job_id.in_((owner, job_id))))
+        if owner is not None:
+            where.append(or_(SyncRun.job_id.is_(None), SyncRun.job_id == owner))
         stmt = (
             update(SyncRun)
             .where(*where)

@@ -259,8 +259,18 @@ class SyncService:
             repo = SyncRepository(s, tenant_id)
             if await repo.connection(connection_id) is None:
                 return False
-            await repo.open_run(run_id, connection_id, trigger, job_id, lease_until)
+            # A run this job records now is its own until it is handed on.
+            await repo.open_run(run_id, connection_id, trigger, current_job or job_id, lease_until)
             return await repo.hold_run(run_id, job_id, reason, lease_until, owner=current_job)
+
+    async def superseded(self, tenant_id: uuid.UUID, run_id: uuid.UUID, job_id: str) -> SyncStatus | None:
+        """The unfinished run's status when it belongs to another job than ``job_id`` (the sweep resumed it
+        under a fresh job): this job must leave it alone. None otherwise (no such run yet, or it is ours)."""
+        async with session_scope(self.sessionmaker, tenant_id) as s:
+            state = await SyncRepository(s, tenant_id).run_state(run_id)
+        if state is None or state.finished or not state.job_id or state.job_id == job_id:
+            return None
+        return state.status
 
     async def renew_lease(self, tenant_id: uuid.UUID, run_id: uuid.UUID, lease_s: float) -> None:
         async with session_scope(self.sessionmaker, tenant_id) as s:

@@ -11,21 +11,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
-from app.db.outbox import relay
+from app.db.models import SyncStatus
 from app.domain.sync.lease import lock_key
+from app.domain.sync.services import SyncService
 from app.domain.sync.sweep import sweep_expired_runs
+from app.lib.clock import utcnow
 from tests.conftest import _asyncpg_kwargs
 from tests.fakes import worker_context
 from tests.helpers import register
 from tests.integration.sync.test_sync_failures import assert_matches
 from tests.integration.sync.test_sync_lifecycle import CARDS, FBW, _calls, _job, _run
-from tests.sync_support import connect, make_seller, our_stock, run_worker, truth_map
+from tests.sync_support import connect, make_seller, our_stock, relay_pending, run_worker, truth_map
 
 EXPIRE = "UPDATE sync_runs SET lease_expires_at = now() - interval '1 second' WHERE id = $1"
 
@@ -87,7 +90,7 @@ async def test_a_run_whose_worker_died_mid_sync_is_resumed_and_succeeds_once(
     run_id = resp.json()["id"]
     old_job = f"sync:{cid}:manual:{run_id}"
     new_job = f"{old_job}+1"
-    async with _sweeper(settings, database) as (sweep, db, _sm, ctx):
+    async with _sweeper(settings, database) as (sweep, db, sm, ctx):
         try:
             assert await redis.zscore(settings.queue_name, old_job) is not None  # the API enqueued it
             await _killed_while_running(db, redis, run_id, old_job, cid)
@@ -104,6 +107,15 @@ async def test_a_run_whose_worker_died_mid_sync_is_resumed_and_succeeds_once(
             assert await _job(settings, old_job, tenant_id=tid, connection_id=cid, trigger="manual", run_id=run_id) == (
                 "queued"
             )
+            assert _calls(seller) == seen
+            # Past that first look too (a delivery racing the resume): the run's start and the hand-on of a busy
+            # connection check, under the run's row lock, that the run is still the job's.
+            service = SyncService(sm, ctx["gateway"], ctx["cipher"])
+            rid, t, c = uuid.UUID(run_id), uuid.UUID(tid), uuid.UUID(cid)
+            assert await service.run(t, c, rid, "manual", old_job) is SyncStatus.QUEUED
+            busy = "another sync of this connection is running"
+            until = utcnow() + timedelta(seconds=60)
+            assert not await service.hold(t, c, rid, "manual", new_job, busy, until, current_job=old_job)
             assert _calls(seller) == seen
             assert (await _run(client, headers, run_id))["status"] == "queued"
             assert not await redis.exists(lock_key(cid))
@@ -124,7 +136,7 @@ async def test_a_run_whose_worker_died_mid_sync_is_resumed_and_succeeds_once(
             assert _calls(seller) == calls and await _history_points(db, run_id) == points
             again = await _run(client, headers, run_id)
             assert again["status"] == "succeeded" and again["finished_at"] == done["finished_at"]
-            await relay(_sm, ctx["redis"])
+            await relay_pending(settings, tid)
             await run_worker(settings)
             assert await _events(db, run_id, "sync.succeeded") == 1
             assert await _events(db, run_id, "sync.failed") == 0
@@ -147,7 +159,7 @@ async def test_a_run_that_kills_its_worker_each_time_ends_abandoned_after_max_re
     run_id = (await client.post(f"/api/v1/connections/{cid}/syncs", headers=headers)).json()["id"]
     first = f"sync:{cid}:manual:{run_id}"
     jobs = [first]
-    async with _sweeper(settings, database) as (sweep, db, sm, ctx):
+    async with _sweeper(settings, database) as (sweep, db, _sm, _ctx):
         try:
             for n in (1, 2):
                 await _killed_while_running(db, redis, run_id, jobs[-1], cid)
@@ -167,7 +179,7 @@ async def test_a_run_that_kills_its_worker_each_time_ends_abandoned_after_max_re
             conn_after = (await client.get(f"/api/v1/connections/{cid}", headers=headers)).json()
             assert conn_after["last_outcome"] == "abandoned"
             assert await sweep() == 0
-            await relay(sm, ctx["redis"])
+            await relay_pending(settings, owner["tenant"]["id"])
             for job in jobs:  # set aside: their workers are dead (the burst worker needs an empty queue)
                 await redis.zrem(settings.queue_name, job)
             await run_worker(settings)
