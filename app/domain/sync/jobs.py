@@ -1,5 +1,5 @@
 """arq jobs of the sync area: one sync per connection (never two at once), the per-minute fan-out, and the
-sweep that ends runs nobody runs any more.
+sweep that resumes (a bounded number of times, then ends) runs nobody runs any more.
 
 A run's job hands it on to a *next* job (``<job id>+<n>``, deferred, same run id) instead of asking arq to
 retry when the connection is busy (its lease is held) or the run waits on a marketplace budget: those are

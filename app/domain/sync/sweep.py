@@ -83,11 +83,11 @@ async def sweep_expired_runs(
                 await _extend(sessionmaker, tenant_id, run_id, now + timedelta(seconds=2 * lease_s))
                 continue
         if status == "running":
-            reason = "its worker stopped while it ran (the lease was not renewed)"
+            reason = "its lease was not renewed while it ran"
         elif orphaned:
             reason = "the worker that took its job stopped before the sync could start"
         else:
-            reason = "its job is gone (its worker died or it ran out of tries) before it could run"
+            reason = "its job is gone (its worker died, or it ran out of tries) before it could run"
         lease_until = now + timedelta(seconds=2 * lease_s)
         outcome = await resume_or_end(
             sessionmaker, queue, tenant_id, run_id, reason, max_resumes=max_resumes, now=now, lease_until=lease_until

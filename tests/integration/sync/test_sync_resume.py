@@ -98,7 +98,9 @@ async def test_a_run_whose_worker_died_mid_sync_is_resumed_and_succeeds_once(
             run = await _run(client, headers, run_id)
             assert run["status"] == "queued" and run["finished_at"] is None and run["error_code"] is None, run
             assert run["resumes"] == 1
-            assert run["status_reason"].startswith("Resumed after its worker stopped (1 of 2): its worker stopped")
+            assert run["status_reason"].startswith(
+                "Resumed after its worker stopped (1 of 2): its lease was not renewed"
+            )
             assert await db.fetchval("SELECT job_id FROM sync_runs WHERE id = $1", uuid.UUID(run_id)) == new_job
             assert await redis.exists(f"arq:job:{new_job}")  # handed to a fresh job through the outbox
             assert await sweep() == 0  # its new lease covers the wait; nothing twice
