@@ -8,9 +8,13 @@ from typing import Any
 
 import httpx
 from arq.worker import Worker
+from sqlalchemy import select
 
 from app.config import Settings
+from app.db.models import OutboxMessage
+from app.db.outbox import relay
 from app.worker.settings import build_worker_settings
+from tests.fakes import worker_context
 
 
 class Seller:
@@ -97,12 +101,6 @@ async def run_worker(settings: Settings, **overrides: Any) -> None:
 async def relay_pending(settings: Settings, tenant_id: Any) -> int:
     """Enqueue the tenant's outbox rows not yet in arq (the API relays its own at once; a job outside a
     request, like the sweep called from a test without a queue, leaves them to the outbox sweep)."""
-    from sqlalchemy import select
-
-    from app.db.models import OutboxMessage
-    from app.db.outbox import relay
-    from tests.fakes import worker_context
-
     async with worker_context(settings) as ctx:
         sm = ctx["sessionmaker"]
         async with sm() as s:
