@@ -111,6 +111,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # The per-connection sync lease (lock and run heartbeat), renewed every third of it while a sync runs:
     # a dead worker's connection is free again, and its run ended by the sweep, within about this long.
     sync_lease_s: int = 30
+    # How many times the sweep resumes a run whose worker stopped (a fresh job, the same run) before it ends
+    # the run failed/abandoned: a sync that kills its worker every time must not loop (docs/reliability.md).
+    sync_max_resumes: int = 2
     # Mount the sandbox marketplace at /sandbox (what `stock-tracker dev` does).
     sandbox_enabled: bool = False
     wb_base_url: str = ""
@@ -269,6 +272,8 @@ def validate(settings: Settings) -> None:
         problems.append(f"{PREFIX}SYNC_MAX_WAIT_S cannot be negative")
     if not 1 <= settings.sync_lease_s <= 60:
         problems.append(f"{PREFIX}SYNC_LEASE_S must be between 1 and 60 seconds")
+    if not 0 <= settings.sync_max_resumes <= 10:
+        problems.append(f"{PREFIX}SYNC_MAX_RESUMES must be between 0 and 10")
     if settings.billing_trial_days < 0:
         problems.append(f"{PREFIX}BILLING_TRIAL_DAYS cannot be negative")
     if problems:

@@ -13,9 +13,9 @@ processes):
   alert's webhook arrives exactly once. Baseline: the cached read before the outage against the same read
   answered from PostgreSQL during it.
 * ``sigterm``: SIGTERM to the API under load; failed requests and exit time. Baseline: SIGTERM to an idle API.
-* ``sigkill``: ``--syncs`` manual syncs, the worker SIGKILLed ``--kills`` times; how runs ended within lease +
-  60 s of the last kill, duplicate history points, lost or doubled webhooks. Baseline: the same number of
-  syncs with no kill.
+* ``sigkill``: ``--syncs`` manual syncs, the worker SIGKILLed ``--kills`` times; how runs ended (succeeded, the
+  killed ones resumed, or abandoned past the resume bound) within lease + 60 s of the last kill, duplicate
+  history points, lost or doubled webhooks. Baseline: the same number of syncs with no kill.
 * ``soak``: ``--minutes`` of steady mixed load; RSS, file descriptors and server connections each minute.
   Baseline: the same figures before the load starts.
 

@@ -206,7 +206,9 @@ async def main(repeat: int, products: int) -> None:
                         lock_free = time.perf_counter() - killed
                     if time.perf_counter() >= next_sweep:
                         next_sweep += 15
-                        await sweep_expired_runs(sm, redis, lease_s=settings.sync_lease_s)
+                        # No resumes: the figure is when the sweep acts on the dead run (a resume happens at
+                        # the same moment), and the killed run stays ended for the next measurement.
+                        await sweep_expired_runs(sm, redis, lease_s=settings.sync_lease_s, max_resumes=0)
                         if (await _run_row(sm, tid, cid)).error_code == "abandoned":
                             run_ended = time.perf_counter() - killed
                     await asyncio.sleep(0.25)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 from arq.worker import Worker
+from sqlalchemy import select
 
 from app.config import Settings
+from app.db.models import OutboxMessage
+from app.db.outbox import relay
 from app.worker.settings import build_worker_settings
+from tests.fakes import worker_context
 
 
 class Seller:
@@ -91,6 +96,19 @@ async def run_worker(settings: Settings, **overrides: Any) -> None:
         await worker.main()
     finally:
         await worker.close()
+
+
+async def relay_pending(settings: Settings, tenant_id: Any) -> int:
+    """Enqueue the tenant's outbox rows not yet in arq (the API relays its own at once; a job outside a
+    request, like the sweep called from a test without a queue, leaves them to the outbox sweep)."""
+    async with worker_context(settings) as ctx:
+        sm = ctx["sessionmaker"]
+        async with sm() as s:
+            stmt = select(OutboxMessage.id).where(
+                OutboxMessage.enqueued_at.is_(None), OutboxMessage.tenant_id == uuid.UUID(str(tenant_id))
+            )
+            ids = list((await s.execute(stmt)).scalars().all())
+        return await relay(sm, ctx["redis"], ids) if ids else 0
 
 
 async def sync_now(client: Any, settings: Settings, headers: dict[str, str], connection_id: str) -> dict[str, Any]:

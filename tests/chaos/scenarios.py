@@ -509,8 +509,10 @@ async def worker_sigkill(
 ) -> dict:
     """``syncs`` manual syncs of one organization's connections (each first sync with a few products low,
     so each sends one baseline digest); the worker is SIGKILLed ``kills`` times while they run and
-    restarted each time (what the supervisor does). ``fail_fast``: stop at once when a sync lock outlives the
-    lease (its runs cannot end in time) instead of waiting out the deadline; the benchmark waits it out."""
+    restarted each time (what the supervisor does). The figures count the runs that succeeded, the ones
+    ended ``abandoned``, and the ones the sweep resumed after their worker was killed. ``fail_fast``: stop
+    at once when a sync lock outlives the lease (its runs cannot end in time) instead of waiting out the
+    deadline; the benchmark waits it out."""
     async with httpx.AsyncClient(base_url=c.api_url, timeout=60) as http:
         shop = await open_shop(c, http, connections=syncs, products=10, low=3)
         shop.seller.faults(latency_ms=latency_ms, rate_limits="off")  # slow enough to be killed mid-way
@@ -541,6 +543,7 @@ async def worker_sigkill(
             after_kills = (await wait_runs_ended(c, [extra], 60))[extra][0]
         d = await wait_delivered(c, shop, 15) if not overlong else await deliveries(c, shop)
         dupes = await history_duplicates(c, shop.tenant_id)
+        resumes = await c.sql("SELECT resumes FROM sync_runs WHERE id = ANY($1::uuid[]) AND resumes > 0", runs)
     status = Counter(s[0] for s in states.values())
     return {
         "syncs": syncs,
@@ -549,6 +552,11 @@ async def worker_sigkill(
         "running_at_each_kill": killed_running,
         "locks_longer_than_lease": overlong,
         "ended": sum(n for st, n in status.items() if st in ENDED),
+        "succeeded": status["succeeded"],
+        "abandoned": sum(1 for s in states.values() if s[1] == "abandoned"),
+        # Runs the sweep resumed under a fresh job after a kill, and how many resumes in all.
+        "resumed": len(resumes),
+        "resumes": sum(int(r[0]) for r in resumes),
         "statuses": dict(status),
         "failed_without_reason": sum(1 for s in states.values() if s[0] == "failed" and not s[1]),
         "ended_within_s": None if overlong else round(ended_s, 1),

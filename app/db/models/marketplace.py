@@ -222,7 +222,11 @@ class SyncRun(IdMixin, TimestampMixin, TenantMixin, Base):
     # waiting: when the run goes on and why it waits (a marketplace budget), never "queued".
     resume_at: Mapped[datetime | None]
     status_reason: Mapped[str | None] = mapped_column(Text)
-    # A queued, waiting or running run past this moment is presumed dead (the sweep ends it "abandoned").
+    # A queued, waiting or running run past this moment is presumed dead (the sweep resumes it, or past
+    # sync_max_resumes ends it "abandoned").
     lease_expires_at: Mapped[datetime | None]
     # Seconds this run has waited on marketplace limits, over all its jobs (capped by sync_max_wait_s).
     waited_seconds: Mapped[float] = mapped_column(default=0.0, server_default=text("0"))
+    # Times the sweep resumed this run (same id, a fresh job) after its worker stopped; bounded by
+    # sync_max_resumes, past which the run ends failed/abandoned.
+    resumes: Mapped[int] = mapped_column(default=0, server_default=text("0"))

@@ -35,6 +35,7 @@ def sync_run_out(run: SyncRunRow) -> SyncRun:
         resume_at=run.resume_at,
         status_reason=run.status_reason,
         waited_seconds=round(float(run.waited_seconds or 0.0), 3),
+        resumes=run.resumes or 0,
     )
 
 

@@ -1,5 +1,5 @@
 """arq jobs of the sync area: one sync per connection (never two at once), the per-minute fan-out, and the
-sweep that ends runs nobody runs any more.
+sweep that resumes (a bounded number of times, then ends) runs nobody runs any more.
 
 A run's job hands it on to a *next* job (``<job id>+<n>``, deferred, same run id) instead of asking arq to
 retry when the connection is busy (its lease is held) or the run waits on a marketplace budget: those are
@@ -21,7 +21,7 @@ from app.domain.operations.services import mark_tenant_synced
 from app.domain.sync.lease import LeaseLost, SyncLease
 from app.domain.sync.records import StageLog
 from app.domain.sync.scheduler import fan_out
-from app.domain.sync.services import SyncService, SyncWaiting, run_id_for
+from app.domain.sync.services import SYNC_JOB, SyncService, SyncWaiting, next_job_id, run_id_for
 from app.domain.sync.stash import RunStash
 from app.domain.sync.sweep import sweep_expired_runs
 from app.integrations.marketplace import MarketplaceUnavailable
@@ -30,7 +30,7 @@ from app.lib.clock import utcnow
 
 log = structlog.get_logger(__name__)
 MAX_TRIES = 6
-JOB = "sync.connection"
+JOB = SYNC_JOB
 
 
 def _service(ctx: JobContext) -> SyncService:
@@ -41,11 +41,6 @@ def _service(ctx: JobContext) -> SyncService:
         ctx["redis"],
         billing_enabled=ctx["settings"].billing_enabled,
     )
-
-
-def next_job_id(job_id: str, hop: int) -> str:
-    """The id of the job a run is handed on to: the first job's id with the hop number."""
-    return f"{job_id.split('+', 1)[0]}+{hop + 1}"
 
 
 async def _hand_on(
@@ -91,11 +86,17 @@ async def sync_connection(
     lease = SyncLease(ctx["redis"], connection_id, lease_s)
     nxt = next_job_id(job_id, hop)
     again = {"tenant_id": tenant_id, "connection_id": connection_id, "trigger": trigger, "run_id": str(rid)}
+    if (owned_by_another := await service.superseded(tid, rid, job_id)) is not None:
+        # A late delivery of a job whose run the sweep resumed under a fresh job (arq delivers a dead worker's
+        # job again after its timeout): not ours any more, and not worth the connection's lease.
+        log.info("sync.job.superseded", run_id=str(rid), job_id=job_id)
+        return owned_by_another.value
     if not await lease.acquire():
         # A live holder renews its lease; a dead one's runs out: either way, come back when it is due.
         defer = await lease.remaining() + random.uniform(0.2, 1.0)
         until = utcnow() + timedelta(seconds=defer + 2 * lease_s)
-        if await service.hold(tid, cid, rid, trigger, nxt, "another sync of this connection is running", until):
+        busy = "another sync of this connection is running"
+        if await service.hold(tid, cid, rid, trigger, nxt, busy, until, current_job=job_id):
             await _hand_on(ctx, nxt, defer, **again, hop=hop + 1)
             log.info("sync.busy", connection_id=connection_id, defer=round(defer, 2), next_job=nxt)
         return "queued"
@@ -151,7 +152,13 @@ async def sync_fanout(ctx: JobContext) -> int:
 
 
 async def sync_run_sweep(ctx: JobContext) -> int:
-    """Cron, every 15 s: end runs past their lease whose worker died or whose job is gone (``abandoned``)."""
+    """Cron, every 15 s: resume runs past their lease whose worker died or whose job is gone (a bounded number
+    of times, then end them ``abandoned``)."""
+    settings = ctx["settings"]
     return await sweep_expired_runs(
-        ctx["sessionmaker"], ctx["redis"], lease_s=ctx["settings"].sync_lease_s, queue=ctx["redis"]
+        ctx["sessionmaker"],
+        ctx["redis"],
+        lease_s=settings.sync_lease_s,
+        max_resumes=settings.sync_max_resumes,
+        queue=ctx["redis"],
     )

@@ -3,10 +3,10 @@
 ``lock:sync:<connection>`` is a Redis key holding a random token with a TTL of ``sync_lease_s`` (≤ 60 s),
 renewed every third of it while the sync runs; each renewal also moves the run's ``lease_expires_at`` (the
 heartbeat the sweep reads). A worker that dies stops renewing: its lock is gone within one lease period and
-the next job for the connection takes it, and the sweep ends its run ``abandoned``. A renewal that finds
-the key no longer ours (the loop stalled past the TTL and another worker took the connection) cancels our
-sync rather than letting two run at once. Why a Redis lease and not a PostgreSQL advisory lock:
-docs/decisions.md.
+the next job for the connection takes it, and the sweep resumes its run under a fresh job (``sweep.py``). A
+renewal that finds the key no longer ours (the loop stalled past the TTL and another worker took the
+connection) cancels our sync rather than letting two run at once. Why a Redis lease and not a PostgreSQL
+advisory lock: docs/decisions.md.
 """
 
 from __future__ import annotations

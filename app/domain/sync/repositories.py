@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,16 @@ class RunState:
     finished: bool
     waited_seconds: float
     job_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredRun:
+    """An unfinished run past its lease, as the sweep resumes it."""
+
+    connection_id: uuid.UUID
+    trigger: str
+    job_id: str | None
+    resumes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +158,13 @@ class SyncRepository:
             .on_conflict_do_nothing(index_elements=["id"])
         )
 
-    async def run_state(self, run_id: uuid.UUID) -> RunState | None:
+    async def run_state(self, run_id: uuid.UUID, *, lock: bool = False) -> RunState | None:
+        """``lock``: hold the run's row until the transaction ends (the job's start against the sweep's resume)."""
         stmt = select(SyncRun.status, SyncRun.finished_at, SyncRun.waited_seconds, SyncRun.job_id).where(
             SyncRun.id == run_id, SyncRun.tenant_id == self.tenant_id
         )
+        if lock:
+            stmt = stmt.with_for_update()
         row = (await self.session.execute(stmt)).one_or_none()
         if row is None:
             return None
@@ -184,22 +197,57 @@ class SyncRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def hold_run(self, run_id: uuid.UUID, job_id: str, reason: str, lease_until: datetime) -> bool:
+    async def hold_run(
+        self, run_id: uuid.UUID, job_id: str, reason: str, lease_until: datetime, *, owner: str | None = None
+    ) -> bool:
         """Keep a run that is not running ``queued`` under its next job (the connection is busy); False when
-        the run ended or is running meanwhile."""
+        the run ended or is running meanwhile, or (with ``owner``, the job asking) belongs to another job."""
+        where = [
+            SyncRun.id == run_id,
+            SyncRun.tenant_id == self.tenant_id,
+            SyncRun.finished_at.is_(None),
+            SyncRun.status != SyncStatus.RUNNING,
+        ]
+        if owner is not None:
+            where.append(or_(SyncRun.job_id.is_(None), SyncRun.job_id == owner))
         stmt = (
             update(SyncRun)
-            .where(
-                SyncRun.id == run_id,
-                SyncRun.tenant_id == self.tenant_id,
-                SyncRun.finished_at.is_(None),
-                SyncRun.status != SyncStatus.RUNNING,
-            )
+            .where(*where)
             .values(status=SyncStatus.QUEUED, job_id=job_id, status_reason=reason, lease_expires_at=lease_until)
             .returning(SyncRun.id)
             .execution_options(synchronize_session=False)
         )
         return (await self.session.execute(stmt)).one_or_none() is not None
+
+    async def expired_run(self, run_id: uuid.UUID, expired_before: datetime) -> ExpiredRun | None:
+        """The run, locked until the transaction ends, if it is unfinished and its lease expired before
+        ``expired_before`` (None otherwise: it ended, or its worker renewed it meanwhile)."""
+        stmt = (
+            select(SyncRun.connection_id, SyncRun.trigger, SyncRun.job_id, SyncRun.resumes)
+            .where(
+                SyncRun.id == run_id,
+                SyncRun.tenant_id == self.tenant_id,
+                SyncRun.finished_at.is_(None),
+                SyncRun.lease_expires_at < expired_before,
+            )
+            .with_for_update()
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return ExpiredRun(row.connection_id, row.trigger, row.job_id, row.resumes) if row is not None else None
+
+    async def resume_run(self, run_id: uuid.UUID, job_id: str, reason: str, lease_until: datetime) -> None:
+        """Its worker stopped: the run goes back to ``queued`` under the fresh job ``job_id`` (one resume more)."""
+        await self._update_run(
+            run_id,
+            {
+                "status": SyncStatus.QUEUED,
+                "job_id": job_id,
+                "resumes": SyncRun.resumes + 1,
+                "status_reason": reason,
+                "resume_at": None,
+                "lease_expires_at": lease_until,
+            },
+        )
 
     async def requeue_run(
         self,

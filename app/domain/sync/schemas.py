@@ -39,6 +39,9 @@ class SyncRun(msgspec.Struct):
     status_reason: str | None = None
     # Seconds the run has waited on marketplace limits (capped by the deployment's SYNC_MAX_WAIT_S).
     waited_seconds: float = 0.0
+    # Times this run was resumed under a fresh job after its worker stopped (at most the deployment's
+    # SYNC_MAX_RESUMES; past it the run ends failed/abandoned). While queued again, status_reason says why.
+    resumes: int = 0
 
 
 class SyncRunPage(msgspec.Struct):

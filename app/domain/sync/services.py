@@ -39,6 +39,7 @@ from app.lib.crypto import CredentialCipher
 from app.observability.metrics import instruments, record_sync_run
 
 log = structlog.get_logger(__name__)
+SYNC_JOB = "sync.connection"
 RUN_NAMESPACE = uuid.UUID("2b0f7a3c-9c1e-4d55-8a0e-6f1c3b2d4e5f")
 
 
@@ -49,6 +50,17 @@ class SyncWaiting(Exception):
         super().__init__(reason)
         self.defer = defer
         self.reason = reason
+
+
+def next_job_id(job_id: str, hop: int) -> str:
+    """The id of the job a run is handed on to: the first job's id with the hop number."""
+    return f"{job_id.split('+', 1)[0]}+{hop + 1}"
+
+
+def hop_of(job_id: str) -> int:
+    """How many times the run of ``job_id`` was handed on (``<first job id>+<hop>``; 0 for the first job)."""
+    _, _, hop = job_id.partition("+")
+    return int(hop) if hop.isdigit() else 0
 
 
 def run_id_for(job_id: str) -> uuid.UUID:
@@ -101,9 +113,15 @@ class SyncService:
             if conn is None:
                 return None  # deleted since it was queued
             await repo.open_run(run_id, connection_id, trigger, job_id)
-            state = await repo.run_state(run_id)
+            # Locked until the run starts: the sweep's resume (a fresh job) and this start never cross.
+            state = await repo.run_state(run_id, lock=True)
             if state is None or state.finished:
                 return state.status if state is not None else None
+            if job_id and state.job_id and state.job_id != job_id:
+                # The run belongs to another job now (the sweep resumed it after this job's worker stopped):
+                # this is a late delivery of the old job (arq's, after its timeout) and must not run it again.
+                log.info("sync.job.superseded", run_id=str(run_id), job_id=job_id, owner=state.job_id)
+                return state.status
             await repo.record_attempt(connection_id)
             if conn.status in (ConnectionStatus.INVALID, ConnectionStatus.DISABLED):
                 reason = f"The connection is {conn.status.value}: {conn.status_reason or ''}".strip()
@@ -231,15 +249,28 @@ class SyncService:
         job_id: str,
         reason: str,
         lease_until: datetime,
+        *,
+        current_job: str | None = None,
     ) -> bool:
         """The connection is busy: the run stays ``queued`` under its next job ``job_id``. False when the run
-        ended or runs meanwhile (then there is nothing to hand on)."""
+        ended or runs meanwhile, or belongs to another job than ``current_job`` (the sweep resumed it): then
+        there is nothing to hand on."""
         async with session_scope(self.sessionmaker, tenant_id) as s:
             repo = SyncRepository(s, tenant_id)
             if await repo.connection(connection_id) is None:
                 return False
-            await repo.open_run(run_id, connection_id, trigger, job_id, lease_until)
-            return await repo.hold_run(run_id, job_id, reason, lease_until)
+            # A run this job records now is its own until it is handed on.
+            await repo.open_run(run_id, connection_id, trigger, current_job or job_id, lease_until)
+            return await repo.hold_run(run_id, job_id, reason, lease_until, owner=current_job)
+
+    async def superseded(self, tenant_id: uuid.UUID, run_id: uuid.UUID, job_id: str) -> SyncStatus | None:
+        """The unfinished run's status when it belongs to another job than ``job_id`` (the sweep resumed it
+        under a fresh job): this job must leave it alone. None otherwise (no such run yet, or it is ours)."""
+        async with session_scope(self.sessionmaker, tenant_id) as s:
+            state = await SyncRepository(s, tenant_id).run_state(run_id)
+        if state is None or state.finished or not state.job_id or state.job_id == job_id:
+            return None
+        return state.status
 
     async def renew_lease(self, tenant_id: uuid.UUID, run_id: uuid.UUID, lease_s: float) -> None:
         async with session_scope(self.sessionmaker, tenant_id) as s:

@@ -20,7 +20,7 @@ from app.lib.ids import uuid7
 MANUAL_COOLDOWN = timedelta(seconds=60)
 # A new manual run's lease: the longest sync lease (60 s). The sweep extends it while the job waits in the
 # outbox or in arq's queue, so it need not cover the wait; kept short, a run whose job a worker took and died
-# with (arq's in-progress mark, nobody holding the connection's lease) ends within a minute of the crash.
+# with (arq's in-progress mark, nobody holding the connection's lease) is resumed within a minute of the crash.
 QUEUED_LEASE = timedelta(seconds=60)
 ALIVE = (SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.WAITING)
 
@@ -43,7 +43,7 @@ async def request_manual_sync(
     """Reuse a live queued, waiting or running run; honour the cooldown and the plan (read-only, connection
     limit, the plan's interval between manual syncs); else create a run and its outbox job (enqueued only if
     the caller's transaction commits). A run past its lease is not alive: it is ended ``abandoned`` here
-    (as the sweep would) and never answered."""
+    and never answered (the sweep would resume it; the user asking now gets a fresh run at once)."""
     if conn.status in (ConnectionStatus.INVALID, ConnectionStatus.DISABLED):
         return SyncTrigger(conn.id, conn.name, "invalid")
     runs = SyncRunRepository(session, tenant_id)

@@ -32,7 +32,7 @@ from app.lib.ratelimit import RateLimiter
 from tests.fakes import worker_context
 from tests.helpers import register
 from tests.integration.sync.test_sync_failures import QuickGateway, _env, assert_matches
-from tests.sync_support import connect, make_seller, our_stock, run_worker, truth_map
+from tests.sync_support import connect, make_seller, our_stock, relay_pending, run_worker, truth_map
 
 CARDS = "POST /wb/content/v2/get/cards/list"
 FBW = "stocks-report/wb-warehouses"
@@ -281,12 +281,12 @@ async def test_two_workers_never_sync_one_connection_at_once(client, settings, m
         seller.delete()
 
 
-async def test_a_killed_worker_frees_its_connection_within_a_lease_and_the_sweep_ends_its_run(
+async def test_a_killed_worker_frees_its_connection_within_a_lease_and_the_sweep_resumes_its_run(
     client, settings, marketplace_sandbox, redis
 ):
     """A real worker process is SIGKILLed mid-sync. Without anyone deleting anything, its lock is gone
-    within one lease; the sweep ends the orphan run failed/abandoned; a new trigger never answers the dead
-    run but starts a fresh one."""
+    within one lease; the sweep resumes the orphan run under a fresh job (same run), which a trigger joins
+    and a worker finishes; the dead job, delivered again, leaves it alone."""
     owner = await register(client)
     headers = owner["headers"]
     seller = make_seller(marketplace_sandbox, products=40, warehouses=1, seed=153)
@@ -316,26 +316,28 @@ async def test_a_killed_worker_frees_its_connection_within_a_lease_and_the_sweep
     engine = create_engine(settings)
     sm = create_sessionmaker(engine)
     try:
-        await sweep_expired_runs(sm, redis, lease_s=2)
+        await sweep_expired_runs(sm, redis, lease_s=2, max_resumes=2)
         assert (await _run(client, headers, run_id))["status"] == "running"  # its lease has not run out yet
         while await redis.exists(lock_key(cid)):
             await asyncio.sleep(0.1)
         assert time.monotonic() - killed <= 2.5  # the lock died with its holder, within one lease
         await asyncio.sleep(max(0.0, 2.2 - (time.monotonic() - killed)))
-        await sweep_expired_runs(sm, redis, lease_s=2)
+        await sweep_expired_runs(sm, redis, lease_s=2, max_resumes=2)
     finally:
         await engine.dispose()
     run = await _run(client, headers, run_id)
-    assert run["status"] == "failed" and run["error_code"] == "abandoned" and run["finished_at"] is not None
-    assert (await _connection(client, headers, cid))["last_outcome"] == "abandoned"
-    fresh = await client.post(f"/api/v1/connections/{cid}/syncs", headers=headers)
-    assert fresh.status_code == 202 and fresh.json()["id"] != run_id and fresh.json()["status"] == "queued"
-    # The dead job, when arq runs it again (after its timeout: expired here at once), finds its run ended
-    # and leaves it so; the fresh run syncs.
+    assert run["status"] == "queued" and run["finished_at"] is None and run["resumes"] == 1, run
+    assert run["status_reason"].startswith("Resumed after its worker stopped (1 of 2)")
+    joined = await client.post(f"/api/v1/connections/{cid}/syncs", headers=headers)
+    assert joined.status_code == 202 and joined.json()["id"] == run_id and joined.json()["status"] == "queued"
+    # The dead job, when arq runs it again (after its timeout: expired here at once), finds its run handed to
+    # the fresh job and leaves it; the fresh job (from the outbox) syncs it.
     await redis.delete(f"arq:in-progress:sync:{cid}:manual:{run_id}")
+    await relay_pending(settings, owner["tenant"]["id"])
     await run_worker(settings)
-    assert (await _run(client, headers, fresh.json()["id"]))["status"] == "succeeded"
-    assert (await _run(client, headers, run_id))["error_code"] == "abandoned"
+    run = await _run(client, headers, run_id)
+    assert run["status"] == "succeeded" and run["resumes"] == 1 and run["attempts"] == 2, run
+    assert (await _connection(client, headers, cid))["last_outcome"] == "succeeded"
     seller.delete()
 
 
@@ -343,8 +345,8 @@ async def test_the_sweep_keeps_runs_whose_job_exists_and_ends_those_whose_job_is
     client, settings, marketplace_sandbox, redis, database
 ):
     """Past its lease, a queued run whose job is still waiting (outbox or arq) is kept and its lease
-    extended; one whose job is gone (arq gave up, Redis lost it) ends abandoned, and a trigger that finds a
-    dead run before the sweep does ends it and starts a fresh one."""
+    extended; one whose job is gone (arq gave up, Redis lost it) is dead: with no resumes left it ends
+    abandoned, and a trigger that finds a dead run before the sweep does ends it and starts a fresh one."""
     import asyncpg
 
     from tests.conftest import _asyncpg_kwargs
@@ -362,7 +364,7 @@ async def test_the_sweep_keeps_runs_whose_job_exists_and_ends_those_whose_job_is
         expire = "UPDATE sync_runs SET lease_expires_at = now() - interval '1 second' WHERE id = $1"
         await db.execute(expire, uuid.UUID(run_id))
         # Its job is in arq (or still in the outbox): alive, its lease moves on.
-        await sweep_expired_runs(sm, redis, lease_s=30)
+        await sweep_expired_runs(sm, redis, lease_s=30, max_resumes=0)
         run = await _run(client, headers, run_id)
         assert run["status"] == "queued"
         lease = await db.fetchval("SELECT lease_expires_at FROM sync_runs WHERE id = $1", uuid.UUID(run_id))
@@ -376,7 +378,8 @@ async def test_the_sweep_keeps_runs_whose_job_exists_and_ends_those_whose_job_is
         async with session_scope(sm) as s:  # the cross-tenant read is the audited function, nothing else
             rows = (await s.execute(text("SELECT id FROM st_expired_sync_runs(now(), 10)"))).scalars().all()
         assert uuid.UUID(run_id) in rows
-        await sweep_expired_runs(sm, redis, lease_s=30)
+        # No resumes allowed (test_sync_resume.py resumes such runs): the run is dead and ends.
+        await sweep_expired_runs(sm, redis, lease_s=30, max_resumes=0)
         run = await _run(client, headers, run_id)
         assert run["status"] == "failed" and run["error_code"] == "abandoned"
         # A dead run the sweep has not reached yet is never answered by a trigger.
@@ -393,12 +396,12 @@ async def test_the_sweep_keeps_runs_whose_job_exists_and_ends_those_whose_job_is
         seller.delete()
 
 
-async def test_the_sweep_ends_a_queued_run_whose_job_a_dead_worker_holds_in_progress(
+async def test_the_sweep_resumes_a_queued_run_whose_job_a_dead_worker_holds_in_progress(
     client, settings, marketplace_sandbox, redis, database
 ):
     """A worker that took a job and died before the sync started leaves arq's in-progress mark (arq hands
     the job out again only after its timeout): past its lease, with nobody holding the connection's lease,
-    the run ends abandoned; while a worker holds the lease, it is kept."""
+    the run is resumed under a fresh job; while a worker holds the lease, it is kept."""
     import asyncpg
 
     from tests.conftest import _asyncpg_kwargs
@@ -422,14 +425,20 @@ async def test_the_sweep_ends_a_queued_run_whose_job_a_dead_worker_holds_in_prog
         # A worker holds the connection's lease: the job is being run, the run is kept.
         await redis.set(f"lock:sync:{cid}", "someone", px=30_000)
         await db.execute(expire, uuid.UUID(run_id))
-        await sweep_expired_runs(sm, redis, lease_s=30)
-        assert (await _run(client, headers, run_id))["status"] == "queued"
+        await sweep_expired_runs(sm, redis, lease_s=30, max_resumes=2)
+        run = await _run(client, headers, run_id)
+        assert run["status"] == "queued" and run["resumes"] == 0
         # Nobody holds it: the worker died with the job in progress.
         await redis.delete(f"lock:sync:{cid}")
         await db.execute(expire, uuid.UUID(run_id))
-        assert await sweep_expired_runs(sm, redis, lease_s=30) == 1
+        await sweep_expired_runs(sm, redis, lease_s=30, max_resumes=2)
         run = await _run(client, headers, run_id)
-        assert run["status"] == "failed" and run["error_code"] == "abandoned", run
+        assert run["status"] == "queued" and run["resumes"] == 1 and run["error_code"] is None, run
+        assert "the worker that took its job stopped" in run["status_reason"]
+        assert await db.fetchval("SELECT count(*) FROM outbox WHERE job_id = $1", f"{job_id}+1") == 1
+        await relay_pending(settings, owner["tenant"]["id"])
+        await run_worker(settings)
+        assert (await _run(client, headers, run_id))["status"] == "succeeded"
     finally:
         await redis.delete(f"arq:in-progress:sync:{cid}:manual:{run_id}")
         await db.close()
@@ -514,12 +523,13 @@ async def test_a_lease_another_worker_took_over_cancels_the_sync_it_guarded(redi
     await redis.delete(lease.key)
 
 
-async def test_manual_syncs_through_three_worker_kills_all_end_within_a_lease(
+async def test_manual_syncs_through_three_worker_kills_all_succeed_within_a_lease(
     client, settings, marketplace_sandbox, redis, database
 ):
     """The issue's reproduction: manual syncs of many connections, the worker SIGKILLed three times in the
-    first seconds and started again each time. Every run ends — succeeded, or failed with a reason — within
-    a lease and a few sweeps of the last kill; no connection stays locked; no run stays queued or running."""
+    first seconds and started again each time. Every run succeeds — the killed ones resumed by the sweep under
+    fresh jobs — within a lease, a few sweeps and the resumed syncs' own work after the last kill; no
+    connection stays locked; no run stays queued or running."""
     import asyncpg
 
     from tests.conftest import _asyncpg_kwargs
@@ -563,18 +573,20 @@ async def test_manual_syncs_through_three_worker_kills_all_end_within_a_lease(
     try:
         statuses: list[Any] = []
         while time.monotonic() - last_kill < 60:
-            await sweep_expired_runs(sm, redis, lease_s=2)  # the cron, every second here
+            await sweep_expired_runs(sm, redis, lease_s=2, max_resumes=2)  # the cron, every second here
+            await relay_pending(settings, owner["tenant"]["id"])  # the resumed runs' jobs (the API's relay, at once)
             statuses = await db.fetch(
-                "SELECT status::text, error_code, finished_at FROM sync_runs WHERE id = ANY($1::uuid[])", runs
+                "SELECT status::text, error_code, finished_at, resumes FROM sync_runs WHERE id = ANY($1::uuid[])",
+                runs,
             )
             if all(r["finished_at"] is not None for r in statuses):
                 break
             await asyncio.sleep(1.0)
         ended_after = time.monotonic() - last_kill
         assert all(r["finished_at"] is not None for r in statuses), [dict(r) for r in statuses]
-        assert ended_after < 2 + 15  # a lease, a sweep, and the surviving syncs' own work
-        assert all(r["status"] == "succeeded" or r["error_code"] for r in statuses)
-        assert any(r["error_code"] == "abandoned" for r in statuses)  # the kills did hit running syncs
+        assert ended_after < 2 + 30  # a lease, a sweep, and the surviving and resumed syncs' own work
+        assert all(r["status"] == "succeeded" for r in statuses), [dict(r) for r in statuses]
+        assert any(r["resumes"] > 0 for r in statuses)  # the kills did hit syncs, which were resumed
         assert not [c for c in conns if await redis.exists(lock_key(c))]
     finally:
         worker.send_signal(signal.SIGKILL)
@@ -583,7 +595,7 @@ async def test_manual_syncs_through_three_worker_kills_all_end_within_a_lease(
         await engine.dispose()
         seller.faults(rate_limits="off")
     # The killed jobs run again once their in-progress keys expire (expired here at once): they find their
-    # runs ended and leave them so.
+    # runs ended (or handed to a fresh job) and leave them so.
     for key in await redis.keys("arq:in-progress:sync:*"):
         await redis.delete(key)
     await run_worker(settings)
