@@ -3,15 +3,17 @@ connection's first sync enqueued at once, ``--workers`` arq worker processes (th
 the queue is empty.
 
     python -m bench.fleet [--sellers 1000] [--products 590] [--workers 1] [--max-jobs N] [--baseline 20]
+                          [--latency-ms 0] [--latency-jitter-ms 0] [--dup-check]
 
 (``BENCH_FLEET_PROFILE=/tmp/fleet.prof`` writes a cProfile of each worker process to ``/tmp/fleet.prof.<pid>``.)
-                          [--dup-check]
 
 Issue 13 §3 targets on the 2-core machine: 1 000 × 1 000 with one worker → queue empty ≤ 120 s (200 × 1 000
 ≤ 25 s), worker peak RSS ≤ 300 MB; two workers → ≥ 1.7× the throughput of one, no duplicate sync of a
 connection. The sandbox runs as its own process (``stock-tracker sandbox --no-rate-limits``) and every
 worker is a process of its own (``python -m bench.fleet --child``), so each one's peak RSS and CPU time is
-its own. Same-run baseline: the first ``--baseline`` sellers synced one at a time (max_jobs 1, in this
+its own. ``--latency-ms`` (and ``--latency-jitter-ms``) makes every sandbox request of every seller take that
+long (plus a uniform draw up to the jitter), as a real marketplace's answers do; rate limits stay off.
+Same-run baseline: the first ``--baseline`` sellers synced one at a time (max_jobs 1, in this
 process), extrapolated to the fleet.
 
 Figures:
@@ -172,7 +174,16 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def main(sellers: int, products: int, workers: int, max_jobs: int | None, baseline: int, dup: bool) -> None:
+async def main(  # noqa: PLR0913 - one argument per command-line option
+    sellers: int,
+    products: int,
+    workers: int,
+    max_jobs: int | None,
+    baseline: int,
+    dup: bool,
+    latency_ms: int = 0,
+    latency_jitter_ms: int = 0,
+) -> None:
     import msgspec
     from sqlalchemy import func, select
 
@@ -208,6 +219,9 @@ async def main(sellers: int, products: int, workers: int, max_jobs: int | None, 
                     )
                 ).json()
                 created.append(seller)
+                if latency_ms or latency_jitter_ms:
+                    faults = {"latency_ms": latency_ms, "latency_jitter_ms": latency_jitter_ms, "rate_limits": "off"}
+                    (await h.put(f"/control/sellers/{seller['id']}/faults", json=faults)).raise_for_status()
             seeded_s = time.perf_counter() - t0
         overrides = {"marketplace_rate_limits": False, "wb_base_url": f"{base}/wb"}
         async with bench_settings(**overrides) as settings:
@@ -313,6 +327,8 @@ async def main(sellers: int, products: int, workers: int, max_jobs: int | None, 
             "max_jobs_per_worker": jobs_per_worker,
             "db_pool_per_worker": settings.db_pool_size,
             "poll_delay_s": settings.worker_poll_delay,
+            "sandbox_latency_ms": latency_ms,
+            "sandbox_latency_jitter_ms": latency_jitter_ms,
             "sandbox_seed_s": round(seeded_s, 1),
             "queue_empty_s": round(queue_empty, 1),
             "workers_spawn_to_exit_s": round(spawn_to_exit, 1),
@@ -358,8 +374,10 @@ if __name__ == "__main__":
     parser.add_argument("--sellers", type=int, default=1000)
     parser.add_argument("--products", type=int, default=590, help="~1.7 variants per product in the sandbox")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument("--max-jobs", type=int, default=None, help="per worker (default: the setting, 50)")
+    parser.add_argument("--max-jobs", type=int, default=None, help="per worker (default: the setting)")
     parser.add_argument("--baseline", type=int, default=20)
+    parser.add_argument("--latency-ms", type=int, default=0, help="every sandbox request takes this long")
+    parser.add_argument("--latency-jitter-ms", type=int, default=0, help="plus a uniform draw up to this")
     parser.add_argument("--dup-check", action="store_true", help="enqueue every connection twice")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -371,4 +389,15 @@ if __name__ == "__main__":
         else:
             asyncio.run(_child(args.max_jobs or 50))
     else:
-        asyncio.run(main(args.sellers, args.products, args.workers, args.max_jobs, args.baseline, args.dup_check))
+        asyncio.run(
+            main(
+                args.sellers,
+                args.products,
+                args.workers,
+                args.max_jobs,
+                args.baseline,
+                args.dup_check,
+                args.latency_ms,
+                args.latency_jitter_ms,
+            )
+        )
