@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 TRIM_INTERVAL_S = 1.0
 # glibc's own default: a block this large or larger is mmapped, and unmapped (given back) when freed.
@@ -54,7 +54,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
-    return trim  # type: ignore[no-any-return]
+    return cast(Callable[[int], int], trim)
 
 
 class HeapTrimmer:
