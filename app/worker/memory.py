@@ -7,8 +7,8 @@ heap's middle stays resident: a worker's resident set climbed to its high-water 
 ``malloc_trim(0)`` (docs/scaling.md, "The fleet with marketplace latency"). At start-up the worker keeps
 glibc's mmap threshold where it is (``pin_mmap_threshold``: large page buffers are then given back as they are
 freed, not left in the heap), and after a job ends it trims,
-at most once per ``interval_s``: a trim costs ~10 ms on a 300 MB heap (more when it releases much), so once a
-second bounds it to ~1 % of a core whatever the job rate. The worker is one thread (no arenas to cap with
+at most once per ``interval_s``: a trim took 8–12 ms on a fragmented ~230 MB heap (106 ms when it gave back
+190 MB), so once a second bounds it to ~1–10 % of a core whatever the job rate. The worker is one thread (no arenas to cap with
 ``MALLOC_ARENA_MAX``). Where the C library has no ``malloc_trim`` (musl, macOS) this does nothing.
 """
 
