@@ -3,15 +3,17 @@ connection's first sync enqueued at once, ``--workers`` arq worker processes (th
 the queue is empty.
 
     python -m bench.fleet [--sellers 1000] [--products 590] [--workers 1] [--max-jobs N] [--baseline 20]
+                          [--latency-ms 0] [--latency-jitter-ms 0] [--dup-check]
 
 (``BENCH_FLEET_PROFILE=/tmp/fleet.prof`` writes a cProfile of each worker process to ``/tmp/fleet.prof.<pid>``.)
-                          [--dup-check]
 
 Issue 13 §3 targets on the 2-core machine: 1 000 × 1 000 with one worker → queue empty ≤ 120 s (200 × 1 000
 ≤ 25 s), worker peak RSS ≤ 300 MB; two workers → ≥ 1.7× the throughput of one, no duplicate sync of a
 connection. The sandbox runs as its own process (``stock-tracker sandbox --no-rate-limits``) and every
 worker is a process of its own (``python -m bench.fleet --child``), so each one's peak RSS and CPU time is
-its own. Same-run baseline: the first ``--baseline`` sellers synced one at a time (max_jobs 1, in this
+its own. ``--latency-ms`` (and ``--latency-jitter-ms``) makes every sandbox request of every seller take that
+long (plus a uniform draw up to the jitter), as a real marketplace's answers do; rate limits stay off.
+Same-run baseline: the first ``--baseline`` sellers synced one at a time (max_jobs 1, in this
 process), extrapolated to the fleet.
 
 Figures:
@@ -29,6 +31,12 @@ Figures:
   A share near 1 means the host's cores were the limit, whatever the concurrency — and ``cpu_s_per_sync``
   × runs ÷ cores is then the floor of the queue-empty time on this host. (Host-wide for PostgreSQL and
   Redis: read them on a quiet machine.)
+* ``worker_processes``: each worker's own figures, with where its memory went (sampled every 0.25 s):
+  ``rss_before_start_mb`` (imports done), ``rss_first_job_mb`` (start-up done), ``rss_peak_mb`` with
+  ``jobs_in_flight_at_peak``, and once the queue is empty ``rss_end_mb``, ``rss_after_gc_collect_mb`` (with
+  ``gc_unreachable_at_end``: garbage in reference cycles still held) and ``rss_after_malloc_trim_mb`` (freed
+  heap glibc had not given back). ``BENCH_FLEET_TRACEMALLOC=/tmp/fleet.tm`` also writes the tracemalloc
+  snapshot with the most traced memory to ``/tmp/fleet.tm.<pid>`` (slow: for where, not for timings).
 * ``--dup-check`` enqueues every connection twice under two job ids (as a schedule tick and a manual
   trigger would): ``overlapping_runs_of_one_connection`` counts runs of one connection that ran at the same
   time (must be 0: the per-connection lock holds across processes); both runs of a connection run, one
@@ -66,17 +74,80 @@ def _worker_kwargs(settings: Any, max_jobs: int) -> dict[str, Any]:
     return kwargs
 
 
-async def _drain(settings: Any, max_jobs: int) -> tuple[Any, float]:
+def _current_rss_mb() -> float:
+    """The resident set now (``/proc/self/status`` VmRSS), not the peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class _MemoryProbe:
+    """Bench-only: where a worker process's resident set goes. Samples the RSS every 0.25 s with the number of
+    jobs in flight: before the worker starts (imports done), when its first job runs (start-up done), at its
+    peak (and the jobs in flight then) and at the end. With ``BENCH_FLEET_TRACEMALLOC=<file>``, tracemalloc
+    runs from the child's start and the snapshot with the most traced memory is written to ``<file>.<pid>``
+    (slow: for finding where the memory goes, not for timings)."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, Any] = {"rss_before_start_mb": round(_current_rss_mb())}
+        self.traced_best = 0
+        self.snapshot_path = os.environ.get("BENCH_FLEET_TRACEMALLOC")
+
+    async def run(self, worker: Any) -> None:
+        import tracemalloc
+
+        peak, in_flight_max, last_snap = 0.0, 0, 0.0
+        while True:
+            in_flight = sum(1 for t in worker.job_tasks.values() if not t.done())
+            rss = _current_rss_mb()
+            if in_flight and "rss_first_job_mb" not in self.figures:
+                self.figures["rss_first_job_mb"] = round(rss)
+            in_flight_max = max(in_flight_max, in_flight)
+            if rss > peak:
+                peak = rss
+                self.figures.update(rss_peak_mb=round(rss), jobs_in_flight_at_peak=in_flight)
+            self.figures.update(jobs_in_flight_max=in_flight_max, rss_last_sample_mb=round(rss))
+            if self.snapshot_path and tracemalloc.is_tracing() and time.monotonic() - last_snap > 5:
+                traced = tracemalloc.get_traced_memory()[0]
+                if traced > self.traced_best * 1.03:
+                    self.traced_best = traced
+                    tracemalloc.take_snapshot().dump(f"{self.snapshot_path}.{os.getpid()}")
+                    last_snap = time.monotonic()
+                    self.figures["tracemalloc_snapshot_mb"] = round(traced / 2**20)
+            await asyncio.sleep(0.25)
+
+
+async def _drain(settings: Any, max_jobs: int, probe: _MemoryProbe | None = None) -> tuple[Any, float]:
     """Run one worker in this process until the queue is empty; the worker and its wall seconds."""
     from arq.worker import Worker
 
     worker = Worker(**_worker_kwargs(settings, max_jobs))
+    sampler = asyncio.create_task(probe.run(worker)) if probe else None
     started = time.perf_counter()
     try:
         await worker.main()
     finally:
         await worker.close()
+        if sampler:
+            sampler.cancel()
     return worker, time.perf_counter() - started
+
+
+def _what_the_end_holds() -> dict[str, Any]:
+    """Bench-only, once the queue is empty: the RSS, then after a full collection (garbage in reference cycles
+    that was still held), then after glibc's ``malloc_trim(0)`` (freed heap not yet given back)."""
+    import ctypes
+    import gc
+
+    figures: dict[str, Any] = {"rss_end_mb": round(_current_rss_mb()), "gc_counts_end": list(gc.get_count())}
+    figures["gc_collections"] = [g["collections"] for g in gc.get_stats()]
+    figures["gc_unreachable_at_end"] = gc.collect()
+    figures["rss_after_gc_collect_mb"] = round(_current_rss_mb())
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    figures["rss_after_malloc_trim_mb"] = round(_current_rss_mb())
+    return figures
 
 
 async def _child(max_jobs: int) -> None:
@@ -86,7 +157,8 @@ async def _child(max_jobs: int) -> None:
     from app.config import Settings
 
     settings = msgspec.json.decode(os.environ[_SETTINGS_ENV], type=Settings)
-    worker, wall = await _drain(settings, max_jobs)
+    probe = _MemoryProbe()
+    worker, wall = await _drain(settings, max_jobs, probe)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {
         "wall_s": round(wall, 2),
@@ -95,6 +167,8 @@ async def _child(max_jobs: int) -> None:
         "jobs_complete": worker.jobs_complete,
         "jobs_retried": worker.jobs_retried,
         "jobs_failed": worker.jobs_failed,
+        **probe.figures,
+        **_what_the_end_holds(),
     }
     print("FLEET-CHILD " + json.dumps(figures), flush=True)
 
@@ -172,7 +246,16 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def main(sellers: int, products: int, workers: int, max_jobs: int | None, baseline: int, dup: bool) -> None:
+async def main(
+    sellers: int,
+    products: int,
+    workers: int,
+    max_jobs: int | None,
+    baseline: int,
+    dup: bool,
+    latency_ms: int = 0,
+    latency_jitter_ms: int = 0,
+) -> None:
     import msgspec
     from sqlalchemy import func, select
 
@@ -208,6 +291,9 @@ async def main(sellers: int, products: int, workers: int, max_jobs: int | None, 
                     )
                 ).json()
                 created.append(seller)
+                if latency_ms or latency_jitter_ms:
+                    faults = {"latency_ms": latency_ms, "latency_jitter_ms": latency_jitter_ms, "rate_limits": "off"}
+                    (await h.put(f"/control/sellers/{seller['id']}/faults", json=faults)).raise_for_status()
             seeded_s = time.perf_counter() - t0
         overrides = {"marketplace_rate_limits": False, "wb_base_url": f"{base}/wb"}
         async with bench_settings(**overrides) as settings:
@@ -313,6 +399,8 @@ async def main(sellers: int, products: int, workers: int, max_jobs: int | None, 
             "max_jobs_per_worker": jobs_per_worker,
             "db_pool_per_worker": settings.db_pool_size,
             "poll_delay_s": settings.worker_poll_delay,
+            "sandbox_latency_ms": latency_ms,
+            "sandbox_latency_jitter_ms": latency_jitter_ms,
             "sandbox_seed_s": round(seeded_s, 1),
             "queue_empty_s": round(queue_empty, 1),
             "workers_spawn_to_exit_s": round(spawn_to_exit, 1),
@@ -358,12 +446,18 @@ if __name__ == "__main__":
     parser.add_argument("--sellers", type=int, default=1000)
     parser.add_argument("--products", type=int, default=590, help="~1.7 variants per product in the sandbox")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument("--max-jobs", type=int, default=None, help="per worker (default: the setting, 50)")
+    parser.add_argument("--max-jobs", type=int, default=None, help="per worker (default: the setting)")
     parser.add_argument("--baseline", type=int, default=20)
+    parser.add_argument("--latency-ms", type=int, default=0, help="every sandbox request takes this long")
+    parser.add_argument("--latency-jitter-ms", type=int, default=0, help="plus a uniform draw up to this")
     parser.add_argument("--dup-check", action="store_true", help="enqueue every connection twice")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        if os.environ.get("BENCH_FLEET_TRACEMALLOC"):
+            import tracemalloc
+
+            tracemalloc.start(8)
         if profile := os.environ.get("BENCH_FLEET_PROFILE"):  # cProfile of the worker process, to that file
             import cProfile
 
@@ -371,4 +465,15 @@ if __name__ == "__main__":
         else:
             asyncio.run(_child(args.max_jobs or 50))
     else:
-        asyncio.run(main(args.sellers, args.products, args.workers, args.max_jobs, args.baseline, args.dup_check))
+        asyncio.run(
+            main(
+                args.sellers,
+                args.products,
+                args.workers,
+                args.max_jobs,
+                args.baseline,
+                args.dup_check,
+                args.latency_ms,
+                args.latency_jitter_ms,
+            )
+        )

@@ -38,6 +38,7 @@ class FaultsUpdate(msgspec.Struct, forbid_unknown_fields=True):
     error_rate: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
     status: Annotated[int, msgspec.Meta(ge=400, le=599)] = 500
     latency_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 0
+    latency_jitter_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 0
     rate_limits: Literal["real", "off"] = "real"
     malformed_rate: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
     endpoint: Annotated[str, msgspec.Meta(max_length=200)] = ""

@@ -84,8 +84,8 @@ async def wb_gate(sandbox: Sandbox, request: Request, endpoint: WbEndpoint, meth
             return to_response(reply)
 
     faults = seller.faults
-    if faults.latency_ms:
-        await asyncio.sleep(faults.latency_ms / 1000)
+    if delay := seller.latency_s():
+        await asyncio.sleep(delay)
     body = await request.body()
     if seller.fault_due(endpoint.key):
         seller.stats.faults[endpoint.key] += 1
@@ -127,8 +127,8 @@ async def ozon_gate(sandbox: Sandbox, request: Request, key: str, method: Method
             return to_response(ozon_error(429, OZON_RATE_LIMITED, 8))
 
     faults = seller.faults
-    if faults.latency_ms:
-        await asyncio.sleep(faults.latency_ms / 1000)
+    if delay := seller.latency_s():
+        await asyncio.sleep(delay)
     body = await request.body()
     if seller.fault_due(key):
         seller.stats.faults[key] += 1

@@ -25,6 +25,8 @@ class Faults(msgspec.Struct, forbid_unknown_fields=True):
     error_rate: float = 0.0
     status: int = 500
     latency_ms: int = 0
+    # Each request's latency is latency_ms plus a uniform draw in [0, latency_jitter_ms] (seeded per seller).
+    latency_jitter_ms: int = 0
     rate_limits: Literal["real", "off"] = "real"
     malformed_rate: float = 0.0
     # Only requests whose endpoint key ("POST /wb/api/analytics/v1/stocks-report/wb-warehouses") contains
@@ -72,6 +74,7 @@ class Seller:
         self.sim = Simulator(self.catalog, random.Random(f"orders:{spec.seed}"), created_at)
         self.faults = Faults()
         self.fault_rng = random.Random()
+        self.latency_rng = random.Random()
         self.reseed_faults()
         self.stats = Stats()
         self.buckets: dict[str, TokenBucket] = {}
@@ -92,8 +95,16 @@ class Seller:
 
     def reseed_faults(self) -> None:
         self.fault_rng = random.Random(f"faults:{self.spec.seed}")
+        # Its own sequence, so that jitter does not shift which requests fail.
+        self.latency_rng = random.Random(f"latency:{self.spec.seed}")
         self.faults_injected = 0
         self.faults_passed = 0
+
+    def latency_s(self) -> float:
+        """This request's injected latency in seconds (0 when none is set)."""
+        f = self.faults
+        jitter = self.latency_rng.uniform(0, f.latency_jitter_ms) if f.latency_jitter_ms else 0.0
+        return (f.latency_ms + jitter) / 1000
 
     def fault_due(self, endpoint_key: str) -> bool:
         """Whether this request gets the injected fault (and count it)."""

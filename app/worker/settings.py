@@ -30,6 +30,7 @@ from app.worker.context import close_job_context, open_job_context
 from app.worker.gauges import ScrapeGauges, serve_gauges
 from app.worker.instrument import instrumented
 from app.worker.jobs import CRONS, JOBS
+from app.worker.memory import pin_mmap_threshold
 from app.worker.metrics import serve_worker_metrics
 
 log = structlog.get_logger(__name__)
@@ -68,6 +69,7 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
     """Keyword arguments for ``arq.Worker`` (a dict so tests can tweak and run it in-process)."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        pin_mmap_threshold()  # large buffers given back when freed (app/worker/memory.py)
         configure_logging(settings.log_format, settings.log_level, cache=settings.env != "test")
         configure_metrics("stock-tracker-worker")
         init_error_tracking(

@@ -156,11 +156,12 @@ def test_faults_and_advance_validation(make_seller: MakeSeller) -> None:
     assert seller.http.post(f"{base}/advance", json={}).status_code == 422
     ok = seller.http.put(f"{base}/faults", json={"error_rate": 0.5, "status": 503, "latency_ms": 1})
     assert ok.json() == {
-        "error_rate": 0.5, "status": 503, "latency_ms": 1, "rate_limits": "real", "malformed_rate": 0.0,
-        "endpoint": "", "retry_after": 1, "count": 0, "after": 0,
+        "error_rate": 0.5, "status": 503, "latency_ms": 1, "latency_jitter_ms": 0, "rate_limits": "real",
+        "malformed_rate": 0.0, "endpoint": "", "retry_after": 1, "count": 0, "after": 0,
     }  # fmt: skip
     assert seller.http.put(f"{base}/faults", json={"retry_after": -1}).status_code == 422
     assert seller.http.put(f"{base}/faults", json={"count": -1}).status_code == 422
+    assert seller.http.put(f"{base}/faults", json={"latency_jitter_ms": -1}).status_code == 422
 
 
 def test_advance_moves_the_clock(make_seller: MakeSeller) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 from tests.sandbox._support import MakeSeller
 
@@ -134,6 +135,22 @@ def test_latency_and_malformed_pages(make_seller: MakeSeller) -> None:
         pass
     else:
         raise AssertionError("a malformed page must not parse")
+
+
+def test_latency_jitter_is_a_seeded_draw_per_request(make_seller: MakeSeller) -> None:
+    """Each request waits latency_ms plus its own uniform draw up to latency_jitter_ms, from a sequence seeded
+    by the seller (the same faults again → the same waits), apart from the sequence that picks the failures."""
+    seller = make_seller(products=5, seed=7)
+    rng = random.Random("latency:7")
+    expected = [0.05 + rng.uniform(0, 300) / 1000 for _ in range(6)]
+    assert max(expected) - min(expected) > 0.1  # the draws differ enough to be seen
+    for _ in range(2):  # a faults update reseeds: the same waits again
+        seller.set_faults(latency_ms=50, latency_jitter_ms=300, rate_limits="off")
+        for wait in expected:
+            response = seller.wb("GET", "/api/v3/warehouses")
+            assert response.status_code == 200
+            assert wait <= response.elapsed.total_seconds() < wait + 0.5
+    assert seller.summary()["faults"]["latency_jitter_ms"] == 300
 
 
 def test_a_targeted_429_storm_with_its_wait_that_passes(make_seller: MakeSeller) -> None:
