@@ -38,7 +38,7 @@ from app.db.engine import set_tenant
 from app.domain.accounts.services import TenantSelfRepository, session_is_current
 from app.domain.apikeys import usage
 from app.domain.billing.plans import Plan, effective_plan
-from app.lib.clock import now_seconds, utcnow
+from app.lib.clock import now_seconds
 from app.lib.errors import AuthenticationError, RateLimitedError
 from app.lib.ratelimit import Decision, Policy, RateLimiter, RateLimiterUnavailable, Window, WindowState
 from app.lib.tokens import Principal, revocation_checks
@@ -125,12 +125,6 @@ def this_month(at: float) -> Month:
     return month
 
 
-def month_window(quota: int, used: int, now: datetime | None = None) -> WindowState:
-    """The calendar month (UTC) as a window: its length, what is left, and when it starts over."""
-    at = (now or utcnow()).timestamp()
-    return this_month(at).window(quota, used, at)
-
-
 def key_policy_header(limits: PlanLimits, month: WindowState) -> bytes:
     return limits.policy_header_user + f', "month";q={month.limit};w={math.ceil(month.seconds)}'.encode()
 
@@ -140,27 +134,26 @@ def _reset(state: WindowState) -> int:
 
 
 def _values(states: list[WindowState]) -> tuple[str, int, int, int]:
-    """The ``RateLimit`` field and the most constraining window (fewest left; the longer one on a tie)."""
-    items = ", ".join(f'"{s.name}";r={s.remaining};t={_reset(s)}' for s in states)
-    tightest = min(states, key=lambda s: (s.remaining, -s.seconds))
-    return items, tightest.limit, tightest.remaining, _reset(tightest)
-
-
-def rate_limit_headers(policy_header: bytes, states: list[WindowState]) -> list[tuple[bytes, bytes]]:
-    """``RateLimit-Policy`` / ``RateLimit`` (draft-ietf-httpapi-ratelimit-headers) and ``X-RateLimit-*``.
-    On every admitted request: one pass, no generator or key function (``_values`` for the refusals)."""
+    """The ``RateLimit`` field and the most constraining window (fewest left; the longer one on a tie), in one
+    pass: it runs on every admitted request."""
     items: list[str] = []
     tightest = states[0]
     for s in states:
-        items.append(f'"{s.name}";r={s.remaining};t={math.ceil(s.reset_seconds - 1e-9)}')
+        items.append(f'"{s.name}";r={s.remaining};t={_reset(s)}')
         if s.remaining < tightest.remaining or (s.remaining == tightest.remaining and s.seconds > tightest.seconds):
             tightest = s
+    return ", ".join(items), tightest.limit, tightest.remaining, _reset(tightest)
+
+
+def rate_limit_headers(policy_header: bytes, states: list[WindowState]) -> list[tuple[bytes, bytes]]:
+    """``RateLimit-Policy`` / ``RateLimit`` (draft-ietf-httpapi-ratelimit-headers) and ``X-RateLimit-*``."""
+    items, limit, remaining, reset = _values(states)
     return [
         (b"ratelimit-policy", policy_header),
-        (b"ratelimit", ", ".join(items).encode()),
-        (b"x-ratelimit-limit", b"%d" % tightest.limit),
-        (b"x-ratelimit-remaining", b"%d" % tightest.remaining),
-        (b"x-ratelimit-reset", b"%d" % _reset(tightest)),
+        (b"ratelimit", items.encode()),
+        (b"x-ratelimit-limit", b"%d" % limit),
+        (b"x-ratelimit-remaining", b"%d" % remaining),
+        (b"x-ratelimit-reset", b"%d" % reset),
     ]
 
 

@@ -25,10 +25,10 @@ from litestar.testing import AsyncTestClient
 from app.config import Settings
 from app.domain.apikeys.usage import period_of, usage_key
 from app.domain.billing.plans import PLANS
-from app.lib.clock import utcnow
+from app.lib.clock import now_seconds, utcnow
 from app.lib.ratelimit import Policy, RateLimiter, Window, _counter_name
 from app.server.app import create_app
-from app.server.ratelimit import AuthThrottle, month_window, plan_limits
+from app.server.ratelimit import AuthThrottle, plan_limits, this_month
 from tests.conftest import METRICS_HEADERS, _asyncpg_kwargs, make_settings, unique_email
 from tests.helpers import PASSWORD, register
 from tests.sandbox_server import free_port
@@ -104,7 +104,7 @@ async def test_key_responses_add_the_tenant_month_quota(billed, database):
     resp = await billed.get("/api/v1/products", headers=bearer(owner["key"]))
     assert resp.status_code == 200
     policy = parse_sf_list(resp.headers["ratelimit-policy"])
-    month = month_window(1000, 1)  # the calendar month (UTC): 28 to 31 days
+    month = this_month(now_seconds()).window(1000, 1, now_seconds())  # the calendar month (UTC): 28 to 31 days
     assert policy == {
         "burst": {"q": 10, "w": 1},
         "minute": {"q": 120, "w": 60},
@@ -153,7 +153,8 @@ async def test_the_monthly_quota_refuses_and_refused_calls_are_not_billed(billed
     assert "monthly" in refused.json()["detail"]
     assert parse_sf_list(refused.headers["ratelimit"])["month"]["r"] == 0
     # Retry when the month starts over.
-    assert abs(int(refused.headers["retry-after"]) - month_window(1000, 1000).reset_seconds) < 5
+    at = now_seconds()
+    assert abs(int(refused.headers["retry-after"]) - this_month(at).window(1000, 1000, at).reset_seconds) < 5
     usage = (await billed.get("/api/v1/api-keys/usage", headers=owner["headers"])).json()
     assert usage["api_calls"] == 1000 and usage["quota"] == 1000 and usage["plan"] == "starter"
     # The dashboard (a signed-in user) is not held to the API-call quota.

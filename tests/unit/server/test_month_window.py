@@ -11,7 +11,7 @@ import pytest
 
 from app.domain.apikeys import usage
 from app.lib.ratelimit import WindowState
-from app.server.ratelimit import Month, _values, month_window, rate_limit_headers, this_month
+from app.server.ratelimit import Month, _values, rate_limit_headers, this_month
 
 NEW_YEAR = datetime(2027, 1, 1, tzinfo=UTC)
 
@@ -46,9 +46,9 @@ def test_rolls_over_at_the_first_instant_and_only_then():
     assert after is not before and after.period == "2027-01" and before.period == "2026-12"
 
 
-def test_month_window_keeps_its_meaning():
+def test_the_month_window_at_the_end_of_a_month():
     at = datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
-    window = month_window(50, 20, at)
+    window = this_month(at.timestamp()).window(50, 20, at.timestamp())
     assert (window.name, window.limit, window.remaining) == ("month", 50, 30)
     assert window.reset_seconds == pytest.approx(3600.0)
     assert window.seconds == 31 * 86400
