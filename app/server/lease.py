@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -95,6 +96,9 @@ class Lease:
     streak: int  # grants in a row used up within the lease time
     result: GateResult  # the grant's reply (windows and month as after counting ``size``)
     usage_key: str | None
+    # What the grant's revocation check covered (``revocation_checks``: for a user, the membership's version
+    # and the login session): a request of the same caller with another token is not served from this lease.
+    identity: object = None
     unused: bool = False  # ended with tokens unserved (expired, or dropped by an event)
 
 
@@ -121,10 +125,13 @@ class LeaseTable:
 
     # ---- per request -----------------------------------------------------------------------------------
 
-    def take(self, caller: str) -> GateResult | None:
-        """One request of ``caller`` served from its lease (the gate's answer for it), or None: ask Redis."""
+    def take(self, caller: str, identity: object = None) -> GateResult | None:
+        """One request of ``caller`` served from its lease (the gate's answer for it), or None: ask Redis.
+        ``identity``: what this request's revocation check covers; another token's lease is not used."""
         lease = self._leases.get(caller)
         if lease is None or lease.tokens <= 0:
+            return None
+        if lease.identity is not identity and lease.identity != identity:
             return None
         if self.clock() >= lease.expires or not self.live:
             self._retire(lease)
@@ -156,7 +163,14 @@ class LeaseTable:
         return max(1, size), streak
 
     def grant(
-        self, caller: str, tenant_id: uuid.UUID, size: int, streak: int, result: GateResult, usage_key: str | None
+        self,
+        caller: str,
+        tenant_id: uuid.UUID,
+        size: int,
+        streak: int,
+        result: GateResult,
+        usage_key: str | None,
+        identity: object = None,
     ) -> GateResult:
         """Record the gate's admitted answer for ``caller`` (``size`` requests counted; this one is served now);
         the answer for this request (as if it alone had been counted)."""
@@ -164,6 +178,9 @@ class LeaseTable:
         if old is not None and old.tokens > 0:  # concurrent grants: the older one's tokens go back
             self._retire(old)
         now = self.clock()
+        answer = result
+        if result.entry is not None:  # a lease keeps no page (this request gets it)
+            result = dataclasses.replace(result, entry=None)
         self._leases[caller] = Lease(
             tenant=str(tenant_id).encode(),
             size=size,
@@ -173,13 +190,14 @@ class LeaseTable:
             streak=streak,
             result=result,
             usage_key=usage_key,
+            identity=identity,
         )
         if size <= 1:
-            return result
+            return answer
         self.grants += 1
         if not self.live:  # the subscription went down while the call was out: give the rest back at once
             self._returns.append((size - 1, self._leases[caller]))
-        return _view(result, size - 1, result.entry)
+        return _view(result, size - 1, answer.entry)
 
     def forget(self, caller: str) -> None:
         """A refused, revoked or failed call: the caller's lease (if any) ends."""

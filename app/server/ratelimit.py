@@ -309,14 +309,15 @@ class RateLimitMiddleware(ASGIMiddleware):
         probe = plan.probe(principal.tenant_id) if plan is not None else None
         leases: LeaseTable = state.leases
         # Served from this process's token lease (counted at its grant; app/server/lease.py), or one round trip.
-        leased = leases.take(caller_key) if leases.live else None
+        revocations = revocation_checks(principal)
+        leased = leases.take(caller_key, revocations) if leases.live else None
         if leased is not None:
             gate = leased
             if probe is not None and probe.entry_key is not None:
                 with contextlib.suppress(*_REDIS_DOWN):  # no entry: the cache builds the page
                     gate.entry = await leased_entry(state.gate_redis, probe, gate.version)
         else:
-            gate = await self._gate(state, principal, caller_key, limits, probe, month, leases)
+            gate = await self._gate(state, principal, caller_key, limits, probe, month, leases, revocations)
         if gate.revoked:
             raise _revoked(principal)
         caller = gate.caller
@@ -349,6 +350,7 @@ class RateLimitMiddleware(ASGIMiddleware):
         probe: CacheProbe | None,
         month: Month,
         leases: LeaseTable,
+        revocations: tuple[tuple[str, ...], tuple[int, ...]],
     ) -> GateResult:
         """Windows, monthly usage, revocations and the cache lookup: one round trip (app/server/gate.py),
         counting a token lease's worth of requests when this caller keeps coming (app/server/lease.py)."""
@@ -364,7 +366,7 @@ class RateLimitMiddleware(ASGIMiddleware):
                 usage_key=usage_key,
                 monthly_quota=limits.monthly_quota,
                 cache=probe,
-                revocations=revocation_checks(principal),
+                revocations=revocations,
                 cost=size,
             )
             if size > 1 and not gate.revoked and (not gate.caller.allowed or gate.over_quota):
@@ -376,7 +378,7 @@ class RateLimitMiddleware(ASGIMiddleware):
                     usage_key=usage_key,
                     monthly_quota=limits.monthly_quota,
                     cache=probe,
-                    revocations=revocation_checks(principal),
+                    revocations=revocations,
                 )
         except Exception as exc:
             leases.forget(caller_key)
@@ -389,7 +391,7 @@ class RateLimitMiddleware(ASGIMiddleware):
             revoked = not is_key and not await session_is_current(state.sessionmaker, principal)
             return GateResult(caller=caller, used=used, over_quota=False, version=None, entry=None, revoked=revoked)
         if gate.caller.allowed and not gate.over_quota and not gate.revoked:
-            return leases.grant(caller_key, principal.tenant_id, size, streak, gate, usage_key)
+            return leases.grant(caller_key, principal.tenant_id, size, streak, gate, usage_key, revocations)
         else:
             leases.forget(caller_key)
         return gate

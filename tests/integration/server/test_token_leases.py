@@ -34,7 +34,7 @@ from app.server.app import create_app
 from app.server.lease import WARM, LeaseTable
 from app.server.ratelimit import plan_limits
 from tests.conftest import make_settings
-from tests.helpers import register
+from tests.helpers import PASSWORD, register
 from tests.integration.server.test_rate_limit_api import parse_sf_list
 from tests.sandbox_server import free_port
 
@@ -150,6 +150,29 @@ async def test_a_revocation_in_this_process_ends_its_leases_at_once(leased):
     assert resp.status_code in (200, 204), resp.text
     refused = await leased.get("/api/v1/stock/summary", headers=bearer(owner["key"]))
     assert refused.status_code == 401
+
+
+async def test_a_lease_serves_only_the_token_it_was_granted_for(leased):
+    """One user, two login sessions: the second was logged out before the first's lease was granted. The lease
+    checked the first session only, so a request with the logged-out token is not served from it."""
+    owner = await register(leased)
+    email = owner["email"]
+    second = await leased.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert second.status_code == 200
+    second_headers = {"Authorization": f"Bearer {second.json()['access_token']}"}
+    out = await leased.post("/api/v1/auth/logout", json={"refresh_token": second.json()["refresh_token"]})
+    assert out.status_code == 204
+    table: LeaseTable = leased.app.state.leases
+    for _ in range(WARM + 8):
+        assert (await leased.get("/api/v1/stock/summary", headers=owner["headers"])).status_code == 200
+    caller = next(iter(table._leases.values()))
+    assert caller.tokens > 0 or table.served > 0
+    if caller.tokens == 0:  # make sure the first session's lease holds tokens now
+        for _ in range(3):
+            await leased.get("/api/v1/stock/summary", headers=owner["headers"])
+    assert any(lease.tokens > 0 for lease in table._leases.values())
+    refused = await leased.get("/api/v1/stock/summary", headers=second_headers)
+    assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
 
 
 # ---- another API process: events reach its leases through Redis -----------------------------------------------
