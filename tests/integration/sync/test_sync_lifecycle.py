@@ -595,8 +595,10 @@ async def test_manual_syncs_through_three_worker_kills_all_succeed_within_a_leas
         await engine.dispose()
         seller.faults(rate_limits="off")
     # The killed jobs run again once their in-progress keys expire (expired here at once): they find their
-    # runs ended (or handed to a fresh job) and leave them so.
-    for key in await redis.keys("arq:in-progress:sync:*"):
+    # runs ended (or handed to a fresh job) and leave them so. Every killed job, not only syncs: a kill that
+    # caught a sync's follow-up (alerts.evaluate) in flight left its key too, and the burst worker below would
+    # wait out that key's TTL (the job's timeout, minutes) before it could take the job and finish.
+    for key in await redis.keys("arq:in-progress:*"):
         await redis.delete(key)
     await run_worker(settings)
     after = {
