@@ -31,7 +31,8 @@ Keys span several hash slots: single Redis (or a primary), not Redis Cluster —
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.exceptions import NoScriptError
@@ -114,8 +115,8 @@ class GateResult:
     # Where the call counted (for giving back a lease's unused tokens, app/server/lease.py): Redis's clock
     # (µs), the windows' counter keys (the bucket index is appended from the clock) and their widths (µs).
     stamp_us: int = 0
-    window_keys: list[str] = field(default_factory=list)
-    widths_us: list[int] = field(default_factory=list)
+    window_keys: Sequence[str] = ()
+    widths_us: Sequence[int] = ()
 
 
 @dataclass(frozen=True, slots=True)

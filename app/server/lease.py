@@ -37,11 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import structlog
@@ -84,22 +82,65 @@ return 1
 )
 
 
-@dataclass(slots=True)
 class Lease:
-    """One caller's last grant in this process (kept after it is used up: its timing sizes the next one)."""
+    """One caller's last grant in this process (kept after it is used up: its timing sizes the next one), updated
+    in place by the next grant: the per-request path allocates nothing for it."""
 
-    tenant: bytes  # the tenant id as the cache-version event carries it
-    size: int  # requests the grant counted
-    tokens: int  # counted and not yet served
-    granted: float  # monotonic
-    expires: float
-    streak: int  # grants in a row used up within the lease time
-    result: GateResult  # the grant's reply (windows and month as after counting ``size``)
-    usage_key: str | None
-    # What the grant's revocation check covered (``revocation_checks``: for a user, the membership's version
-    # and the login session): a request of the same caller with another token is not served from this lease.
-    identity: object = None
-    unused: bool = False  # ended with tokens unserved (expired, or dropped by an event)
+    __slots__ = (
+        "expires",
+        "granted",
+        "identity",
+        "size",
+        "stamp_us",
+        "streak",
+        "tenant_id",
+        "tokens",
+        "unused",
+        "usage_key",
+        "used",
+        "version",
+        "widths_us",
+        "window_keys",
+        "windows",
+    )
+
+    def __init__(self) -> None:
+        self.tokens = 0  # counted and not yet served
+        self.unused = False  # ended with tokens unserved (expired, or dropped by an event)
+
+    def set(
+        self,
+        tenant_id: uuid.UUID,
+        size: int,
+        granted: float,
+        expires: float,
+        streak: int,
+        result: GateResult,
+        usage_key: str | None,
+        identity: object,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.size = size  # requests the grant counted
+        self.granted = granted  # monotonic
+        self.expires = expires
+        self.streak = streak  # grants in a row used up within the lease time
+        # The grant's reply: the windows and the month's count as after counting ``size``, the cache version,
+        # and where it counted (for giving back).
+        self.windows = result.caller.windows
+        self.used = result.used
+        self.version = result.version
+        self.stamp_us = result.stamp_us
+        self.window_keys = result.window_keys
+        self.widths_us = result.widths_us
+        self.usage_key = usage_key
+        # What the grant's revocation check covered (``revocation_checks``: for a user, the membership's
+        # version and the login session): a request of the same caller with another token is not served here.
+        self.identity = identity
+        self.unused = False
+
+
+# A give-back: unused tokens, the grant's Redis time, its window counter keys and widths, the usage key.
+_Return = tuple[int, int, Sequence[str], Sequence[int], str | None]
 
 
 class LeaseTable:
@@ -111,7 +152,7 @@ class LeaseTable:
         self.clock = clock
         self.live = False  # the event subscription is up (set by it); no leases while it is not
         self._leases: dict[str, Lease] = {}
-        self._returns: list[tuple[int, Lease]] = []
+        self._returns: list[_Return] = []
         # Counters (tests and docs/scaling.md read them): requests served from leases, grants of more than one,
         # tokens given back, leases dropped by an event.
         self.served = 0
@@ -138,7 +179,7 @@ class LeaseTable:
             return None
         lease.tokens -= 1
         self.served += 1
-        return _view(lease.result, lease.tokens, None)
+        return _view(lease.windows, lease.used, lease.version, lease.tokens, None)
 
     def size(self, caller: str, policy: Policy, monthly_quota: int) -> tuple[int, int]:
         """How many requests the next gate call of ``caller`` should count, and the streak it continues."""
@@ -155,11 +196,10 @@ class LeaseTable:
         if want <= 1:
             return 1, streak
         size = min(self.max_tokens, want, min(w.limit for w in policy.windows) // _LIMIT_SHARE)
-        windows = lease.result.caller.windows
-        if windows:
-            size = min(size, min(w.remaining for w in windows) // _HEADROOM_SHARE)
-        if lease.result.used >= 0:
-            size = min(size, (monthly_quota - lease.result.used) // _HEADROOM_SHARE)
+        if lease.windows:
+            size = min(size, min(w.remaining for w in lease.windows) // _HEADROOM_SHARE)
+        if lease.used >= 0:
+            size = min(size, (monthly_quota - lease.used) // _HEADROOM_SHARE)
         return max(1, size), streak
 
     def grant(
@@ -174,30 +214,23 @@ class LeaseTable:
     ) -> GateResult:
         """Record the gate's admitted answer for ``caller`` (``size`` requests counted; this one is served now);
         the answer for this request (as if it alone had been counted)."""
-        old = self._leases.get(caller)
-        if old is not None and old.tokens > 0:  # concurrent grants: the older one's tokens go back
-            self._retire(old)
+        if not self.enabled:  # no leases: nothing to remember (and nothing to give back unless counted ahead)
+            if size > 1:  # the subscription went down while the call was out
+                self._returns.append((size - 1, result.stamp_us, result.window_keys, result.widths_us, usage_key))
+                return _view(result.caller.windows, result.used, result.version, size - 1, result.entry)
+            return result
+        lease = self._leases.get(caller)
+        if lease is None:
+            lease = self._leases[caller] = Lease()
+        elif lease.tokens > 0:  # concurrent grants: the older one's tokens go back
+            self._retire(lease)
         now = self.clock()
-        answer = result
-        if result.entry is not None:  # a lease keeps no page (this request gets it)
-            result = dataclasses.replace(result, entry=None)
-        self._leases[caller] = Lease(
-            tenant=str(tenant_id).encode(),
-            size=size,
-            tokens=size - 1 if self.live else 0,
-            granted=now,
-            expires=now + self.seconds,
-            streak=streak,
-            result=result,
-            usage_key=usage_key,
-            identity=identity,
-        )
+        lease.set(tenant_id, size, now, now + self.seconds, streak, result, usage_key, identity)
         if size <= 1:
-            return answer
+            return result
+        lease.tokens = size - 1
         self.grants += 1
-        if not self.live:  # the subscription went down while the call was out: give the rest back at once
-            self._returns.append((size - 1, self._leases[caller]))
-        return _view(result, size - 1, answer.entry)
+        return _view(result.caller.windows, result.used, result.version, size - 1, result.entry)
 
     def forget(self, caller: str) -> None:
         """A refused, revoked or failed call: the caller's lease (if any) ends."""
@@ -209,9 +242,14 @@ class LeaseTable:
 
     def on_event(self, event: bytes) -> None:
         """A revocation (every lease) or a tenant's new cache version (that tenant's): ended now."""
-        tenant = event[2:] if event.startswith(b"t:") else None
+        tenant: uuid.UUID | None = None
+        if event.startswith(b"t:"):
+            try:
+                tenant = uuid.UUID(event[2:].decode())
+            except ValueError:
+                tenant = None  # not one of ours: end them all, to be safe
         for lease in self._leases.values():
-            if lease.tokens > 0 and (tenant is None or lease.tenant == tenant):
+            if lease.tokens > 0 and (tenant is None or lease.tenant_id == tenant):
                 self._retire(lease)
                 self.dropped += 1
 
@@ -227,7 +265,9 @@ class LeaseTable:
     def _retire(self, lease: Lease) -> None:
         if lease.tokens > 0:
             if len(self._returns) < _MAX_RETURNS:
-                self._returns.append((lease.tokens, lease))
+                self._returns.append(
+                    (lease.tokens, lease.stamp_us, lease.window_keys, lease.widths_us, lease.usage_key)
+                )
             else:
                 log.warning("lease.give_back_dropped", tokens=lease.tokens)
             lease.tokens = 0
@@ -254,7 +294,7 @@ class LeaseTable:
         returns, self._returns = self._returns, []
         if not returns:
             return 0
-        commands = [_give_back_command(n, lease) for n, lease in returns]
+        commands = [_give_back_command(*item) for item in returns]
         try:
             replies = await redis.execute_many(*(("EVALSHA", GIVE_BACK.sha, *c) for c in commands))
             for i, reply in enumerate(replies):
@@ -266,7 +306,7 @@ class LeaseTable:
             log.warning("lease.give_back_failed", error=type(exc).__name__, grants=len(returns))
             self._returns = returns[: _MAX_RETURNS - len(self._returns)] + self._returns
             return 0
-        tokens = sum(n for n, _ in returns)
+        tokens = sum(item[0] for item in returns)
         self.given_back += tokens
         return tokens
 
@@ -278,27 +318,27 @@ class LeaseTable:
             await self.give_back(redis)
 
 
-def _give_back_command(n: int, lease: Lease) -> list[Any]:
-    result = lease.result
-    keys: list[str] = list(result.window_keys)
-    if lease.usage_key is not None:
-        keys.append(lease.usage_key)
-    args: list[Any] = [n, result.stamp_us, len(result.widths_us), *result.widths_us]
-    args.append(1 if lease.usage_key is not None else 0)
-    return [len(keys), *keys, *args]
+def _give_back_command(
+    n: int, stamp_us: int, window_keys: Sequence[str], widths_us: Sequence[int], usage_key: str | None
+) -> list[Any]:
+    keys: list[str] = list(window_keys)
+    if usage_key is not None:
+        keys.append(usage_key)
+    return [len(keys), *keys, n, stamp_us, len(widths_us), *widths_us, 1 if usage_key is not None else 0]
 
 
-def _view(result: GateResult, held: int, entry: bytes | None) -> GateResult:
+def _view(windows: list[WindowState], used: int, version: bytes | None, held: int, entry: bytes | None) -> GateResult:
     """The gate's answer for one request of a grant while ``held`` of its tokens are still unserved: as if only
     the requests served so far had been counted."""
-    windows = [
-        WindowState(w.name, w.limit, w.remaining + held, w.reset_seconds, w.seconds) for w in result.caller.windows
-    ]
     return GateResult(
-        caller=Decision(allowed=True, retry_after=0.0, windows=windows),
-        used=result.used - held if result.used >= 0 else -1,
+        caller=Decision(
+            allowed=True,
+            retry_after=0.0,
+            windows=[WindowState(w.name, w.limit, w.remaining + held, w.reset_seconds, w.seconds) for w in windows],
+        ),
+        used=used - held if used >= 0 else -1,
         over_quota=False,
-        version=result.version,
+        version=version,
         entry=entry,
     )
 
