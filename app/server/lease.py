@@ -46,7 +46,7 @@ import structlog
 from redis.exceptions import NoScriptError, RedisError
 
 from app.lib import gate_events
-from app.lib.ratelimit import Decision, Policy, Script, WindowState
+from app.lib.ratelimit import Decision, Policy, Script, Window, WindowState
 from app.lib.resp import PipelinedRedis
 from app.server.gate import GateResult
 
@@ -90,7 +90,10 @@ class Lease:
         "expires",
         "granted",
         "identity",
+        "remaining",
+        "resets",
         "size",
+        "spec",
         "stamp_us",
         "streak",
         "tenant_id",
@@ -101,7 +104,6 @@ class Lease:
         "version",
         "widths_us",
         "window_keys",
-        "windows",
     )
 
     def __init__(self) -> None:
@@ -115,6 +117,7 @@ class Lease:
         granted: float,
         expires: float,
         streak: int,
+        spec: tuple[Window, ...],
         result: GateResult,
         usage_key: str | None,
         identity: object,
@@ -125,8 +128,12 @@ class Lease:
         self.expires = expires
         self.streak = streak  # grants in a row used up within the lease time
         # The grant's reply: the windows and the month's count as after counting ``size``, the cache version,
-        # and where it counted (for giving back).
-        self.windows = result.caller.windows
+        # and where it counted (for giving back). Only numbers and long-lived objects are kept: a lease outlives
+        # its request, and references to that request's objects would make the collector promote them (full
+        # collections that cost every request several µs).
+        self.spec = spec  # the policy's windows (name, limit, width)
+        self.remaining = tuple([w.remaining for w in result.caller.windows])
+        self.resets = tuple([w.reset_seconds for w in result.caller.windows])
         self.used = result.used
         self.version = result.version
         self.stamp_us = result.stamp_us
@@ -179,7 +186,7 @@ class LeaseTable:
             return None
         lease.tokens -= 1
         self.served += 1
-        return _view(lease.windows, lease.used, lease.version, lease.tokens, None)
+        return _view(lease.spec, lease.remaining, lease.resets, lease.used, lease.version, lease.tokens, None)
 
     def size(self, caller: str, policy: Policy, monthly_quota: int) -> tuple[int, int]:
         """How many requests the next gate call of ``caller`` should count, and the streak it continues."""
@@ -196,8 +203,8 @@ class LeaseTable:
         if want <= 1:
             return 1, streak
         size = min(self.max_tokens, want, min(w.limit for w in policy.windows) // _LIMIT_SHARE)
-        if lease.windows:
-            size = min(size, min(w.remaining for w in lease.windows) // _HEADROOM_SHARE)
+        if lease.remaining:
+            size = min(size, min(lease.remaining) // _HEADROOM_SHARE)
         if lease.used >= 0:
             size = min(size, (monthly_quota - lease.used) // _HEADROOM_SHARE)
         return max(1, size), streak
@@ -208,6 +215,7 @@ class LeaseTable:
         tenant_id: uuid.UUID,
         size: int,
         streak: int,
+        policy: Policy,
         result: GateResult,
         usage_key: str | None,
         identity: object = None,
@@ -217,7 +225,7 @@ class LeaseTable:
         if not self.enabled:  # no leases: nothing to remember (and nothing to give back unless counted ahead)
             if size > 1:  # the subscription went down while the call was out
                 self._returns.append((size - 1, result.stamp_us, result.window_keys, result.widths_us, usage_key))
-                return _view(result.caller.windows, result.used, result.version, size - 1, result.entry)
+                return _held(result, size - 1)
             return result
         lease = self._leases.get(caller)
         if lease is None:
@@ -225,12 +233,12 @@ class LeaseTable:
         elif lease.tokens > 0:  # concurrent grants: the older one's tokens go back
             self._retire(lease)
         now = self.clock()
-        lease.set(tenant_id, size, now, now + self.seconds, streak, result, usage_key, identity)
+        lease.set(tenant_id, size, now, now + self.seconds, streak, policy.windows, result, usage_key, identity)
         if size <= 1:
             return result
         lease.tokens = size - 1
         self.grants += 1
-        return _view(result.caller.windows, result.used, result.version, size - 1, result.entry)
+        return _held(result, size - 1)
 
     def forget(self, caller: str) -> None:
         """A refused, revoked or failed call: the caller's lease (if any) ends."""
@@ -327,20 +335,40 @@ def _give_back_command(
     return [len(keys), *keys, n, stamp_us, len(widths_us), *widths_us, 1 if usage_key is not None else 0]
 
 
-def _view(windows: list[WindowState], used: int, version: bytes | None, held: int, entry: bytes | None) -> GateResult:
+def _view(
+    spec: tuple[Window, ...],
+    remaining: tuple[int, ...],
+    resets: tuple[float, ...],
+    used: int,
+    version: bytes | None,
+    held: int,
+    entry: bytes | None,
+) -> GateResult:
     """The gate's answer for one request of a grant while ``held`` of its tokens are still unserved: as if only
     the requests served so far had been counted."""
     return GateResult(
         caller=Decision(
             allowed=True,
             retry_after=0.0,
-            windows=[WindowState(w.name, w.limit, w.remaining + held, w.reset_seconds, w.seconds) for w in windows],
+            windows=[
+                WindowState(w.name, w.limit, left + held, reset, w.seconds)
+                for w, left, reset in zip(spec, remaining, resets, strict=True)
+            ],
         ),
         used=used - held if used >= 0 else -1,
         over_quota=False,
         version=version,
         entry=entry,
     )
+
+
+def _held(result: GateResult, held: int) -> GateResult:
+    """The grant's own request: its answer with ``held`` tokens still unserved."""
+    windows = result.caller.windows
+    for w in windows:
+        w.remaining += held
+    result.used = result.used - held if result.used >= 0 else -1
+    return result
 
 
 class GateLeases:

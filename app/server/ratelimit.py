@@ -391,7 +391,9 @@ class RateLimitMiddleware(ASGIMiddleware):
             revoked = not is_key and not await session_is_current(state.sessionmaker, principal)
             return GateResult(caller=caller, used=used, over_quota=False, version=None, entry=None, revoked=revoked)
         if gate.caller.allowed and not gate.over_quota and not gate.revoked:
-            return leases.grant(caller_key, principal.tenant_id, size, streak, gate, usage_key, revocations)
+            return leases.grant(
+                caller_key, principal.tenant_id, size, streak, limits.caller, gate, usage_key, revocations
+            )
         else:
             leases.forget(caller_key)
         return gate

@@ -44,7 +44,7 @@ def drive(table: LeaseTable, clock: Clock, plan: str, requests: int, *, gap: flo
         if table.take("k:1") is None:
             size, streak = table.size("k:1", policy, 10**9)
             sizes.append(size)
-            table.grant("k:1", TENANT, size, streak, answer({"burst": left, "minute": left}), None)
+            table.grant("k:1", TENANT, size, streak, policy, answer({"burst": left, "minute": left}), None)
         clock.now += gap
     return sizes
 
@@ -91,7 +91,7 @@ def test_near_a_limit_the_lease_shrinks_to_one():
     for _ in range(20):
         if month.take("k:2") is None:
             size, streak = month.size("k:2", policy, 1000)
-            month.grant("k:2", TENANT, size, streak, answer({"burst": 5000, "minute": 5000}, used=990), "usage")
+            month.grant("k:2", TENANT, size, streak, policy, answer({"burst": 5000, "minute": 5000}, used=990), "usage")
             assert size <= 2
         clock.now += 0.01
 
