@@ -23,6 +23,7 @@ import contextlib
 import math
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -254,6 +255,28 @@ def _revoked(principal: Principal) -> TokenRevokedError:
     )
 
 
+def _pass(
+    limiter: RateLimiter,
+    caller_key: str,
+    policy: Policy,
+    usage_key: str | None,
+    monthly_quota: int,
+    probe: CacheProbe | None,
+    revocations: tuple[tuple[str, ...], tuple[int, ...]],
+    cost: int,
+) -> Awaitable[GateResult]:
+    return pass_gate(
+        limiter,
+        caller_key,
+        policy,
+        usage_key=usage_key,
+        monthly_quota=monthly_quota,
+        cache=probe,
+        revocations=revocations,
+        cost=cost,
+    )
+
+
 # ---- the middleware ------------------------------------------------------------------------------------
 
 
@@ -358,28 +381,12 @@ class RateLimitMiddleware(ASGIMiddleware):
         is_key = principal.kind == "api_key"
         usage_key = month.usage_key(principal.tenant_id) if is_key else None
         size, streak = leases.size(caller_key, limits.caller, limits.monthly_quota)
+        args = (limiter, caller_key, limits.caller, usage_key, limits.monthly_quota, probe, revocations)
         try:
-            gate = await pass_gate(
-                limiter,
-                caller_key,
-                limits.caller,
-                usage_key=usage_key,
-                monthly_quota=limits.monthly_quota,
-                cache=probe,
-                revocations=revocations,
-                cost=size,
-            )
+            gate = await _pass(*args, size)
             if size > 1 and not gate.revoked and (not gate.caller.allowed or gate.over_quota):
                 size = 1  # a lease does not fit (another process took the room): this request alone
-                gate = await pass_gate(
-                    limiter,
-                    caller_key,
-                    limits.caller,
-                    usage_key=usage_key,
-                    monthly_quota=limits.monthly_quota,
-                    cache=probe,
-                    revocations=revocations,
-                )
+                gate = await _pass(*args, 1)
         except Exception as exc:
             leases.forget(caller_key)
             if not limiter.is_unavailable(exc):
