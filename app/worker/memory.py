@@ -14,6 +14,7 @@ library has no ``mallopt`` / ``malloc_trim`` (musl, macOS) these do nothing.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import time
 from collections.abc import Callable
@@ -58,7 +59,11 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 class HeapTrimmer:
-    """Calls ``malloc_trim(0)`` from ``after_job``, at most once per ``interval_s`` (``trims`` counts them)."""
+    """Calls ``malloc_trim(0)`` from ``after_job``, at most once per ``interval_s`` (``trims`` counts them).
+
+    A job that ends too soon after a trim, inside a running event loop, has one trim scheduled for when the
+    interval is up (shared by every job that ends before then): the last jobs of a burst are trimmed after too,
+    not left until the next job comes."""
 
     def __init__(self, interval_s: float = TRIM_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval_s = interval_s
@@ -66,19 +71,41 @@ class HeapTrimmer:
         self.trims = 0
         self._trim = _malloc_trim()
         self._last: float | None = None
+        self._pending: asyncio.TimerHandle | None = None
 
     @property
     def available(self) -> bool:
         return self._trim is not None
 
     def after_job(self) -> bool:
-        """Trim if the last trim is at least ``interval_s`` old; whether it trimmed."""
+        """Trim if the last trim is at least ``interval_s`` old, else once it is; whether it trimmed now."""
         if self._trim is None:
             return False
         now = self.clock()
         if self._last is not None and now - self._last < self.interval_s:
+            self._trim_later(self._last + self.interval_s - now)
             return False
+        self._trim_now(now)
+        return True
+
+    def _trim_later(self, delay: float) -> None:
+        if self._pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside a loop: the next job's trim will do
+            return
+        self._pending = loop.call_later(delay, self._trailing)
+
+    def _trailing(self) -> None:
+        self._pending = None
+        self._trim_now(self.clock())
+
+    def _trim_now(self, now: float) -> None:
+        assert self._trim is not None
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         self._last = now
         self._trim(0)
         self.trims += 1
-        return True
