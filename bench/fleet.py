@@ -33,7 +33,9 @@ Figures:
   Redis: read them on a quiet machine.)
 * ``worker_processes``: each worker's own figures, with where its memory went (sampled every 0.25 s):
   ``rss_before_start_mb`` (imports done), ``rss_first_job_mb`` (start-up done), ``rss_peak_mb`` with
-  ``jobs_in_flight_at_peak``, and once the queue is empty ``rss_end_mb``, ``rss_after_gc_collect_mb`` (with
+  ``jobs_in_flight_at_peak``, once the queue is empty and the worker has idled a trim interval (untimed: the
+  heap trim the last jobs scheduled has run) ``rss_idle_mb``, and once it has closed ``rss_end_mb``,
+  ``rss_after_gc_collect_mb`` (with
   ``gc_unreachable_at_end``: garbage in reference cycles still held) and ``rss_after_malloc_trim_mb`` (freed
   heap glibc had not given back). ``BENCH_FLEET_TRACEMALLOC=/tmp/fleet.tm`` also writes the tracemalloc
   snapshot with the most traced memory to ``/tmp/fleet.tm.<pid>`` (slow: for where, not for timings).
@@ -65,6 +67,7 @@ from typing import Any
 
 import httpx
 
+from app.worker.memory import TRIM_INTERVAL_S
 from bench._common import ROOT, add_wb_connection, bench_settings, free_port, peak_rss_mb, report
 
 _SETTINGS_ENV = "BENCH_FLEET_SETTINGS"
@@ -135,14 +138,21 @@ async def _drain(settings: Any, max_jobs: int, probe: _MemoryProbe | None = None
     started = time.perf_counter()
     try:
         await worker.main()
-        if probe and probe.holdings_path:
-            # Idle, its job context still open (the pool's connections and their statement caches).
-            probe.figures["holdings_idle"] = _holdings(worker, f"{probe.holdings_path}.{os.getpid()}.idle")
+        wall = time.perf_counter() - started
+        if probe:
+            # Idle a moment, as a worker waits for its next job (not timed): the heap trim that the burst's
+            # last jobs scheduled runs (app/worker/memory.py). Its job context is still open (the pool's
+            # connections and their statement caches).
+            await asyncio.sleep(TRIM_INTERVAL_S + 0.25)
+            probe.figures["rss_idle_mb"] = round(_current_rss_mb())
+            if probe.holdings_path:
+                probe.figures["holdings_idle"] = _holdings(worker, f"{probe.holdings_path}.{os.getpid()}.idle")
     finally:
+        closing = time.perf_counter()
         await worker.close()
         if sampler:
             sampler.cancel()
-    return worker, time.perf_counter() - started
+    return worker, wall + time.perf_counter() - closing
 
 
 def _pymalloc_stats(path: str) -> dict[str, Any]:
