@@ -124,6 +124,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Inbound rate limiting: what to do when Redis cannot be reached ("open" admits and counts it).
     rate_limit_fail_open: bool = True
     rate_limit_enabled: bool = True
+    # Token leases (app/server/lease.py): an API process that sees a caller keep coming counts up to this many
+    # of its requests in one gate call and serves the rest from memory for at most RATE_LIMIT_LEASE_SECONDS
+    # (revocations and cache changes still reach it at once through Redis pub/sub). 1 = every request is its
+    # own round trip. The bounds this trades are in docs/api-platform.md ("Token leases").
+    rate_limit_lease_tokens: int = 8
+    rate_limit_lease_seconds: float = 1.0
     # Key for the keyed hashes of API keys (defaults to one derived from JWT_SECRET).
     api_key_secret: str = ""
     # Rotation: the API-key secret being replaced. Keys hashed with it keep working, and each is re-hashed
@@ -274,6 +280,10 @@ def validate(settings: Settings) -> None:
         problems.append(f"{PREFIX}SYNC_LEASE_S must be between 1 and 60 seconds")
     if not 0 <= settings.sync_max_resumes <= 10:
         problems.append(f"{PREFIX}SYNC_MAX_RESUMES must be between 0 and 10")
+    if not 1 <= settings.rate_limit_lease_tokens <= 64:
+        problems.append(f"{PREFIX}RATE_LIMIT_LEASE_TOKENS must be between 1 (no leases) and 64")
+    if not 0.05 <= settings.rate_limit_lease_seconds <= 5:
+        problems.append(f"{PREFIX}RATE_LIMIT_LEASE_SECONDS must be between 0.05 and 5")
     if settings.billing_trial_days < 0:
         problems.append(f"{PREFIX}BILLING_TRIAL_DAYS cannot be negative")
     if problems:

@@ -72,6 +72,7 @@ def create_twin() -> Any:
     from app.lib.resp import PipelinedRedis
     from app.server.auth import ApiKeyResolver, api_key_principal
     from app.server.cache import PREFETCH_STATE, _normalized_query, entry_key, etag_of, version_key
+    from app.server.lease import GateLeases, LeaseTable
     from app.server.ratelimit import AuthThrottle, RateLimitMiddleware, TenantPlans
 
     settings = load_settings()
@@ -84,10 +85,15 @@ def create_twin() -> Any:
         state.redis = redis_client(settings.redis_url)
         state.gate_redis = PipelinedRedis(settings.redis_url)  # as the API's lifespan does
         state.api_limiter = RateLimiter(state.gate_redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open)
+        # The same token leases as the API's lifespan (app/server/lease.py): the same limiter, per process.
+        state.leases = LeaseTable(settings.rate_limit_lease_tokens, settings.rate_limit_lease_seconds)
+        leases = GateLeases(state.leases, state.gate_redis, settings.redis_url)
+        leases.start()
         state.resolver = ApiKeyResolver(
             state.sessionmaker, api_keys.hash_secret(settings.api_key_secret, settings.jwt_secret), engine
         )
         yield
+        await leases.stop()
         await state.gate_redis.aclose()
         await state.redis.aclose()
         await engine.dispose()
@@ -282,6 +288,33 @@ def server_cpu_s(proc: subprocess.Popen[bytes]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+# The Redis server's process when it runs on this machine (its CPU per request is reported beside the API's).
+REDIS_PID: int | None = None
+
+
+def find_redis_pid(redis_url: str) -> int | None:
+    """The local redis-server's pid (INFO's ``process_id``), or None when it is not on this machine."""
+    import redis as redis_sync
+
+    client = redis_sync.Redis.from_url(redis_url)
+    try:
+        pid = int(client.info("server")["process_id"])
+    except Exception:
+        return None
+    finally:
+        client.close()
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
+
+
+def pid_cpu_s(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def wrk(
     base: str,
     paths: list[str],
@@ -296,6 +329,7 @@ def wrk(
     server's ``proc``, also its CPU time per request (µs): what a request costs the API whatever share of
     the shared machine it got — the figure to compare when other work is loading the cores."""
     cpu_before = server_cpu_s(proc) if proc is not None else 0.0
+    redis_before = pid_cpu_s(REDIS_PID)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_lua(paths, keys, headers or {}))
     try:
@@ -319,6 +353,9 @@ def wrk(
     result = {"rps": round(rps), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "errors": errors}
     if proc is not None:
         result["cpu_us_per_req"] = round((server_cpu_s(proc) - cpu_before) * 1e6 / max(rps * duration, 1), 1)
+    if REDIS_PID is not None:
+        # Redis's share: the gate's script on every authenticated request (the floor's is ~0).
+        result["redis_cpu_us_per_req"] = round((pid_cpu_s(REDIS_PID) - redis_before) * 1e6 / max(rps * duration, 1), 1)
     return result
 
 
@@ -819,6 +856,8 @@ def main() -> int:
         "settings": {**vars(args), "workers": 2, "pg": "(redacted)", "redis": args.redis},
     }
     runs, dur, conns = args.runs, args.duration, args.connections
+    global REDIS_PID
+    REDIS_PID = find_redis_pid(args.redis)
     with database(args.pg) as (owner_url, app_url), sandbox() as sandbox_url:
         env = environment(owner_url, app_url, args.redis, sandbox_url)
         with server(api_cmd(), env, "/health/ready") as (base, proc):

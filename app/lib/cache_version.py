@@ -10,6 +10,8 @@ import uuid
 
 from redis.asyncio import Redis
 
+from app.lib.gate_events import CHANNEL, notify_local, tenant_event
+
 VERSION_LEN = 16
 
 
@@ -18,5 +20,11 @@ def version_key(tenant_id: uuid.UUID | str) -> str:
 
 
 async def bump_tenant_cache_version(redis: Redis, tenant_id: uuid.UUID | str) -> None:
-    """Make every cached page of this tenant stale (call after its catalogue or stock changed)."""
-    await redis.set(version_key(tenant_id), secrets.token_hex(VERSION_LEN // 2))
+    """Make every cached page of this tenant stale (call after its catalogue or stock changed), and tell every
+    API process's token leases of the tenant (app/lib/gate_events.py) in the same round trip."""
+    event = tenant_event(tenant_id)
+    notify_local(event)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(version_key(tenant_id), secrets.token_hex(VERSION_LEN // 2))
+        pipe.publish(CHANNEL, event)
+        await pipe.execute()

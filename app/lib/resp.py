@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -165,8 +166,49 @@ class _Protocol(asyncio.Protocol):
         self.fail(exc)
 
 
+class _PushProtocol(_Protocol):
+    """A subscribed connection: a pushed ``message`` goes to ``on_message`` right in ``data_received`` (no task,
+    so before any request that the same turn of the event loop reads); replies to commands go to waiters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_message: Callable[[bytes], None] | None = None
+        self.on_lost: Callable[[], None] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while True:
+            try:
+                reply = self.reader.gets()
+            except hiredis.ProtocolError as exc:
+                self.abort(RedisConnectionError(f"Redis protocol error: {exc}"))
+                return
+            if reply is False:
+                return
+            if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+                if self.on_message is not None:
+                    self.on_message(reply[2])
+                continue
+            if not self.waiters:
+                continue
+            future, _ = self.waiters.popleft()
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(_server_error(str(reply)))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.on_lost is not None:
+            self.on_lost()
+
+
 class PipelinedRedis:
     """``await client.execute_command("EVALSHA", sha, 1, key, ...)`` over one shared connection."""
+
+    _protocol_class: type[_Protocol] = _Protocol
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
         options: dict[str, Any] = dict(parse_url(url))
@@ -247,10 +289,10 @@ class PipelinedRedis:
             try:
                 async with asyncio.timeout(self.timeout):
                     if "path" in self.options:
-                        _, protocol = await loop.create_unix_connection(_Protocol, self.options["path"])
+                        _, protocol = await loop.create_unix_connection(self._protocol_class, self.options["path"])
                     else:
                         _, protocol = await loop.create_connection(
-                            _Protocol,
+                            self._protocol_class,
                             self.options.get("host", "localhost"),
                             self.options.get("port", 6379),
                             ssl=self._tls.get() if self._tls is not None else None,
@@ -297,3 +339,65 @@ class PipelinedRedis:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None
+
+
+class _PushClient(PipelinedRedis):
+    _protocol_class = _PushProtocol
+
+
+class Subscription:
+    """One channel's messages, each handed to ``on_message`` synchronously as it is read, over a connection that
+    is re-made when lost (every ``retry_s``). ``on_live(True)`` once subscribed, ``on_live(False)`` when the
+    connection is lost: while it is down, messages published meanwhile are lost, which is what the caller
+    must allow for (``app/server/lease.py`` grants no leases then)."""
+
+    def __init__(
+        self,
+        url: str,
+        channel: str,
+        on_message: Callable[[bytes], None],
+        on_live: Callable[[bool], None],
+        *,
+        retry_s: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.channel = channel
+        self.on_message = on_message
+        self.on_live = on_live
+        self.retry_s = retry_s
+        self.live = False
+        self._task: asyncio.Task[None] | None = None
+        self._client: _PushClient | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            client = self._client = _PushClient(self.url)
+            lost = asyncio.Event()
+            try:
+                protocol = await client._connect()
+                assert isinstance(protocol, _PushProtocol)
+                protocol.on_message = self.on_message
+                protocol.on_lost = lost.set
+                await client.execute_command("SUBSCRIBE", self.channel)
+                if protocol.lost is None:
+                    self.live = True
+                    self.on_live(True)
+                    await lost.wait()
+            except (RedisConnectionError, RedisTimeoutError, OSError, ResponseError):
+                pass
+            finally:
+                if self.live:
+                    self.live = False
+                    self.on_live(False)
+                await client.aclose()
+            await asyncio.sleep(self.retry_s)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

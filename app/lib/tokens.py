@@ -30,6 +30,7 @@ import jwt
 
 from app.lib.clock import utcnow
 from app.lib.errors import AuthenticationError
+from app.lib.gate_events import CHANNEL, REVOCATION, notify_local
 from app.lib.ids import uuid7
 
 ALGORITHM = "HS256"
@@ -213,7 +214,8 @@ def take_revocations(info: dict[str, Any]) -> list[Revocation]:
     return list(info.pop(_PENDING, ()))
 
 
-# Raise a key to ``value`` (never lower it: a late, smaller write must not undo a removal) and set its TTL.
+# Raise a key to ``value`` (never lower it: a late, smaller write must not undo a removal) and set its TTL;
+# then tell every API process's token leases (the last ARGV is the channel, app/lib/gate_events.py).
 PUBLISH_LUA: Final = """
 for i = 1, #KEYS do
   local value = tonumber(ARGV[2 * i - 1])
@@ -222,6 +224,7 @@ for i = 1, #KEYS do
     redis.call('SET', KEYS[i], value, 'EX', ARGV[2 * i])
   end
 end
+redis.call('PUBLISH', ARGV[2 * #KEYS + 1], 'r')
 return #KEYS
 """
 
@@ -230,7 +233,8 @@ async def publish_revocations(redis: Any, revocations: list[Revocation]) -> None
     """Write revocations to Redis (one EVAL). Raises the client's error when Redis cannot be reached."""
     if not revocations:
         return
+    notify_local(REVOCATION)  # this process's token leases: dropped before the change's request answers
     args: list[Any] = []
     for r in revocations:
         args += [r.value, r.ttl_seconds]
-    await redis.eval(PUBLISH_LUA, len(revocations), *(r.key for r in revocations), *args)
+    await redis.eval(PUBLISH_LUA, len(revocations), *(r.key for r in revocations), *args, CHANNEL)

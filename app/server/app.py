@@ -36,6 +36,7 @@ from app.server.cache import ResponseCacheMiddleware
 from app.server.deps import DEPENDENCIES
 from app.server.docs_ui import PinnedScalar, PinnedSwagger
 from app.server.errors import EXCEPTION_HANDLERS
+from app.server.lease import GateLeases, LeaseTable
 from app.server.middleware import CORS_EXPOSED_HEADERS, RequestContextMiddleware, add_response_headers
 from app.server.openapi import ClosedStructSchemaPlugin, finish_openapi
 from app.server.ratelimit import AuthThrottle, RateLimitMiddleware, TenantPlans
@@ -79,6 +80,10 @@ def _lifespan(settings: Settings):
         app.state.api_limiter = RateLimiter(
             app.state.gate_redis, prefix="rl:api", fail_open=settings.rate_limit_fail_open
         )
+        # Token leases: a caller that keeps coming is counted a few requests per gate call (app/server/lease.py).
+        app.state.leases = LeaseTable(settings.rate_limit_lease_tokens, settings.rate_limit_lease_seconds)
+        app.state.gate_leases = GateLeases(app.state.leases, app.state.gate_redis, settings.redis_url)
+        app.state.gate_leases.start()
         # Stripe through the official SDK, only while billing is on (self-hosting: nothing calls Stripe).
         app.state.stripe = StripeGateway.from_settings(settings) if settings.billing_enabled else None
         app.state.api_key_resolver = ApiKeyResolver(
@@ -108,6 +113,7 @@ def _lifespan(settings: Settings):
                 await app.state.stripe.aclose()
             await app.state.arq.aclose()
             await app.state.api_key_resolver.aclose()
+            await app.state.gate_leases.stop()  # unused tokens given back
             await app.state.gate_redis.aclose()
             await app.state.redis.aclose()
             await engine.dispose()

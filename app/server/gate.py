@@ -31,7 +31,7 @@ Keys span several hash slots: single Redis (or a primary), not Redis Cluster —
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from redis.exceptions import NoScriptError
@@ -64,10 +64,10 @@ if revoked == 1 then allowed = false end
 local used, over = -1, 0
 if ARGV[na] == '1' then
   if allowed then
-    used = call('INCR', KEYS[nk])
-    if used == 1 then call('EXPIRE', KEYS[nk], ARGV[na + 2]) end
+    used = call('INCRBY', KEYS[nk], cost)
+    if used == cost then call('EXPIRE', KEYS[nk], ARGV[na + 2]) end
     if used > tonumber(ARGV[na + 1]) then
-      call('DECR', KEYS[nk])
+      call('DECRBY', KEYS[nk], cost)
       over = 1
       allowed = false
     end
@@ -111,6 +111,11 @@ class GateResult:
     version: bytes | None  # the tenant's cache version (None: not asked, or the request was refused)
     entry: bytes | None  # the cached value (version + ETag + body) when current
     revoked: bool = False  # the token's session, membership version or API key is on the revocation list
+    # Where the call counted (for giving back a lease's unused tokens, app/server/lease.py): Redis's clock
+    # (µs), the windows' counter keys (the bucket index is appended from the clock) and their widths (µs).
+    stamp_us: int = 0
+    window_keys: list[str] = field(default_factory=list)
+    widths_us: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +129,13 @@ class CacheProbe:
 class _Encoded:
     """One caller's gate call, ready to write: the EVALSHA command's bytes, and what decoding its reply needs."""
 
-    __slots__ = ("args", "compiled", "data", "keys")
+    __slots__ = ("args", "compiled", "data", "keys", "window_keys")
 
     def __init__(self, compiled: Any, keys: list[str], args: list[bytes | str]) -> None:
         self.compiled = compiled
         self.keys = keys
         self.args = args
+        self.window_keys = keys[: len(compiled.windows)]
         self.data = encode_command(("EVALSHA", _GATE.sha, len(keys), *keys, *args))
 
 
@@ -144,10 +150,12 @@ def _command(
     monthly_quota: int,
     version_key: str | None,
     revocations: tuple[tuple[str, ...], tuple[int, ...]],
+    cost: int = 1,
 ) -> _Encoded:
-    """The gate's script call for this caller; its arguments never change between requests, so it is built
-    and encoded once and kept (bounded, least recently used out)."""
-    cache_key = (id(limiter), caller_key, policy, usage_key, monthly_quota, version_key, revocations)
+    """The gate's script call for this caller; its arguments never change between requests (but for the
+    ``cost`` of a token lease, one of a few sizes), so it is built and encoded once and kept (bounded, least
+    recently used out)."""
+    cache_key = (id(limiter), caller_key, policy, usage_key, monthly_quota, version_key, revocations, cost)
     found = _encoded.get(cache_key)
     if found is not None:
         _encoded.move_to_end(cache_key)
@@ -165,7 +173,7 @@ def _command(
     else:
         keys += [version_key, VERSION_SEQUENCE_KEY]
         args.append(b"1")
-    compiled, all_keys, all_args = limiter.script_call(HIT, caller_key, policy, 1, tuple(keys), tuple(args))
+    compiled, all_keys, all_args = limiter.script_call(HIT, caller_key, policy, cost, tuple(keys), tuple(args))
     found = _encoded[cache_key] = _Encoded(compiled, all_keys, all_args)
     if len(_encoded) > _ENCODED_MAX:
         _encoded.popitem(last=False)
@@ -181,13 +189,16 @@ async def pass_gate(
     monthly_quota: int = 0,
     cache: CacheProbe | None = None,
     revocations: tuple[tuple[str, ...], tuple[int, ...]] = ((), ()),
+    cost: int = 1,
 ) -> GateResult:
-    """Steps 1–3 in one round trip. Redis errors propagate (the caller applies the limiter's policy)."""
+    """Steps 1–3 in one round trip. Redis errors propagate (the caller applies the limiter's policy). ``cost``
+    > 1 counts a token lease (app/server/lease.py): the windows and the month's usage take ``cost`` at once, or
+    nothing; the reply's windows and ``used`` are as after counting all of them."""
     redis = limiter.redis
     if not isinstance(redis, PipelinedRedis):
         raise TypeError("the request gate's limiter runs on app.lib.resp.PipelinedRedis")
     version_key = cache.version_key if cache else None
-    call = _command(limiter, caller_key, policy, usage_key, monthly_quota, version_key, revocations)
+    call = _command(limiter, caller_key, policy, usage_key, monthly_quota, version_key, revocations, cost)
     fetch = cache is not None and cache.entry_key is not None and cache.local is None
     if fetch:
         assert cache is not None and cache.entry_key is not None
@@ -210,10 +221,26 @@ async def pass_gate(
     if value is not None and (version is None or value[: len(version)] != version):
         value = None
     return GateResult(
-        caller=limiter.decide(call.compiled, reply[:width], HIT, 1),
+        caller=limiter.decide(call.compiled, reply[:width], HIT, cost),
         used=int(used),
         over_quota=bool(int(over)),
         version=version,
         entry=value,
         revoked=bool(int(revoked)),
+        stamp_us=int(reply[1]),
+        window_keys=call.window_keys,
+        widths_us=call.compiled.widths_us,
     )
+
+
+async def leased_entry(redis: PipelinedRedis, cache: CacheProbe | None, version: bytes | None) -> bytes | None:
+    """For a request served from a token lease: the entry if it was built under the lease's ``version`` — this
+    process's copy (nothing to ask), or Redis's (a plain ``GET``: one round trip, no script)."""
+    if cache is None or version is None or cache.entry_key is None:
+        return None
+    value = cache.local
+    if value is None:
+        value = await redis.execute_command("GET", cache.entry_key)
+    if value is not None and value[: len(version)] == version:
+        return bytes(value)
+    return None

@@ -19,6 +19,7 @@ unreachable is ``Settings.rate_limit_fail_open`` (see ``app.lib.ratelimit`` and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import uuid
@@ -44,7 +45,8 @@ from app.lib.ratelimit import Decision, Policy, RateLimiter, RateLimiterUnavaila
 from app.lib.tokens import Principal, revocation_checks
 from app.observability.metrics import instruments
 from app.server.cache import PREFETCH_STATE, cache_plan
-from app.server.gate import GateResult, pass_gate
+from app.server.gate import CacheProbe, GateResult, leased_entry, pass_gate
+from app.server.lease import LeaseTable
 from app.server.middleware import RESPONSE_HEADERS_STATE, STATUS_STATE
 from app.server.throttle import THROTTLED_PATHS, AuthThrottle, AuthThrottleGate, Lockout, client_address
 
@@ -300,31 +302,22 @@ class RateLimitMiddleware(ASGIMiddleware):
             return []
         code = hinted or await self.plans.code_for(principal.tenant_id, state.sessionmaker)
         limits = self.plans.limits(code)
-        limiter: RateLimiter = state.api_limiter
         caller_key = f"k:{principal.key_id}" if is_key else f"u:{principal.user_id}:{principal.tenant_id}"
         plan = cache_plan(scope, principal)
         at = now_seconds()  # one clock reading for the month's counter and the month window
         month = this_month(at)
-        try:
-            # Windows, monthly usage and the cache lookup: one round trip (app/server/gate.py).
-            gate = await pass_gate(
-                limiter,
-                caller_key,
-                limits.caller,
-                usage_key=month.usage_key(principal.tenant_id) if is_key else None,
-                monthly_quota=limits.monthly_quota,
-                cache=plan.probe(principal.tenant_id) if plan is not None else None,
-                revocations=revocation_checks(principal),
-            )
-        except Exception as exc:
-            if not limiter.is_unavailable(exc):
-                raise
-            caller = limiter.unavailable(limits.caller, exc)  # fail closed raises here
-            used = self._usage_unavailable(state, exc) if is_key else -1
-            # Without Redis the revocation list is unknown: the database answers for user tokens (API keys
-            # were just resolved from it, within the key cache's 5 s).
-            revoked = not is_key and not await session_is_current(state.sessionmaker, principal)
-            gate = GateResult(caller=caller, used=used, over_quota=False, version=None, entry=None, revoked=revoked)
+        probe = plan.probe(principal.tenant_id) if plan is not None else None
+        leases: LeaseTable = state.leases
+        # Served from this process's token lease (counted at its grant; app/server/lease.py), or one round trip.
+        revocations = revocation_checks(principal)
+        leased = leases.take(caller_key, revocations) if leases.live else None
+        if leased is not None:
+            gate = leased
+            if probe is not None and probe.entry_key is not None:
+                with contextlib.suppress(*_REDIS_DOWN):  # no entry: the cache builds the page
+                    gate.entry = await leased_entry(state.gate_redis, probe, gate.version)
+        else:
+            gate = await self._gate(state, principal, caller_key, limits, probe, month, leases, revocations)
         if gate.revoked:
             raise _revoked(principal)
         caller = gate.caller
@@ -347,6 +340,61 @@ class RateLimitMiddleware(ASGIMiddleware):
                 "The organization's monthly API-call quota is used up.",
             )
         return rate_limit_headers(key_policy_header(limits, window), [*caller.windows, window])
+
+    async def _gate(
+        self,
+        state: Any,
+        principal: Principal,
+        caller_key: str,
+        limits: PlanLimits,
+        probe: CacheProbe | None,
+        month: Month,
+        leases: LeaseTable,
+        revocations: tuple[tuple[str, ...], tuple[int, ...]],
+    ) -> GateResult:
+        """Windows, monthly usage, revocations and the cache lookup: one round trip (app/server/gate.py),
+        counting a token lease's worth of requests when this caller keeps coming (app/server/lease.py)."""
+        limiter: RateLimiter = state.api_limiter
+        is_key = principal.kind == "api_key"
+        usage_key = month.usage_key(principal.tenant_id) if is_key else None
+        size, streak = leases.size(caller_key, limits.caller, limits.monthly_quota)
+        try:
+            gate = await pass_gate(
+                limiter,
+                caller_key,
+                limits.caller,
+                usage_key=usage_key,
+                monthly_quota=limits.monthly_quota,
+                cache=probe,
+                revocations=revocations,
+                cost=size,
+            )
+            if size > 1 and not gate.revoked and (not gate.caller.allowed or gate.over_quota):
+                size = 1  # a lease does not fit (another process took the room): this request alone
+                gate = await pass_gate(
+                    limiter,
+                    caller_key,
+                    limits.caller,
+                    usage_key=usage_key,
+                    monthly_quota=limits.monthly_quota,
+                    cache=probe,
+                    revocations=revocations,
+                )
+        except Exception as exc:
+            leases.forget(caller_key)
+            if not limiter.is_unavailable(exc):
+                raise
+            caller = limiter.unavailable(limits.caller, exc)  # fail closed raises here
+            used = self._usage_unavailable(state, exc) if is_key else -1
+            # Without Redis the revocation list is unknown: the database answers for user tokens (API keys
+            # were just resolved from it, within the key cache's 5 s).
+            revoked = not is_key and not await session_is_current(state.sessionmaker, principal)
+            return GateResult(caller=caller, used=used, over_quota=False, version=None, entry=None, revoked=revoked)
+        if gate.caller.allowed and not gate.over_quota and not gate.revoked:
+            return leases.grant(caller_key, principal.tenant_id, size, streak, gate, usage_key, revocations)
+        else:
+            leases.forget(caller_key)
+        return gate
 
     async def _check_revocations(self, state: Any, principal: Principal) -> None:
         """The revocation list on its own (rate limiting switched off): one MGET, or the database."""

@@ -155,6 +155,9 @@ async def test_a_cached_read_is_one_redis_round_trip(client, synced, redis_url):
 
     h = synced["headers"]
     path = "/api/v1/products?limit=4"
+    # Exact mode (no token leases: every request its own gate call); leases have their own test
+    # (tests/integration/server/test_token_leases.py).
+    client.app.state.leases.max_tokens = 1
     assert (await client.get(path, headers=h)).headers["x-cache"] == "miss"
     seen: list[dict] = []
     watcher = Redis.from_url(redis_url)

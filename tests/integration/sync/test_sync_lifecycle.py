@@ -606,12 +606,11 @@ async def test_manual_syncs_through_three_worker_kills_all_succeed_within_a_leas
         await db.close()
         await engine.dispose()
         seller.faults(rate_limits="off")
-    # The killed jobs run again once their in-progress keys expire (expired here at once): the syncs find their
-    # runs ended (or handed to a fresh job) and leave them so. Every killed job, not only the syncs: the last
-    # kill comes as soon as the runs have ended, and often catches what a run's end enqueues (its alerts
-    # evaluation, its events) in flight; with that job's key left, the burst worker below waited out its
-    # 610 s (the job timeout + 10 s) before it could run it — this test's "hang", with or without the heap
-    # trim (app/worker/memory.py). Bounded, so that a job left in progress fails here instead.
+    # The killed jobs run again once their in-progress keys expire (expired here at once): they find their
+    # runs ended (or handed to a fresh job) and leave them so. Every killed job, not only syncs: a kill that
+    # caught a sync's follow-up (alerts.evaluate) in flight left its key too, and the burst worker below would
+    # wait out that key's TTL (the job's timeout, minutes) before it could take the job and finish. Bounded,
+    # so that a job left in progress fails here instead of waiting out its key.
     for key in await redis.keys("arq:in-progress:*"):
         await redis.delete(key)
     await asyncio.wait_for(run_worker(settings), 60)

@@ -1,0 +1,332 @@
+"""Token leases: a caller that keeps coming is counted a few requests at a time, and served from memory between.
+
+Every authenticated request passes the gate (``app/server/gate.py``): one Redis script that checks and counts
+the caller's windows and the month's usage, reads the revocation list and the tenant's cache version. On a
+2-core host that script is ~15 µs of Redis CPU and a round trip per request (docs/scaling.md, "Token
+leases"). When one API process sees the same caller come again and again, it counts ``size`` requests in one
+gate call (the windows and the usage take them all, or none) and serves the next ``size − 1`` requests of that
+caller from that grant for at most ``seconds`` — the lease. Unused tokens are given back to the windows and to
+the usage count when the lease ends (``GIVE_BACK``).
+
+What it trades, and the bounds (tested in tests/integration/server/test_token_leases.py):
+
+* **Counted before served, still.** A leased request was counted in Redis before it was served (at its grant).
+  The usage count (and a fixed window's counter) can read *ahead* by the tokens leases hold: at most
+  ``size − 1`` per active caller per API process, for at most ``seconds`` + one sweep (``seconds / 2``) —
+  then the unused ones are given back. A process killed with leases outstanding leaves them counted: at
+  most ``size − 1`` calls per caller it was serving (never fewer counted than served).
+* **Over-admission.** One process never serves more than it counted. Across ``P`` processes a token counted
+  in one instant may be served up to ``seconds`` later, so in any interval of a window's length a caller is
+  admitted at most the limiter's own bound (``app/lib/ratelimit.py``) plus ``P × (size − 1)``. Sizes stay
+  small against the plan: ``size ≤ min(max_tokens, smallest window limit ÷ 8, what is left in any window ÷
+  4, what is left of the month's quota ÷ 4)``, so a plan whose burst window is under 16 requests is never
+  leased (every call exact), and a caller near any limit goes back to one request per call.
+* **Revocations and cache versions** still reach a lease at once: whoever revokes or bumps a version drops
+  this process's leases synchronously and publishes the event (``app/lib/gate_events.py``); every process
+  drops the matching leases in its subscription's read callback, before a request read in the same turn of
+  its event loop. A process whose subscription is down grants no leases. If a message were lost anyway
+  (Redis restarted between the change and its delivery), a lease outlives it by at most ``seconds``.
+* **Headers** of a leased request are what one exact call would have said for it: each window's remaining
+  is the grant's plus the tokens still held after this one, the month's count the grant's minus them.
+
+A lease grows only with demand: a caller's first ``WARM`` grants are one request each; each grant used up
+within ``seconds`` doubles the next (up to the caps); one that ends with tokens unused halves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import structlog
+from redis.exceptions import NoScriptError, RedisError
+
+from app.lib import gate_events
+from app.lib.ratelimit import Decision, Policy, Script, WindowState
+from app.lib.resp import PipelinedRedis
+from app.server.gate import GateResult
+
+log = structlog.get_logger(__name__)
+
+WARM: Final = 4  # grants of one request before a caller's first lease
+_LIMIT_SHARE: Final = 8  # size ≤ the smallest window's limit ÷ this
+_HEADROOM_SHARE: Final = 4  # size ≤ what is left (in a window, of the month) ÷ this
+_MAX_RETURNS: Final = 100_000  # give-backs waiting for Redis (it was unreachable): beyond, dropped (counted)
+
+# Give back ``n`` unused tokens of a grant: to each window's counter of the grant's instant (the bucket is
+# worked out from that instant as LIMIT_LUA does), and to the month's usage count; never below zero, never
+# creating a key (a counter that already expired stays gone).
+# KEYS: the window counter keys (without bucket), then the usage key (if any).
+# ARGV: n, the grant's Redis time (µs), the number of windows, each window's width (µs), 1 if a usage key.
+GIVE_BACK: Final = Script(
+    """
+local call = redis.call
+local n = tonumber(ARGV[1])
+local stamp = tonumber(ARGV[2])
+local windows = tonumber(ARGV[3])
+local function take(key)
+  local v = tonumber(call('GET', key) or 0)
+  if v > 0 then call('DECRBY', key, math.min(n, v)) end
+end
+for i = 1, windows do
+  local width = tonumber(ARGV[3 + i])
+  take(KEYS[i] .. ':' .. string.format('%d', math.floor(stamp / width)))
+end
+if ARGV[4 + windows] == '1' then take(KEYS[windows + 1]) end
+return 1
+"""
+)
+
+
+@dataclass(slots=True)
+class Lease:
+    """One caller's last grant in this process (kept after it is used up: its timing sizes the next one)."""
+
+    tenant: bytes  # the tenant id as the cache-version event carries it
+    size: int  # requests the grant counted
+    tokens: int  # counted and not yet served
+    granted: float  # monotonic
+    expires: float
+    streak: int  # grants in a row used up within the lease time
+    result: GateResult  # the grant's reply (windows and month as after counting ``size``)
+    usage_key: str | None
+    # What the grant's revocation check covered (``revocation_checks``: for a user, the membership's version
+    # and the login session): a request of the same caller with another token is not served from this lease.
+    identity: object = None
+    unused: bool = False  # ended with tokens unserved (expired, or dropped by an event)
+
+
+class LeaseTable:
+    """This process's leases, by caller (``k:<key>`` / ``u:<user>:<tenant>``, as the limiter keys them)."""
+
+    def __init__(self, max_tokens: int, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_tokens = max_tokens
+        self.seconds = seconds
+        self.clock = clock
+        self.live = False  # the event subscription is up (set by it); no leases while it is not
+        self._leases: dict[str, Lease] = {}
+        self._returns: list[tuple[int, Lease]] = []
+        # Counters (tests and docs/scaling.md read them): requests served from leases, grants of more than one,
+        # tokens given back, leases dropped by an event.
+        self.served = 0
+        self.grants = 0
+        self.given_back = 0
+        self.dropped = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_tokens > 1 and self.live
+
+    # ---- per request -----------------------------------------------------------------------------------
+
+    def take(self, caller: str, identity: object = None) -> GateResult | None:
+        """One request of ``caller`` served from its lease (the gate's answer for it), or None: ask Redis.
+        ``identity``: what this request's revocation check covers; another token's lease is not used."""
+        lease = self._leases.get(caller)
+        if lease is None or lease.tokens <= 0:
+            return None
+        if lease.identity is not identity and lease.identity != identity:
+            return None
+        if self.clock() >= lease.expires or not self.live:
+            self._retire(lease)
+            return None
+        lease.tokens -= 1
+        self.served += 1
+        return _view(lease.result, lease.tokens, None)
+
+    def size(self, caller: str, policy: Policy, monthly_quota: int) -> tuple[int, int]:
+        """How many requests the next gate call of ``caller`` should count, and the streak it continues."""
+        lease = self._leases.get(caller)
+        if lease is None or not self.enabled:
+            return 1, 0
+        now = self.clock()
+        if lease.tokens <= 0 and not lease.unused and now - lease.granted <= self.seconds:
+            streak = lease.streak + 1  # used up within the lease time: demand ≥ one grant per lease
+            want = 1 if streak < WARM else max(2, 2 * lease.size)
+        else:  # ended with tokens unused, or the caller slowed down: half as many
+            want = lease.size // 2
+            streak = lease.streak if want > 1 else max(0, min(lease.streak, WARM) - 1)
+        if want <= 1:
+            return 1, streak
+        size = min(self.max_tokens, want, min(w.limit for w in policy.windows) // _LIMIT_SHARE)
+        windows = lease.result.caller.windows
+        if windows:
+            size = min(size, min(w.remaining for w in windows) // _HEADROOM_SHARE)
+        if lease.result.used >= 0:
+            size = min(size, (monthly_quota - lease.result.used) // _HEADROOM_SHARE)
+        return max(1, size), streak
+
+    def grant(
+        self,
+        caller: str,
+        tenant_id: uuid.UUID,
+        size: int,
+        streak: int,
+        result: GateResult,
+        usage_key: str | None,
+        identity: object = None,
+    ) -> GateResult:
+        """Record the gate's admitted answer for ``caller`` (``size`` requests counted; this one is served now);
+        the answer for this request (as if it alone had been counted)."""
+        old = self._leases.get(caller)
+        if old is not None and old.tokens > 0:  # concurrent grants: the older one's tokens go back
+            self._retire(old)
+        now = self.clock()
+        answer = result
+        if result.entry is not None:  # a lease keeps no page (this request gets it)
+            result = dataclasses.replace(result, entry=None)
+        self._leases[caller] = Lease(
+            tenant=str(tenant_id).encode(),
+            size=size,
+            tokens=size - 1 if self.live else 0,
+            granted=now,
+            expires=now + self.seconds,
+            streak=streak,
+            result=result,
+            usage_key=usage_key,
+            identity=identity,
+        )
+        if size <= 1:
+            return answer
+        self.grants += 1
+        if not self.live:  # the subscription went down while the call was out: give the rest back at once
+            self._returns.append((size - 1, self._leases[caller]))
+        return _view(result, size - 1, answer.entry)
+
+    def forget(self, caller: str) -> None:
+        """A refused, revoked or failed call: the caller's lease (if any) ends."""
+        lease = self._leases.pop(caller, None)
+        if lease is not None:
+            self._retire(lease)
+
+    # ---- events ----------------------------------------------------------------------------------------
+
+    def on_event(self, event: bytes) -> None:
+        """A revocation (every lease) or a tenant's new cache version (that tenant's): ended now."""
+        tenant = event[2:] if event.startswith(b"t:") else None
+        for lease in self._leases.values():
+            if lease.tokens > 0 and (tenant is None or lease.tenant == tenant):
+                self._retire(lease)
+                self.dropped += 1
+
+    def set_live(self, live: bool) -> None:
+        self.live = live
+        if not live:
+            for lease in self._leases.values():
+                if lease.tokens > 0:
+                    self._retire(lease)
+
+    # ---- giving back -----------------------------------------------------------------------------------
+
+    def _retire(self, lease: Lease) -> None:
+        if lease.tokens > 0:
+            if len(self._returns) < _MAX_RETURNS:
+                self._returns.append((lease.tokens, lease))
+            else:
+                log.warning("lease.give_back_dropped", tokens=lease.tokens)
+            lease.tokens = 0
+            lease.unused = True
+        lease.expires = 0.0
+
+    def sweep(self) -> None:
+        """End expired leases (their unused tokens queued to go back); forget callers idle for a while."""
+        now = self.clock()
+        idle = now - 4 * self.seconds
+        for caller, lease in list(self._leases.items()):
+            if lease.tokens > 0 and now >= lease.expires:
+                self._retire(lease)
+            elif lease.tokens <= 0 and lease.granted < idle:
+                del self._leases[caller]
+
+    def retire_all(self) -> None:
+        for lease in self._leases.values():
+            self._retire(lease)
+
+    async def give_back(self, redis: PipelinedRedis) -> int:
+        """Send the queued give-backs (one pipelined write); how many tokens went back. Redis unreachable: kept
+        for the next try."""
+        returns, self._returns = self._returns, []
+        if not returns:
+            return 0
+        commands = [_give_back_command(n, lease) for n, lease in returns]
+        try:
+            replies = await redis.execute_many(*(("EVALSHA", GIVE_BACK.sha, *c) for c in commands))
+            for i, reply in enumerate(replies):
+                if isinstance(reply, NoScriptError):
+                    await redis.execute_command("EVAL", GIVE_BACK.source, *commands[i])
+                elif isinstance(reply, Exception):
+                    raise reply
+        except (TimeoutError, RedisError, OSError) as exc:
+            log.warning("lease.give_back_failed", error=type(exc).__name__, grants=len(returns))
+            self._returns = returns[: _MAX_RETURNS - len(self._returns)] + self._returns
+            return 0
+        tokens = sum(n for n, _ in returns)
+        self.given_back += tokens
+        return tokens
+
+    async def run(self, redis: PipelinedRedis) -> None:
+        """The sweeper: every half lease time, end expired leases and give their unused tokens back."""
+        while True:
+            await asyncio.sleep(self.seconds / 2)
+            self.sweep()
+            await self.give_back(redis)
+
+
+def _give_back_command(n: int, lease: Lease) -> list[Any]:
+    result = lease.result
+    keys: list[str] = list(result.window_keys)
+    if lease.usage_key is not None:
+        keys.append(lease.usage_key)
+    args: list[Any] = [n, result.stamp_us, len(result.widths_us), *result.widths_us]
+    args.append(1 if lease.usage_key is not None else 0)
+    return [len(keys), *keys, *args]
+
+
+def _view(result: GateResult, held: int, entry: bytes | None) -> GateResult:
+    """The gate's answer for one request of a grant while ``held`` of its tokens are still unserved: as if only
+    the requests served so far had been counted."""
+    windows = [
+        WindowState(w.name, w.limit, w.remaining + held, w.reset_seconds, w.seconds) for w in result.caller.windows
+    ]
+    return GateResult(
+        caller=Decision(allowed=True, retry_after=0.0, windows=windows),
+        used=result.used - held if result.used >= 0 else -1,
+        over_quota=False,
+        version=result.version,
+        entry=entry,
+    )
+
+
+class GateLeases:
+    """The table, its sweeper and its event subscription, for one API process (started in the lifespan)."""
+
+    def __init__(self, table: LeaseTable, redis: PipelinedRedis, redis_url: str) -> None:
+        from app.lib.resp import Subscription
+
+        self.table = table
+        self.redis = redis
+        self.subscription = Subscription(redis_url, gate_events.CHANNEL, table.on_event, table.set_live)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        gate_events.listen(self.table.on_event)
+        if self.table.max_tokens > 1:
+            self.subscription.start()
+            self._sweeper = asyncio.get_running_loop().create_task(self.table.run(self.redis))
+
+    async def stop(self) -> None:
+        gate_events.unlisten(self.table.on_event)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.subscription.aclose()
+        self.table.set_live(False)
+        self.table.retire_all()
+        await self.table.give_back(self.redis)
