@@ -115,7 +115,8 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
 
     async def after_job_end(ctx: dict[str, Any]) -> None:
         logctx.clear()
-        # What the job freed back to the system, at most once a second (app/worker/memory.py).
+        # What the job freed back to the system: at most once a second, and once that second is up after a
+        # burst's last jobs (app/worker/memory.py).
         trimmer.after_job()
 
     trimmer = HeapTrimmer()
