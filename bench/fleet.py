@@ -33,10 +33,16 @@ Figures:
   Redis: read them on a quiet machine.)
 * ``worker_processes``: each worker's own figures, with where its memory went (sampled every 0.25 s):
   ``rss_before_start_mb`` (imports done), ``rss_first_job_mb`` (start-up done), ``rss_peak_mb`` with
-  ``jobs_in_flight_at_peak``, and once the queue is empty ``rss_end_mb``, ``rss_after_gc_collect_mb`` (with
+  ``jobs_in_flight_at_peak``, once the queue is empty and the worker has idled a trim interval (untimed: the
+  heap trim the last jobs scheduled has run) ``rss_idle_mb``, and once it has closed ``rss_end_mb``,
+  ``rss_after_gc_collect_mb`` (with
   ``gc_unreachable_at_end``: garbage in reference cycles still held) and ``rss_after_malloc_trim_mb`` (freed
   heap glibc had not given back). ``BENCH_FLEET_TRACEMALLOC=/tmp/fleet.tm`` also writes the tracemalloc
   snapshot with the most traced memory to ``/tmp/fleet.tm.<pid>`` (slow: for where, not for timings).
+  ``BENCH_FLEET_HOLDINGS=/tmp/fleet.h`` adds what the worker holds at its first job, idle once the queue is
+  empty (its pool still open) and at the end: live objects by type, SQLAlchemy's compiled cache and asyncpg's
+  statement caches, pymalloc's arenas (``sys._debugmallocstats``, kept in ``/tmp/fleet.h.<pid>.<when>.pymalloc``)
+  and glibc's heap (``mallinfo2``); with tracemalloc on too, a snapshot at each of the three to diff.
 * ``--dup-check`` enqueues every connection twice under two job ids (as a schedule tick and a manual
   trigger would): ``overlapping_runs_of_one_connection`` counts runs of one connection that ran at the same
   time (must be 0: the per-connection lock holds across processes); both runs of a connection run, one
@@ -61,6 +67,7 @@ from typing import Any
 
 import httpx
 
+from app.worker.memory import TRIM_INTERVAL_S
 from bench._common import ROOT, add_wb_connection, bench_settings, free_port, peak_rss_mb, report
 
 _SETTINGS_ENV = "BENCH_FLEET_SETTINGS"
@@ -94,6 +101,7 @@ class _MemoryProbe:
         self.figures: dict[str, Any] = {"rss_before_start_mb": round(_current_rss_mb())}
         self.traced_best = 0
         self.snapshot_path = os.environ.get("BENCH_FLEET_TRACEMALLOC")
+        self.holdings_path = os.environ.get("BENCH_FLEET_HOLDINGS")
 
     async def run(self, worker: Any) -> None:
         import tracemalloc
@@ -104,6 +112,8 @@ class _MemoryProbe:
             rss = _current_rss_mb()
             if in_flight and "rss_first_job_mb" not in self.figures:
                 self.figures["rss_first_job_mb"] = round(rss)
+                if self.holdings_path:
+                    self.figures["holdings_first_job"] = _holdings(worker, f"{self.holdings_path}.{os.getpid()}.start")
             in_flight_max = max(in_flight_max, in_flight)
             if rss > peak:
                 peak = rss
@@ -128,14 +138,121 @@ async def _drain(settings: Any, max_jobs: int, probe: _MemoryProbe | None = None
     started = time.perf_counter()
     try:
         await worker.main()
+        wall = time.perf_counter() - started
+        if probe:
+            # Idle a moment, as a worker waits for its next job (not timed): the heap trim that the burst's
+            # last jobs scheduled runs (app/worker/memory.py). Its job context is still open (the pool's
+            # connections and their statement caches).
+            await asyncio.sleep(TRIM_INTERVAL_S + 0.25)
+            probe.figures["rss_idle_mb"] = round(_current_rss_mb())
+            if probe.holdings_path:
+                probe.figures["holdings_idle"] = _holdings(worker, f"{probe.holdings_path}.{os.getpid()}.idle")
     finally:
+        closing = time.perf_counter()
         await worker.close()
         if sampler:
             sampler.cancel()
-    return worker, time.perf_counter() - started
+    return worker, wall + time.perf_counter() - closing
 
 
-def _what_the_end_holds() -> dict[str, Any]:
+def _pymalloc_stats(path: str) -> dict[str, Any]:
+    """pymalloc's arenas (``sys._debugmallocstats``, written to the C stderr: kept in ``path``). Nothing while
+    tracemalloc traces: its hooks stand in front of pymalloc then."""
+    import sys
+
+    saved = os.dup(2)
+    with open(path, "w") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    wanted = {
+        "# arenas allocated current": "arenas_current",
+        "# arenas highwater mark": "arenas_highwater",
+        "# bytes in allocated blocks": "allocated_blocks_mb",
+        "# bytes in available blocks": "available_blocks_mb",
+        "# bytes lost to pool headers": "pool_headers_mb",
+        "# bytes lost to quantization": "quantization_mb",
+        "Total": "arenas_total_mb",
+    }
+    stats: dict[str, Any] = {}
+    with open(path) as f:
+        for line in f:
+            name, _, value = line.rpartition("=")
+            key = wanted.get(name.strip())
+            if "unused pools" in name:
+                key = "unused_pools_mb"
+            if key and key not in stats and value.strip():  # the first "Total" is the arenas'
+                number = int(value.strip().replace(",", ""))
+                stats[key] = number if key in ("arenas_current", "arenas_highwater") else round(number / 2**20, 1)
+    return stats
+
+
+def _glibc_heap() -> dict[str, Any]:
+    """glibc's ``mallinfo2``: the heap's bytes in use and free (what ``malloc_trim`` could not give back is in
+    pages with live neighbours), and the mapped blocks (above the mmap threshold)."""
+    import ctypes
+
+    class _Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                *("arena", "ordblks", "smblks", "hblks", "hblkhd"),
+                *("usmblks", "fsmblks", "uordblks", "fordblks", "keepcost"),
+            )
+        ]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except AttributeError:
+        return {}
+    mallinfo2.restype = _Mallinfo2
+    info = mallinfo2()
+    return {
+        "heap_mb": round(info.arena / 2**20, 1),
+        "heap_in_use_mb": round(info.uordblks / 2**20, 1),
+        "heap_free_mb": round(info.fordblks / 2**20, 1),
+        "mapped_blocks": info.hblks,
+        "mapped_mb": round(info.hblkhd / 2**20, 1),
+    }
+
+
+def _holdings(worker: Any, prefix: str) -> dict[str, Any]:
+    """Bench-only, with ``BENCH_FLEET_HOLDINGS=<prefix>``: what the worker holds now — live objects by type,
+    the caches a worker fills as it runs (SQLAlchemy's compiled statements, asyncpg's prepared statements per
+    open connection), pymalloc's arenas, glibc's heap; with ``BENCH_FLEET_TRACEMALLOC`` also the traced Python
+    memory and its snapshot (``<prefix>.<pid>.<when>``, to diff the first job's against the end's)."""
+    import collections
+    import gc
+    import tracemalloc
+
+    import asyncpg
+
+    types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    figures: dict[str, Any] = {
+        "rss_mb": round(_current_rss_mb()),
+        "gc_objects": sum(types.values()),
+        "gc_objects_by_type_top": dict(types.most_common(15)),
+    }
+    if tracemalloc.is_tracing():
+        tracemalloc.take_snapshot().dump(prefix)
+        figures["traced_mb"] = round(tracemalloc.get_traced_memory()[0] / 2**20, 1)
+    engine = worker.ctx.get("engine")
+    if engine is not None:
+        cache = engine.sync_engine._compiled_cache
+        figures["sqlalchemy_compiled_cache"] = {"entries": len(cache), "capacity": cache.capacity}
+    # asyncpg's prepared statements, per open connection (its LRU of up to 100 by default).
+    figures["asyncpg_statement_cache_per_connection"] = [
+        len(o._stmt_cache) for o in gc.get_objects() if isinstance(o, asyncpg.Connection)
+    ]
+    figures["pymalloc"] = _pymalloc_stats(f"{prefix}.pymalloc")
+    figures["glibc"] = _glibc_heap()
+    return figures
+
+
+def _what_the_end_holds(worker: Any) -> dict[str, Any]:
     """Bench-only, once the queue is empty: the RSS, then after a full collection (garbage in reference cycles
     that was still held), then after glibc's ``malloc_trim(0)`` (freed heap not yet given back)."""
     import ctypes
@@ -147,6 +264,8 @@ def _what_the_end_holds() -> dict[str, Any]:
     figures["rss_after_gc_collect_mb"] = round(_current_rss_mb())
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     figures["rss_after_malloc_trim_mb"] = round(_current_rss_mb())
+    if path := os.environ.get("BENCH_FLEET_HOLDINGS"):
+        figures["holdings_end"] = _holdings(worker, f"{path}.{os.getpid()}.end")
     return figures
 
 
@@ -168,7 +287,7 @@ async def _child(max_jobs: int) -> None:
         "jobs_retried": worker.jobs_retried,
         "jobs_failed": worker.jobs_failed,
         **probe.figures,
-        **_what_the_end_holds(),
+        **_what_the_end_holds(worker),
     }
     print("FLEET-CHILD " + json.dumps(figures), flush=True)
 

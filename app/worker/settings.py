@@ -30,7 +30,7 @@ from app.worker.context import close_job_context, open_job_context
 from app.worker.gauges import ScrapeGauges, serve_gauges
 from app.worker.instrument import instrumented
 from app.worker.jobs import CRONS, JOBS
-from app.worker.memory import pin_mmap_threshold
+from app.worker.memory import HeapTrimmer, pin_mmap_threshold
 from app.worker.metrics import serve_worker_metrics
 
 log = structlog.get_logger(__name__)
@@ -115,7 +115,11 @@ def build_worker_settings(settings: Settings, *, serve_metrics: bool = True) -> 
 
     async def after_job_end(ctx: dict[str, Any]) -> None:
         logctx.clear()
+        # What the job freed back to the system: at most once a second, and once that second is up after a
+        # burst's last jobs (app/worker/memory.py).
+        trimmer.after_job()
 
+    trimmer = HeapTrimmer()
     functions: list[Function] = [func(_job(name, fn), name=name, max_tries=MAX_TRIES) for name, fn in JOBS.items()]
     every_30s = set(range(0, 60, max(1, min(settings.outbox_sweep_seconds, 60))))
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import subprocess
 import sys
@@ -61,6 +62,21 @@ def test_at_most_one_trim_per_interval() -> None:
     assert trimmer.after_job()
     assert not trimmer.after_job()
     assert trimmer.trims == 2
+
+
+async def test_jobs_that_end_within_the_interval_get_one_trim_once_it_is_up() -> None:
+    """The last jobs of a burst are not left untrimmed until the next job comes: a job that ends too soon
+    after a trim has one trim scheduled for when the interval is up, shared by every job that ends before it."""
+    trimmer = HeapTrimmer(interval_s=0.2)
+    if not trimmer.available:
+        pytest.skip("no malloc_trim in this C library")
+    assert trimmer.after_job()
+    assert not trimmer.after_job()
+    assert not trimmer.after_job()
+    assert trimmer.trims == 1
+    await asyncio.sleep(0.5)
+    assert trimmer.trims == 2  # one trailing trim for both
+    assert trimmer.after_job()  # the interval since that one is up again
 
 
 _BIG_BUFFERS = """
