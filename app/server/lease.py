@@ -292,10 +292,6 @@ class LeaseTable:
             elif lease.tokens <= 0 and lease.granted < idle:
                 del self._leases[caller]
 
-    def retire_all(self) -> None:
-        for lease in self._leases.values():
-            self._retire(lease)
-
     async def give_back(self, redis: PipelinedRedis) -> int:
         """Send the queued give-backs (one pipelined write); how many tokens went back. Redis unreachable: kept
         for the next try."""
@@ -395,6 +391,5 @@ class GateLeases:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.subscription.aclose()
-        self.table.set_live(False)
-        self.table.retire_all()
+        self.table.set_live(False)  # every lease still holding tokens ends: they go back just below
         await self.table.give_back(self.redis)
