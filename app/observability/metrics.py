@@ -231,3 +231,17 @@ def observe_state(
     metrics.get_meter("stock_tracker").create_observable_gauge(
         name, callbacks=[callback], unit=unit, description=description
     )
+
+
+def observe_totals(
+    name: str, description: str, read: Callable[[], Iterable[tuple[float, dict[str, str]]]], unit: str = ""
+) -> None:
+    """A monotonic counter whose totals ``read`` returns when it is scraped (counts a hot path keeps as plain
+    integers, such as the limiter's token leases)."""
+
+    def callback(options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(value, attributes) for value, attributes in read()]
+
+    metrics.get_meter("stock_tracker").create_observable_counter(
+        name, callbacks=[callback], unit=unit, description=description
+    )

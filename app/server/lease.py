@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -166,6 +167,8 @@ class LeaseTable:
         self.grants = 0
         self.given_back = 0
         self.dropped = 0
+        self.lost = 0  # tokens never given back: the queue of give-backs was full (Redis unreachable for long)
+        _TABLES.add(self)
 
     @property
     def enabled(self) -> bool:
@@ -268,6 +271,10 @@ class LeaseTable:
                 if lease.tokens > 0:
                     self._retire(lease)
 
+    def held(self) -> int:
+        """Tokens counted in Redis and not served: in live leases and in give-backs not yet sent."""
+        return sum(lease.tokens for lease in list(self._leases.values())) + sum(item[0] for item in self._returns)
+
     # ---- giving back -----------------------------------------------------------------------------------
 
     def _retire(self, lease: Lease) -> None:
@@ -277,6 +284,7 @@ class LeaseTable:
                     (lease.tokens, lease.stamp_us, lease.window_keys, lease.widths_us, lease.usage_key)
                 )
             else:
+                self.lost += lease.tokens
                 log.warning("lease.give_back_dropped", tokens=lease.tokens)
             lease.tokens = 0
             lease.unused = True
@@ -299,18 +307,25 @@ class LeaseTable:
         if not returns:
             return 0
         commands = [_give_back_command(*item) for item in returns]
+        tokens = done = 0  # give-backs settled, in order: a failure re-queues only the rest (none goes twice)
         try:
             replies = await redis.execute_many(*(("EVALSHA", GIVE_BACK.sha, *c) for c in commands))
             for i, reply in enumerate(replies):
                 if isinstance(reply, NoScriptError):
                     await redis.execute_command("EVAL", GIVE_BACK.source, *commands[i])
-                elif isinstance(reply, Exception):
-                    raise reply
+                elif isinstance(reply, Exception):  # refused by the server: retrying would not help
+                    log.warning("lease.give_back_refused", error=type(reply).__name__, tokens=returns[i][0])
+                    self.lost += returns[i][0]
+                    tokens -= returns[i][0]
+                tokens += returns[i][0]
+                done = i + 1
         except (TimeoutError, RedisError, OSError) as exc:
-            log.warning("lease.give_back_failed", error=type(exc).__name__, grants=len(returns))
-            self._returns = returns[: _MAX_RETURNS - len(self._returns)] + self._returns
-            return 0
-        tokens = sum(item[0] for item in returns)
+            # Unreachable (nothing of this write applied, unless the connection broke after sending it).
+            log.warning("lease.give_back_failed", error=type(exc).__name__, grants=len(returns) - done)
+            rest = returns[done:]
+            keep = max(0, _MAX_RETURNS - len(self._returns))
+            self.lost += sum(item[0] for item in rest[keep:])
+            self._returns = rest[:keep] + self._returns
         self.given_back += tokens
         return tokens
 
@@ -367,6 +382,42 @@ def _held(result: GateResult, held: int) -> GateResult:
     return result
 
 
+_TABLES: weakref.WeakSet[LeaseTable] = weakref.WeakSet()
+_exported = False
+
+
+def export_metrics() -> None:
+    """The leases' counters as Prometheus series (read at scrape time; once per process, over every table).
+
+    ``stock_tracker_rate_limit_lease_served_total`` requests served from a lease (no Redis call),
+    ``…_lease_grants_total`` gate calls that counted more than one request, ``…_lease_tokens_returned_total``
+    unused tokens given back, ``…_lease_dropped_total`` leases ended early by a revocation or cache event,
+    ``…_lease_tokens_lost_total`` tokens that could not be given back (usage stays ahead by them), and the
+    gauge ``stock_tracker_rate_limit_lease_tokens_held``: counted and not yet served or given back."""
+    global _exported
+    if _exported:
+        return
+    from app.observability.metrics import observe_state, observe_totals
+
+    def total(attr: str) -> Callable[[], list[tuple[float, dict[str, str]]]]:
+        return lambda: [(float(sum(getattr(t, attr) for t in list(_TABLES))), {})]
+
+    for attr, name, description in (
+        ("served", "served", "Requests served from a token lease, without a call to Redis."),
+        ("grants", "grants", "Limiter calls that counted more than one request (a lease granted)."),
+        ("given_back", "tokens_returned", "Unused leased tokens given back to the limiter and the usage count."),
+        ("dropped", "dropped", "Leases ended early by a revocation or a cache-version event."),
+        ("lost", "tokens_lost", "Leased tokens that could not be given back (usage stays ahead by them)."),
+    ):
+        observe_totals(f"stock_tracker.rate_limit_lease_{name}", description, total(attr))
+    observe_state(
+        "stock_tracker.rate_limit_lease_tokens_held",
+        "Leased tokens counted in Redis and not yet served or given back.",
+        lambda: [(float(sum(t.held() for t in list(_TABLES))), {})],
+    )
+    _exported = True
+
+
 class GateLeases:
     """The table, its sweeper and its event subscription, for one API process (started in the lifespan)."""
 
@@ -375,6 +426,7 @@ class GateLeases:
 
         self.table = table
         self.redis = redis
+        export_metrics()
         self.subscription = Subscription(redis_url, gate_events.CHANNEL, table.on_event, table.set_live)
         self._sweeper: asyncio.Task[None] | None = None
 

@@ -26,6 +26,8 @@ EMITTERS: dict[str, str] = {
     "http_server_request_duration_seconds": "api",
     "stock_tracker_errors": "api",
     "stock_tracker_rate_limit_rejections": "api",
+    "stock_tracker_rate_limit_lease_served": "api",
+    "stock_tracker_rate_limit_lease_tokens_returned": "api",
     "stock_tracker_cache_requests": "api",
     "stock_tracker_active_tenants": "worker",
     "stock_tracker_queue_depth": "worker",

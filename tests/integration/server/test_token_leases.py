@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
@@ -32,8 +33,9 @@ from app.lib.ratelimit import _counter_name
 from app.lib.tokens import api_key_revocation, publish_revocations
 from app.server.app import create_app
 from app.server.lease import WARM, LeaseTable
+from app.lib.resp import PipelinedRedis
 from app.server.ratelimit import plan_limits
-from tests.conftest import make_settings
+from tests.conftest import METRICS_HEADERS, make_settings
 from tests.helpers import PASSWORD, register
 from tests.integration.server.test_rate_limit_api import parse_sf_list
 from tests.sandbox_server import free_port
@@ -176,6 +178,60 @@ async def test_a_lease_serves_only_the_token_it_was_granted_for(leased):
     assert any(lease.tokens > 0 for lease in table._leases.values())
     refused = await leased.get("/api/v1/stock/summary", headers=second_headers)
     assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
+
+
+async def lease_series(client: Any) -> dict[str, float]:
+    text = (await client.get("/metrics", headers=METRICS_HEADERS)).text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("stock_tracker_rate_limit_lease_")
+    }
+
+
+async def test_the_leases_counters_are_served_as_metrics(leased):
+    """What the leases did shows in /metrics (the dashboard's limiter panel reads served and given back)."""
+    owner = await new_key(leased)
+    table: LeaseTable = leased.app.state.leases
+    before, counts = await lease_series(leased), (table.served, table.grants, table.given_back)
+    for _ in range(30):
+        assert (await leased.get("/api/v1/stock/summary", headers=bearer(owner["key"]))).status_code == 200
+    held = (await lease_series(leased))["stock_tracker_rate_limit_lease_tokens_held"]
+    assert held == table.held() and held >= 0
+    await asyncio.sleep(SECONDS * 1.6)  # the lease ends unused; its tokens go back
+    after = await lease_series(leased)
+    delta = {name: after[name] - before.get(name, 0.0) for name in after}
+    # Other apps of this test process are idle, so the process-wide totals moved by this table's counts only.
+    assert delta["stock_tracker_rate_limit_lease_served_total"] == table.served - counts[0] > 0
+    assert delta["stock_tracker_rate_limit_lease_grants_total"] == table.grants - counts[1] > 0
+    assert delta["stock_tracker_rate_limit_lease_tokens_returned_total"] == table.given_back - counts[2]
+    assert after["stock_tracker_rate_limit_lease_tokens_held"] == 0
+    assert delta["stock_tracker_rate_limit_lease_tokens_lost_total"] == 0
+
+
+async def test_a_give_back_redis_refuses_is_counted_lost_and_the_others_apply(redis, redis_url):
+    """A give-back the server refuses (a script error) is not retried forever nor does it hold back the others
+    of the same write; it is counted as lost (usage stays ahead by it, never behind)."""
+    prefix = f"lease-test:{uuid.uuid4().hex}"
+    width = 60_000_000
+    await redis.set(f"{prefix}:w1:0", 10)
+    await redis.set(f"{prefix}:u1", 10)
+    await redis.set(f"{prefix}:w2:0", 10)
+    await redis.hset(f"{prefix}:u2", "not", "a counter")  # GET on a hash: WRONGTYPE inside the script
+    table = LeaseTable(8, SECONDS)
+    table._returns += [
+        (3, 5, [f"{prefix}:w1"], [width], f"{prefix}:u1"),
+        (2, 5, [f"{prefix}:w2"], [width], f"{prefix}:u2"),
+    ]
+    client = PipelinedRedis(redis_url)
+    try:
+        assert await table.give_back(client) == 3
+        assert (table.given_back, table.lost, table.held()) == (3, 2, 0)
+        assert int(await redis.get(f"{prefix}:w1:0")) == 7 and int(await redis.get(f"{prefix}:u1")) == 7
+        assert await table.give_back(client) == 0  # nothing re-queued
+    finally:
+        await client.aclose()
 
 
 # ---- another API process: events reach its leases through Redis -----------------------------------------------
