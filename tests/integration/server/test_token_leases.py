@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from litestar.testing import AsyncTestClient
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from app.config import Settings
@@ -30,10 +30,10 @@ from app.domain.apikeys.usage import period_of, usage_key
 from app.domain.billing.plans import PLANS
 from app.lib.cache_version import bump_tenant_cache_version
 from app.lib.ratelimit import _counter_name
+from app.lib.resp import PipelinedRedis
 from app.lib.tokens import api_key_revocation, publish_revocations
 from app.server.app import create_app
 from app.server.lease import WARM, LeaseTable
-from app.lib.resp import PipelinedRedis
 from app.server.ratelimit import plan_limits
 from tests.conftest import METRICS_HEADERS, make_settings
 from tests.helpers import PASSWORD, register
