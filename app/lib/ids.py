@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
@@ -35,3 +36,17 @@ def uuid7() -> uuid.UUID:
     value |= 0b10 << 62
     value |= rand
     return uuid.UUID(int=value)
+
+
+_request_rng = random.Random(os.urandom(16))  # seeded per process (uvicorn spawns its workers: a new seed each)
+
+
+def request_id() -> str:
+    """A request id: a version-7 UUID in hex (its time-ordered layout, so ids sort by arrival), drawn for every
+    request without a client-sent id. Its random bits come from a non-cryptographic generator — an id that
+    correlates log lines is not a secret — so it costs no ``getrandom`` call, no lock and no ``UUID`` object:
+    ~0.4 µs against ~2 µs for ``uuid7().hex`` (``bench/api.py``'s profile had it at ~1.9 % of a worker)."""
+    ms = time.time_ns() // 1_000_000
+    bits = _request_rng.getrandbits(74)
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (bits >> 62) << 64 | 0b10 << 62 | (bits & ((1 << 62) - 1))
+    return f"{value:032x}"

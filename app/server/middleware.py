@@ -12,7 +12,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.lib.errors import AppError
-from app.lib.ids import uuid7
+from app.lib.ids import request_id
 from app.observability import logging as logctx
 from app.observability.metrics import instruments
 from app.server.bodies import buffer_body, check_json_body, replay
@@ -121,7 +121,7 @@ async def add_response_headers(message: Message, scope: Scope) -> None:
 def request_id_for(scope: Scope) -> str:
     """The client's ``X-Request-ID`` when it is a sane id (8–128 of ``A-Za-z0-9._-``), else a new one."""
     incoming = _header(scope, b"x-request-id")
-    return incoming if _REQUEST_ID.match(incoming) else uuid7().hex
+    return incoming if _REQUEST_ID.match(incoming) else request_id()
 
 
 class RequestContextMiddleware(ASGIMiddleware):
