@@ -221,6 +221,8 @@ def twin_cmd() -> list[str]:
         "uvicorn",
         "bench.api:create_twin",
         "--factory",
+        "--http",
+        "app.server.http_protocol:DrainingHttpToolsProtocol",
         "--host",
         "127.0.0.1",
         "--workers",

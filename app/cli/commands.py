@@ -22,11 +22,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.server.http_protocol import DrainingHttpToolsProtocol
+
     settings = load_settings()
     require_runtime(settings)
     uvicorn.run(
         "app.server.asgi:create",
         factory=True,
+        # uvicorn's httptools protocol, except that SIGTERM does not drop a request already sent on an idle
+        # keep-alive connection (docs/reliability.md, "SIGTERM to the API under load").
+        http=DrainingHttpToolsProtocol,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         workers=args.workers or settings.api_workers,

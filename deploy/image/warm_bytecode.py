@@ -14,6 +14,7 @@ import sys
 MODULES = (
     "app.__main__",
     "app.server.asgi",
+    "app.server.http_protocol",
     "app.worker.settings",
     "alembic.command",
     "alembic.config",
