@@ -222,7 +222,7 @@ def twin_cmd() -> list[str]:
         "bench.api:create_twin",
         "--factory",
         "--http",
-        "app.server.http_protocol:DrainingHttpToolsProtocol",
+        "app.server.http_protocol:ApiHttpProtocol",
         "--host",
         "127.0.0.1",
         "--workers",

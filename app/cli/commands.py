@@ -22,7 +22,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.server.http_protocol import DrainingHttpToolsProtocol
+    from app.server.http_protocol import ApiHttpProtocol
 
     settings = load_settings()
     require_runtime(settings)
@@ -30,8 +30,9 @@ def cmd_api(args: argparse.Namespace) -> int:
         "app.server.asgi:create",
         factory=True,
         # uvicorn's httptools protocol, except that SIGTERM does not drop a request already sent on an idle
-        # keep-alive connection (docs/reliability.md, "SIGTERM to the API under load").
-        http=DrainingHttpToolsProtocol,
+        # keep-alive connection (docs/reliability.md, "SIGTERM to the API under load") and a response leaves
+        # in one write (app/server/http_protocol.py).
+        http=ApiHttpProtocol,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         workers=args.workers or settings.api_workers,

@@ -1,4 +1,5 @@
-"""A graceful shutdown (SIGTERM) answers a request the client already sent on an idle keep-alive connection.
+"""The API's HTTP protocol (app/server/http_protocol.py): a graceful shutdown (SIGTERM) answers a request the
+client already sent on an idle keep-alive connection, and a response leaves in one write (end of this file).
 
 Real uvicorn: a ``uvicorn.Server`` on a loopback port with the protocol class the API runs
 (``app.cli.commands.cmd_api`` passes it), a raw client socket, and uvicorn's own ``Server.shutdown()`` — what
@@ -21,7 +22,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.server.http_protocol import DrainingHttpToolsProtocol, unread_bytes
+from app.server.http_protocol import ApiHttpProtocol, CoalescingTransport, unread_bytes
 
 
 async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -80,9 +81,9 @@ class Conn:
 
 
 @asynccontextmanager
-async def serve(protocol: type[HttpToolsProtocol]) -> AsyncIterator[uvicorn.Server]:
+async def serve(protocol: type[HttpToolsProtocol], app: Any = echo) -> AsyncIterator[uvicorn.Server]:
     config = uvicorn.Config(
-        echo, host="127.0.0.1", port=0, http=protocol, lifespan="off", log_config=None, access_log=False
+        app, host="127.0.0.1", port=0, http=protocol, lifespan="off", log_config=None, access_log=False
     )
     server = uvicorn.Server(config)
     config.load()
@@ -122,7 +123,7 @@ async def shut_down(server: uvicorn.Server) -> None:
 
 
 async def test_a_request_sent_before_the_shutdown_is_answered() -> None:
-    async with serve(DrainingHttpToolsProtocol) as server:
+    async with serve(ApiHttpProtocol) as server:
         conn = await connect(server)
         conn.sock.send(request("GET", "/first"))
         headers, body = await conn.response()
@@ -158,7 +159,7 @@ async def test_uvicorns_own_protocol_drops_it() -> None:
 async def test_a_request_half_read_at_the_shutdown_is_answered() -> None:
     """The loop has read the first part of the next request (its parser began a message) when the shutdown
     comes: the rest still arrives and is answered."""
-    async with serve(DrainingHttpToolsProtocol) as server:
+    async with serve(ApiHttpProtocol) as server:
         conn = await connect(server)
         conn.sock.send(request("GET", "/first"))
         await conn.response()
@@ -183,7 +184,7 @@ async def test_a_request_half_read_at_the_shutdown_is_answered() -> None:
 
 async def test_an_idle_connection_is_closed_at_once() -> None:
     """Nothing sent: the shutdown closes the connection itself, without waiting (as uvicorn does)."""
-    async with serve(DrainingHttpToolsProtocol) as server:
+    async with serve(ApiHttpProtocol) as server:
         conn = await connect(server)
         conn.sock.send(request("GET", "/first"))
         await conn.response()
@@ -199,7 +200,7 @@ async def test_an_idle_connection_is_closed_at_once() -> None:
 async def test_a_request_stalled_half_way_is_dropped_after_the_drain() -> None:
     """A client that stops half-way through its request head does not hold the shutdown up."""
 
-    class Quick(DrainingHttpToolsProtocol):
+    class Quick(ApiHttpProtocol):
         drain_s = 0.05
 
     async with serve(Quick) as server:
@@ -214,3 +215,117 @@ async def test_a_request_stalled_half_way_is_dropped_after_the_drain() -> None:
 
         assert transport.is_closing()
         assert await conn.closed()
+
+
+# ---- one write per response --------------------------------------------------------------------------------
+
+
+class Recording(asyncio.Transport):
+    """Stands in for the socket transport: records what reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        assert not self.closed
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 9) if name == "peername" else default
+
+
+async def test_writes_in_one_turn_leave_together_and_a_lone_one_at_the_end_of_the_turn() -> None:
+    real = Recording()
+    transport = CoalescingTransport(real, asyncio.get_running_loop())
+    transport.write(b"HEAD\r\n\r\n")
+    transport.write(memoryview(b"body"))
+    assert real.writes == [b"HEAD\r\n\r\nbody"]  # at once: the second write sends both
+    transport.write(b"chunk-1")
+    assert real.writes == [b"HEAD\r\n\r\nbody"]  # held to the end of this turn
+    await asyncio.sleep(0)
+    assert real.writes == [b"HEAD\r\n\r\nbody", b"chunk-1"]
+    transport.write(b"a")
+    transport.write(b"b")
+    transport.write(b"c")
+    await asyncio.sleep(0)
+    assert real.writes[2:] == [b"ab", b"c"]  # in order, nothing lost
+    assert transport.get_extra_info("peername") == ("127.0.0.1", 9)  # the rest is the transport's own
+
+
+async def test_close_sends_what_is_held_first_and_abort_drops_it() -> None:
+    real = Recording()
+    transport = CoalescingTransport(real, asyncio.get_running_loop())
+    transport.write(b"last words")
+    transport.close()
+    assert real.writes == [b"last words"] and real.closed
+    await asyncio.sleep(0)  # the scheduled flush finds nothing
+    assert real.writes == [b"last words"]
+
+    aborted = Recording()
+    transport = CoalescingTransport(aborted, asyncio.get_running_loop())
+    transport.write(b"never")
+    transport.abort()
+    await asyncio.sleep(0)
+    assert aborted.writes == [] and aborted.closed
+
+
+def count_writes(server: uvicorn.Server) -> list[bytes]:
+    """What the server's connection writes to its socket transport (under the coalescing one)."""
+    coalescing = server_side(server)
+    assert isinstance(coalescing, CoalescingTransport)
+    real = coalescing._transport
+    seen: list[bytes] = []
+    write = real.write
+
+    def recording(data: Any) -> None:
+        seen.append(bytes(data))
+        write(data)
+
+    real.write = recording  # type: ignore[method-assign]
+    return seen
+
+
+async def test_a_response_reaches_the_socket_in_one_write() -> None:
+    async with serve(ApiHttpProtocol) as server:
+        conn = await connect(server)
+        conn.sock.send(request("GET", "/first"))
+        await conn.response()
+        writes = count_writes(server)
+        for path in ("/second", "/third"):
+            conn.sock.send(request("POST", path, b"x" * 3000))
+            _, body = await conn.response()
+            assert body == f"POST {path} ".encode() + b"x" * 3000
+        assert len(writes) == 2, writes
+        assert all(w.startswith(b"HTTP/1.1 200") and w.endswith(b"x" * 3000) for w in writes)
+
+
+async def test_a_streamed_responses_head_is_not_held_for_its_body() -> None:
+    """The head of a response whose body comes later (a stream, a long export) leaves in its own turn."""
+    release = asyncio.Event()
+
+    async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+        await release.wait()
+        await send({"type": "http.response.body", "body": b"late"})
+
+    async with serve(ApiHttpProtocol, stream) as server:
+        conn = await connect(server)
+        conn.sock.send(request("GET", "/export"))
+        async with asyncio.timeout(10):
+            while b"\r\n\r\n" not in conn.buffer:  # the head arrives while the body is still held back
+                assert await conn._fill()
+        assert not release.is_set()
+        release.set()
+        _, body = await conn.response()
+        assert body == b"late"
