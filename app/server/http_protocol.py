@@ -50,7 +50,7 @@ class CoalescingTransport:
     the same turn joins it, and a lone write is flushed at the end of the turn (``call_soon``). Everything
     else is the socket transport's own (``__getattr__``)."""
 
-    __slots__ = ("_transport", "_held", "_loop")
+    __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
