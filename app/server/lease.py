@@ -184,12 +184,15 @@ class LeaseTable:
             return None
         if lease.identity is not identity and lease.identity != identity:
             return None
-        if self.clock() >= lease.expires or not self.live:
+        now = self.clock()
+        if now >= lease.expires or not self.live:
             self._retire(lease)
             return None
         lease.tokens -= 1
         self.served += 1
-        return _view(lease.spec, lease.remaining, lease.resets, lease.used, lease.version, lease.tokens, None)
+        return _view(
+            lease.spec, lease.remaining, lease.resets, now - lease.granted, lease.used, lease.version, lease.tokens
+        )
 
     def size(self, caller: str, policy: Policy, monthly_quota: int) -> tuple[int, int]:
         """How many requests the next gate call of ``caller`` should count, and the streak it continues."""
@@ -350,26 +353,27 @@ def _view(
     spec: tuple[Window, ...],
     remaining: tuple[int, ...],
     resets: tuple[float, ...],
+    elapsed: float,
     used: int,
     version: bytes | None,
     held: int,
-    entry: bytes | None,
 ) -> GateResult:
     """The gate's answer for one request of a grant while ``held`` of its tokens are still unserved: as if only
-    the requests served so far had been counted."""
+    the requests served so far had been counted; each window's reset counted down by the ``elapsed`` seconds
+    since the grant."""
     return GateResult(
         caller=Decision(
             allowed=True,
             retry_after=0.0,
             windows=[
-                WindowState(w.name, w.limit, left + held, reset, w.seconds)
+                WindowState(w.name, w.limit, left + held, reset - elapsed if reset > elapsed else 0.0, w.seconds)
                 for w, left, reset in zip(spec, remaining, resets, strict=True)
             ],
         ),
         used=used - held if used >= 0 else -1,
         over_quota=False,
         version=version,
-        entry=entry,
+        entry=None,
     )
 
 

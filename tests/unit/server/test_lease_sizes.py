@@ -138,3 +138,34 @@ def test_an_event_ends_the_matching_leases():
     drive(table, clock, "self_hosted", 30, gap=0.01)
     table.on_event(b"r")  # any revocation: every lease
     assert table.take("k:1") is None
+
+
+def test_a_leased_answer_counts_down_the_grants_resets_and_steps_remaining_by_one():
+    """A request served from a lease reports what an exact call would: one fewer left than the request before,
+    and each window's reset as many seconds nearer as have passed since the grant (never below 0)."""
+    clock = Clock()
+    table = LeaseTable(8, 1.0, clock)
+    policy = plan_limits(PLANS["self_hosted"]).caller
+    windows = [WindowState("burst", 200, 100, 0.5, 1.0), WindowState("minute", 3000, 2000, 30.0, 60.0)]
+    grant = GateResult(
+        caller=Decision(allowed=True, retry_after=0.0, windows=windows),
+        used=500,
+        over_quota=False,
+        version=None,
+        entry=None,
+        stamp_us=1,
+        window_keys=["a", "b"],
+        widths_us=[1_000_000, 60_000_000],
+    )
+    table.live = True
+    first = table.grant("k:1", TENANT, 4, WARM, policy, grant, None)
+    assert [w.remaining for w in first.caller.windows] == [103, 2003] and first.used == 497
+    clock.now += 0.2
+    second = table.take("k:1")
+    assert second is not None
+    assert [w.remaining for w in second.caller.windows] == [102, 2002] and second.used == 498
+    assert [round(w.reset_seconds, 6) for w in second.caller.windows] == [0.3, 29.8]
+    clock.now += 0.4
+    third = table.take("k:1")
+    assert third is not None
+    assert [round(w.reset_seconds, 6) for w in third.caller.windows] == [0.0, 29.4]
