@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import sys
 from typing import Any
@@ -22,27 +23,36 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.server.http_protocol import ApiHttpProtocol
+    from app.server.http_protocol import ApiHttpProtocol, ApiServer
 
     settings = load_settings()
     require_runtime(settings)
-    uvicorn.run(
-        "app.server.asgi:create",
-        factory=True,
+    options: dict[str, Any] = {
+        "factory": True,
         # uvicorn's httptools protocol, except that SIGTERM does not drop a request already sent on an idle
         # keep-alive connection (docs/reliability.md, "SIGTERM to the API under load") and a response leaves
         # in one write (app/server/http_protocol.py).
-        http=ApiHttpProtocol,
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        workers=args.workers or settings.api_workers,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        access_log=False,
-        server_header=False,
-        log_config=None,
-    )
-    return 0
+        "http": ApiHttpProtocol,
+        "host": args.host or settings.api_host,
+        "port": args.port or settings.api_port,
+        "workers": args.workers or settings.api_workers,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "access_log": False,
+        "server_header": False,
+        "log_config": None,
+    }
+    if options["workers"] > 1:  # uvicorn's supervisor builds one server per worker process
+        uvicorn.run("app.server.asgi:create", **options)
+        return 0
+    # One process (compose's default; replicas scale out): uvicorn.run's single-process path, with a server
+    # that also accepts the connections already waiting when SIGTERM comes (app/server/http_protocol.py).
+    config = uvicorn.Config("app.server.asgi:create", **options)
+    config.load_app()
+    server = ApiServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0 if server.started else 3  # uvicorn's STARTUP_FAILURE
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -19,6 +19,12 @@ list the two writes were ~47 % of the samples (the head's 39.5 %, the body's 7.8
 the body's first write or the end of the event loop's current turn, whichever comes first — a streamed
 response's head, or one with no body (``HEAD``, 204, 304), still leaves in the same turn — and both leave in
 one ``send``.
+
+**Connections waiting to be accepted** (``ApiServer``). uvicorn stops listening at the signal; a connection the
+kernel had already completed but the event loop had not accepted yet — its request possibly sent — was reset
+with the listener. ``ApiServer`` accepts what is waiting first, so such a request meets the draining shutdown
+above like any other (``stock-tracker api`` runs it with one worker process, compose's default; with
+``STOCK_TRACKER_API_WORKERS`` > 1 uvicorn's own supervisor builds the servers and this step is skipped).
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ from __future__ import annotations
 import array
 import asyncio
 import fcntl
+import os
+import socket
 import termios
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
@@ -132,3 +141,44 @@ class ApiHttpProtocol(DrainingHttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+
+class ApiServer(uvicorn.Server):
+    """``uvicorn.Server`` whose shutdown first accepts the connections waiting in its listeners' queues."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.admit_waiting()
+        await super().shutdown(sockets)
+
+    async def admit_waiting(self) -> int:
+        """Accept every connection the kernel holds for this server's listeners and hand it to the protocol
+        (as the loop would have); how many there were."""
+        loop = asyncio.get_running_loop()
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
+            )
+
+        admitted = 0
+        for server in getattr(self, "servers", []):
+            for listener in server.sockets:
+                # A second descriptor of the same listening socket (the server keeps its own open).
+                with socket.socket(fileno=os.dup(listener.fileno())) as sock:
+                    sock.setblocking(False)
+                    while True:
+                        try:
+                            conn, _ = sock.accept()
+                        except (BlockingIOError, InterruptedError):
+                            break
+                        except OSError:  # the listener is gone (closed meanwhile): nothing more to take
+                            break
+                        conn.setblocking(False)
+                        try:
+                            await loop.connect_accepted_socket(protocol, conn)
+                        except OSError:  # the client is gone already
+                            conn.close()
+                            continue
+                        admitted += 1
+        return admitted

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.server.http_protocol import ApiHttpProtocol, CoalescingTransport, unread_bytes
+from app.server.http_protocol import ApiHttpProtocol, ApiServer, CoalescingTransport, unread_bytes
 
 
 async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -81,11 +81,13 @@ class Conn:
 
 
 @asynccontextmanager
-async def serve(protocol: type[HttpToolsProtocol], app: Any = echo) -> AsyncIterator[uvicorn.Server]:
+async def serve(
+    protocol: type[HttpToolsProtocol], app: Any = echo, server_class: type[uvicorn.Server] = ApiServer
+) -> AsyncIterator[uvicorn.Server]:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, http=protocol, lifespan="off", log_config=None, access_log=False
     )
-    server = uvicorn.Server(config)
+    server = server_class(config)
     config.load()
     server.lifespan = config.lifespan_class(config)  # what Server.serve() sets up before startup()
     await server.startup()
@@ -143,7 +145,7 @@ async def test_a_request_sent_before_the_shutdown_is_answered() -> None:
 async def test_uvicorns_own_protocol_drops_it() -> None:
     """Why the subclass exists (the test above fails this way without it). If uvicorn stops dropping the
     request, this fails: the subclass can then go (app/cli/commands.py, bench/api.py)."""
-    async with serve(HttpToolsProtocol) as server:
+    async with serve(HttpToolsProtocol, server_class=uvicorn.Server) as server:
         conn = await connect(server)
         conn.sock.send(request("GET", "/first"))
         await conn.response()
@@ -329,3 +331,45 @@ async def test_a_streamed_responses_head_is_not_held_for_its_body() -> None:
         release.set()
         _, body = await conn.response()
         assert body == b"late"
+
+
+# ---- connections waiting to be accepted --------------------------------------------------------------------
+
+
+def connect_unaccepted(server: uvicorn.Server, payload: bytes) -> Conn:
+    """A connection the kernel completes while this coroutine holds the loop (so nothing accepts it), and its
+    request sent: it waits in the listener's queue, as when the signal comes before the loop got to it."""
+    before = len(server.server_state.connections)
+    conn = Conn(socket.create_connection(server.servers[0].sockets[0].getsockname()[:2]))
+    conn.sock.sendall(payload)
+    conn.sock.setblocking(False)
+    assert len(server.server_state.connections) == before  # not accepted
+    return conn
+
+
+async def test_a_request_on_a_connection_not_yet_accepted_is_answered() -> None:
+    async with serve(ApiHttpProtocol) as server:
+        conn = connect_unaccepted(server, request("POST", "/api/v1/products/1/alert", b'{"units_below": 3}'))
+        await shut_down(server)  # inline: the loop has not run since the client connected
+
+        headers, body = await conn.response()
+        assert body == b'POST /api/v1/products/1/alert {"units_below": 3}'
+        assert headers["connection"] == "close"
+        assert await conn.closed()
+
+
+async def test_uvicorns_own_server_resets_it() -> None:
+    """Why ``ApiServer`` exists: uvicorn's server closes its listener with the connection still queued."""
+    async with serve(ApiHttpProtocol, server_class=uvicorn.Server) as server:
+        conn = connect_unaccepted(server, request("POST", "/api/v1/products/1/alert", b'{"units_below": 3}'))
+        await shut_down(server)
+
+        with pytest.raises((EOFError, ConnectionResetError)):
+            await conn.response()
+
+
+async def test_a_connection_accepted_at_the_shutdown_with_nothing_sent_is_closed() -> None:
+    async with serve(ApiHttpProtocol) as server:
+        conn = connect_unaccepted(server, b"")
+        await shut_down(server)
+        assert await conn.closed()
