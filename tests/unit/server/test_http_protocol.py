@@ -105,6 +105,14 @@ async def connect(server: uvicorn.Server) -> Conn:
     return Conn(sock)
 
 
+async def answered_once(server: uvicorn.Server) -> Conn:
+    """A keep-alive connection that has had one request answered (idle now)."""
+    conn = await connect(server)
+    conn.sock.send(request("GET", "/first"))
+    await conn.response()
+    return conn
+
+
 def server_side(server: uvicorn.Server) -> asyncio.Transport:
     (protocol,) = server.server_state.connections
     return protocol.transport  # type: ignore[attr-defined,no-any-return]
@@ -146,9 +154,7 @@ async def test_uvicorns_own_protocol_drops_it() -> None:
     """Why the subclass exists (the test above fails this way without it). If uvicorn stops dropping the
     request, this fails: the subclass can then go (app/cli/commands.py, bench/api.py)."""
     async with serve(HttpToolsProtocol, server_class=uvicorn.Server) as server:
-        conn = await connect(server)
-        conn.sock.send(request("GET", "/first"))
-        await conn.response()
+        conn = await answered_once(server)
 
         conn.sock.send(request("PUT", "/api/v1/alert-rules/default", b'{"units_below": 4}'))
         wait_arrived(server_side(server))
@@ -162,9 +168,7 @@ async def test_a_request_half_read_at_the_shutdown_is_answered() -> None:
     """The loop has read the first part of the next request (its parser began a message) when the shutdown
     comes: the rest still arrives and is answered."""
     async with serve(ApiHttpProtocol) as server:
-        conn = await connect(server)
-        conn.sock.send(request("GET", "/first"))
-        await conn.response()
+        conn = await answered_once(server)
         transport = server_side(server)
 
         whole = request("PUT", "/api/v1/alert-rules/default", b'{"units_below": 4}')
@@ -187,9 +191,7 @@ async def test_a_request_half_read_at_the_shutdown_is_answered() -> None:
 async def test_an_idle_connection_is_closed_at_once() -> None:
     """Nothing sent: the shutdown closes the connection itself, without waiting (as uvicorn does)."""
     async with serve(ApiHttpProtocol) as server:
-        conn = await connect(server)
-        conn.sock.send(request("GET", "/first"))
-        await conn.response()
+        conn = await answered_once(server)
         transport = server_side(server)
 
         shutdown = asyncio.create_task(shut_down(server))
@@ -206,9 +208,7 @@ async def test_a_request_stalled_half_way_is_dropped_after_the_drain() -> None:
         drain_s = 0.05
 
     async with serve(Quick) as server:
-        conn = await connect(server)
-        conn.sock.send(request("GET", "/first"))
-        await conn.response()
+        conn = await answered_once(server)
         transport = server_side(server)
 
         conn.sock.send(request("GET", "/second")[:10])
@@ -300,9 +300,7 @@ def count_writes(server: uvicorn.Server) -> list[bytes]:
 
 async def test_a_response_reaches_the_socket_in_one_write() -> None:
     async with serve(ApiHttpProtocol) as server:
-        conn = await connect(server)
-        conn.sock.send(request("GET", "/first"))
-        await conn.response()
+        conn = await answered_once(server)
         writes = count_writes(server)
         for path in ("/second", "/third"):
             conn.sock.send(request("POST", path, b"x" * 3000))
