@@ -42,7 +42,13 @@ def _moscow(value: str | datetime | None) -> datetime | None:
     """WB statistics dates are Moscow local time without an offset."""
     if value is None or value == "":
         return None
-    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value)
+        if text.startswith("0001-"):  # "not cancelled" (most lines): not parsed only to be dropped below
+            return None
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=MSK)
     if dt.year < 2000:  # "0001-01-01T00:00:00" means "not cancelled"

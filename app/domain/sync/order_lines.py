@@ -2,9 +2,15 @@
 
 A first sync of a large seller reads 150 000 order lines of 30 days; as decoded structs they cost ~330 MB
 between the fetch and the write. ``OrderLines`` keeps them as chunks of ``CHUNK_LINES`` lines, each encoded
-with msgpack (the writer's columns, the line's raw JSON as text) and zlib-compressed — order lines are very
-repetitive, so a chunk is ~10× smaller than its lines — and decodes one chunk at a time when it is read.
+with msgpack (the writer's columns, the line's raw JSON as UTF-8 bytes) and zlib-compressed — order lines are
+very repetitive, so a chunk is ~10× smaller than its lines — and decodes one chunk at a time when it is read.
 What a sync holds is then bounded by a chunk (and the page being decoded), not by the seller.
+
+Fewer lines than a chunk (most sellers: a few thousand a month) are not compressed — that cost a fleet of
+small sellers ~20 % more worker CPU — but packed: msgpack blocks of ``BLOCK_LINES`` lines, ~0.8 KB a line
+instead of ~1.9 KB as objects (the raw JSON as a ``str`` is UCS-2 for Cyrillic text, twice its UTF-8 size,
+and each line's strings, dates and struct are objects of their own). With ``max_jobs`` 20 a worker holds up
+to 20 syncs' lines at once: this is most of what a small sync holds (issue 13, sixth stop).
 
 The container is append-only while the orders step runs; a line whose id comes again (WB repeats the
 lines at a page boundary, a later copy carries the newer state) supersedes the earlier one, as a dict by
@@ -38,13 +44,20 @@ class OrderItem:
     is_cancel: bool
     cancelled_at: datetime | None
     # The line as the marketplace sent it, stored as JSON by the writer: a dict, a decoded msgspec struct, or its
-    # JSON text already; ``OrderLines`` keeps the text, and gives back a dict when read as ``OrderItem``.
+    # JSON text already; ``OrderLines`` keeps the JSON (UTF-8 bytes), and gives back a dict when read as
+    # ``OrderItem``.
     raw: Any
     warehouse_external_id: str | None = None  # resolved by exact trimmed name (orders carry no warehouse id)
 
 
 CHUNK_LINES = 6_000
-COPY_LINES = 5_000  # lines the writer holds as COPY rows at a time (~1 KB each)
+# Lines held as objects while appending before they are packed (plain msgpack, no compression): ~1 MB at most.
+BLOCK_LINES = 500
+# Lines the writer holds as COPY rows at a time: ~2.5 KB each while asyncpg sends them (the raw JSON as a str,
+# UCS-2 for Cyrillic text, plus the UTF-8 copy CPython caches in it when asyncpg encodes it) — a COPY of
+# 5 000 peaked at ~14.5 MB, of 1 000 at ~4.8 MB, for ~7 ms more per 5 000 lines (a COPY's round trip; issue
+# 13, sixth stop).
+COPY_LINES = 1_000
 # zlib level 1: most of the size gain of level 6 on these lines at a third of its time (150 000 lines).
 LEVEL = 1
 
@@ -61,7 +74,9 @@ class _Line(msgspec.Struct, array_like=True):
     order_date: date
     is_cancel: bool
     cancelled_at: datetime | None
-    raw: str  # the line's JSON as the writer stores it
+    # The line's JSON as the writer stores it: UTF-8 bytes (half the memory of a str with Cyrillic text, which is
+    # UCS-2); a str in a stash written before they were bytes.
+    raw: Any  # bytes | str (msgspec takes no union of the two; msgpack keeps them apart: bin and str)
     warehouse_external_id: str | None
 
 
@@ -86,10 +101,15 @@ class OrderLinesState(msgspec.Struct):
 _encode = msgspec.msgpack.Encoder().encode
 _lines = msgspec.msgpack.Decoder(list[_Line])
 _heads = msgspec.msgpack.Decoder(list[_Head])
+_raws = msgspec.msgpack.Decoder(list[msgspec.Raw])  # a block's lines as their msgpack, not decoded
+
+
+def _text(raw: bytes | str) -> str:
+    return raw if isinstance(raw, str) else raw.decode()
 
 
 def _line(item: OrderItem) -> _Line:
-    raw = item.raw if isinstance(item.raw, str) else msgspec.json.encode(item.raw).decode()
+    raw = item.raw.encode() if isinstance(item.raw, str) else msgspec.json.encode(item.raw)
     return _Line(
         item.external_id,
         item.basket_id,
@@ -113,7 +133,9 @@ class OrderLines:
     def __init__(self, items: Iterable[OrderItem] = ()) -> None:
         self._chunks: list[bytes] = []
         self._sizes: list[int] = []  # lines in each chunk, superseded ones included
-        self._pending: list[_Line] = []
+        self._blocks: list[bytes] = []  # lines not in a chunk yet, packed ``BLOCK_LINES`` at a time (no zlib)
+        self._blocked = 0  # lines in ``_blocks``
+        self._pending: list[_Line] = []  # the last lines, not packed yet
         self._superseded: set[int] = set()  # positions of lines a later copy replaced
         self._dirty = False  # lines were appended since ``_superseded`` was worked out
         self._count = 0  # positions handed out
@@ -131,9 +153,14 @@ class OrderLines:
         name = item.warehouse_name
         if not item.warehouse_external_id and name and self._names.get(name) is None:
             self._names[name] = item.warehouse_kind
-        self._pending.append(_line(item))
-        if len(self._pending) >= CHUNK_LINES:
+        self._add(_line(item))
+
+    def _add(self, line: _Line) -> None:
+        self._pending.append(line)
+        if self._blocked + len(self._pending) >= CHUNK_LINES:
             self._flush()
+        elif len(self._pending) >= BLOCK_LINES:
+            self._pack()
 
     def extend(self, items: Iterable[OrderItem]) -> None:
         for item in items:
@@ -141,18 +168,31 @@ class OrderLines:
 
     def seal(self) -> None:
         """No more lines will come (for now): work out which copies are superseded. Lines that fit in one
-        chunk stay decoded — most sellers' (a few thousand a month), who then never pay for compressing and
-        decompressing them (~20 % of a small first sync's worker CPU, ``bench/fleet.py``); past one chunk,
-        the last one is compressed like the others (a large seller's memory is what the chunks are for)."""
+        chunk stay packed, not compressed — most sellers' (a few thousand a month), who then never pay for
+        compressing and decompressing them (~20 % of a small first sync's worker CPU, ``bench/fleet.py``);
+        past one chunk, the last one is compressed like the others (a large seller's memory is what the
+        chunks are for)."""
         if self._chunks:
             self._flush()
+        else:
+            self._pack()
         self._resolve()
 
-    def _flush(self) -> None:
+    def _pack(self) -> None:
         if self._pending:
-            self._chunks.append(zlib.compress(_encode(self._pending), LEVEL))
-            self._sizes.append(len(self._pending))
+            # msgspec's output keeps its growth slack (~30 % here): the block is held as an exact copy
+            self._blocks.append(bytes(memoryview(_encode(self._pending))))
+            self._blocked += len(self._pending)
             self._pending = []
+
+    def _flush(self) -> None:
+        """Everything not in a chunk yet becomes one: the blocks' lines re-listed as they are packed."""
+        self._pack()
+        if self._blocks:
+            packed = [line for block in self._blocks for line in _raws.decode(block)]
+            self._chunks.append(zlib.compress(_encode(packed), LEVEL))
+            self._sizes.append(self._blocked)
+            self._blocks, self._blocked = [], 0
 
     def _resolve(self) -> None:
         """Which positions a later copy of their line superseded: one pass over the line ids, after the fetch
@@ -179,12 +219,16 @@ class OrderLines:
     def _decoded(self) -> Iterator[list[_Line]]:
         for chunk in self._chunks:
             yield _lines.decode(zlib.decompress(chunk))
+        for block in self._blocks:
+            yield _lines.decode(block)
         if self._pending:
             yield list(self._pending)
 
     def _heads_with_superseded(self) -> Iterator[_Head]:
         for chunk in self._chunks:
             yield from _heads.decode(zlib.decompress(chunk))
+        for block in self._blocks:
+            yield from _heads.decode(block)
         for line in self._pending:
             yield _Head(line.external_id, line.basket_id, line.product_external_id)
 
@@ -228,7 +272,8 @@ class OrderLines:
             )
 
     def copy_rows(self) -> Iterator[tuple[Any, ...]]:
-        """The writer's COPY rows (``writer.orders`` columns), the raw JSON as text, one chunk decoded at a time."""
+        """The writer's COPY rows (``writer.orders`` columns), the raw JSON as text, one chunk (or block) decoded
+        at a time."""
         for line, warehouse in self._rows():
             yield (
                 line.external_id,
@@ -242,7 +287,7 @@ class OrderLines:
                 line.order_date,
                 line.is_cancel,
                 line.cancelled_at,
-                line.raw,
+                _text(line.raw),  # asyncpg's jsonb takes a str: one COPY batch's lines at a time
             )
 
     def product_ids(self) -> set[str]:
@@ -277,9 +322,7 @@ class OrderLines:
         if not line.warehouse_external_id and name and self._names.get(name) is None:
             self._names[name] = line.warehouse_kind
         self._count += 1
-        self._pending.append(line)
-        if len(self._pending) >= CHUNK_LINES:
-            self._flush()
+        self._add(line)
 
     # ---- a waiting run's stash -------------------------------------------------------------------------------
 
@@ -307,4 +350,5 @@ class OrderLines:
 
     @property
     def chunk_count(self) -> int:
-        return len(self._chunks) + (1 if self._pending else 0)
+        """Compressed chunks, and one for the lines not in a chunk yet (packed or pending), if any."""
+        return len(self._chunks) + (1 if self._blocks or self._pending else 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+import zlib
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import msgspec
@@ -158,3 +160,62 @@ def test_the_state_round_trips_through_msgpack(monkeypatch):
     assert list(back) == list(lines)
     assert back.unplaced_warehouses() == {"Коледино": "fbo"}
     assert date(2026, 11, 1) <= min(i.order_date for i in back)
+
+
+def _wb_item(n: int) -> OrderItem:
+    """An order line as the WB fetch makes it: its raw is the decoded struct, with Cyrillic text in it."""
+    line = OrderLine(
+        date="2026-11-01T10:00:00",
+        lastChangeDate="2026-11-01T10:05:00",
+        nmId=100 + n % 50,
+        srid=f"{n % 90 + 10}.rabcdef12{n:012x}.0.0",
+        warehouseName="Коледино",
+        warehouseType="Склад WB",
+        countryName="Россия",
+        oblastOkrugName="Центральный федеральный округ",
+        regionName="Московская область",
+        supplierArticle=f"ART-{100 + n % 50}",
+        barcode=str(2_000_000_000_000 + n),
+        category="Одежда",
+        subject="Футболки",
+        brand="Бренд",
+        techSize="42",
+        totalPrice=1234.0,
+        gNumber=f"{n:020d}",
+        sticker=str(30_000_000_000 + n),
+    )
+    return _item(n, product=str(line.nmId), raw=line, external_id=line.srid, barcode=line.barcode)
+
+
+def test_a_small_syncs_lines_are_held_packed_not_as_objects():
+    """Fewer lines than a chunk are not compressed (CPU) but packed: what they hold is about their JSON's UTF-8
+    size, not ~2× (a str of Cyrillic text is UCS-2) plus an object per field (issue 13, sixth stop)."""
+    items = [_wb_item(n) for n in range(1_200)]
+    utf8 = sum(len(msgspec.json.encode(i.raw)) for i in items)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        lines = OrderLines(items)
+        lines.seal()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert lines.chunk_count == 1 and len(lines) == 1_200
+    assert held < 1.3 * utf8, (held, utf8)  # ~1.13 packed (the columns beside the JSON); ~2.1 as objects
+    rows = list(lines.copy_rows())
+    assert [r[0] for r in rows] == [i.external_id for i in items]
+    assert all(isinstance(r[-1], str) for r in rows)  # asyncpg's jsonb takes text
+    assert [msgspec.json.decode(r[-1]) for r in rows] == [msgspec.to_builtins(i.raw) for i in items]
+
+
+def test_a_stash_written_with_the_raw_json_as_text_still_reads():
+    """A waiting run's stash from before the raw JSON was held as bytes (it held a str) loads and writes."""
+    item = _item(1)
+    old = order_lines._Line(*[*msgspec.structs.astuple(order_lines._line(item))[:11], '{"srid":"srid-1"}', None])
+    state = order_lines.OrderLinesState(
+        [zlib.compress(order_lines._encode([old]), 1)], [1], [], {"Коледино": "fbo"}, {}
+    )
+    lines = OrderLines.from_state(state)
+    (row,) = list(lines.copy_rows())
+    assert row[0] == "srid-1" and row[-1] == '{"srid":"srid-1"}'
+    assert [i.raw for i in lines] == [{"srid": "srid-1"}]
