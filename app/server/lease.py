@@ -24,8 +24,11 @@ What it trades, and the bounds (tested in tests/integration/server/test_token_le
 * **Revocations and cache versions** still reach a lease at once: whoever revokes or bumps a version drops
   this process's leases synchronously and publishes the event (``app/lib/gate_events.py``); every process
   drops the matching leases in its subscription's read callback, before a request read in the same turn of
-  its event loop. A process whose subscription is down grants no leases. If a message were lost anyway
-  (Redis restarted between the change and its delivery), a lease outlives it by at most ``seconds``.
+  its event loop — in another process, as soon as Redis delivers the event (written to subscribers in the
+  same pass as the publishing call's answer: normally before the client's next request; on a loaded host a
+  moment after a request already read). A process whose subscription is down grants no leases. If a message
+  is late or lost (Redis restarted between the change and its delivery), a lease outlives it by at most
+  ``seconds``.
 * **Headers** of a leased request are what one exact call would have said for it: each window's remaining
   is the grant's plus the tokens still held after this one, the month's count the grant's minus them.
 
