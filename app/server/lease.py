@@ -154,6 +154,15 @@ class Lease:
 _Return = tuple[int, int, Sequence[str], Sequence[int], str | None]
 
 
+class LeaseCounts:
+    """A table's counters (plain integers: one of them moves on every leased request)."""
+
+    __slots__ = ("dropped", "given_back", "grants", "lost", "served")
+
+    def __init__(self) -> None:
+        self.served = self.grants = self.given_back = self.dropped = self.lost = 0
+
+
 class LeaseTable:
     """This process's leases, by caller (``k:<key>`` / ``u:<user>:<tenant>``, as the limiter keys them)."""
 
@@ -164,14 +173,18 @@ class LeaseTable:
         self.live = False  # the event subscription is up (set by it); no leases while it is not
         self._leases: dict[str, Lease] = {}
         self._returns: list[_Return] = []
-        # Counters (tests and docs/scaling.md read them): requests served from leases, grants of more than one,
-        # tokens given back, leases dropped by an event.
-        self.served = 0
-        self.grants = 0
-        self.given_back = 0
-        self.dropped = 0
-        self.lost = 0  # tokens never given back: the queue of give-backs was full (Redis unreachable for long)
+        # Counters (the metrics, tests and docs/scaling.md read them): requests served from leases, grants of
+        # more than one, tokens given back, leases dropped by an event, tokens never given back. Kept apart from
+        # the table so the process's totals outlive it (the metrics are counters: they never go down).
+        self.counts = LeaseCounts()
+        _COUNTS.append(self.counts)
         _TABLES.add(self)
+
+    served = property(lambda self: self.counts.served)
+    grants = property(lambda self: self.counts.grants)
+    given_back = property(lambda self: self.counts.given_back)
+    dropped = property(lambda self: self.counts.dropped)
+    lost = property(lambda self: self.counts.lost)
 
     @property
     def enabled(self) -> bool:
@@ -192,7 +205,7 @@ class LeaseTable:
             self._retire(lease)
             return None
         lease.tokens -= 1
-        self.served += 1
+        self.counts.served += 1
         return _view(
             lease.spec, lease.remaining, lease.resets, now - lease.granted, lease.used, lease.version, lease.tokens
         )
@@ -246,7 +259,7 @@ class LeaseTable:
         if size <= 1:
             return result
         lease.tokens = size - 1
-        self.grants += 1
+        self.counts.grants += 1
         return _held(result, size - 1)
 
     def forget(self, caller: str) -> None:
@@ -268,7 +281,7 @@ class LeaseTable:
         for lease in self._leases.values():
             if lease.tokens > 0 and (tenant is None or lease.tenant_id == tenant):
                 self._retire(lease)
-                self.dropped += 1
+                self.counts.dropped += 1
 
     def set_live(self, live: bool) -> None:
         self.live = live
@@ -290,7 +303,7 @@ class LeaseTable:
                     (lease.tokens, lease.stamp_us, lease.window_keys, lease.widths_us, lease.usage_key)
                 )
             else:
-                self.lost += lease.tokens
+                self.counts.lost += lease.tokens
                 log.warning("lease.give_back_dropped", tokens=lease.tokens)
             lease.tokens = 0
             lease.unused = True
@@ -321,7 +334,7 @@ class LeaseTable:
                     await redis.execute_command("EVAL", GIVE_BACK.source, *commands[i])
                 elif isinstance(reply, Exception):  # refused by the server: retrying would not help
                     log.warning("lease.give_back_refused", error=type(reply).__name__, tokens=returns[i][0])
-                    self.lost += returns[i][0]
+                    self.counts.lost += returns[i][0]
                     tokens -= returns[i][0]
                 tokens += returns[i][0]
                 done = i + 1
@@ -330,9 +343,9 @@ class LeaseTable:
             log.warning("lease.give_back_failed", error=type(exc).__name__, grants=len(returns) - done)
             rest = returns[done:]
             keep = max(0, _MAX_RETURNS - len(self._returns))
-            self.lost += sum(item[0] for item in rest[keep:])
+            self.counts.lost += sum(item[0] for item in rest[keep:])
             self._returns = rest[:keep] + self._returns
-        self.given_back += tokens
+        self.counts.given_back += tokens
         return tokens
 
     async def run(self, redis: PipelinedRedis) -> None:
@@ -389,7 +402,8 @@ def _held(result: GateResult, held: int) -> GateResult:
     return result
 
 
-_TABLES: weakref.WeakSet[LeaseTable] = weakref.WeakSet()
+_TABLES: weakref.WeakSet[LeaseTable] = weakref.WeakSet()  # live tables (the gauge of tokens held)
+_COUNTS: list[LeaseCounts] = []  # every table's counters, for the process's totals (one table per API process)
 _exported = False
 
 
@@ -407,7 +421,7 @@ def export_metrics() -> None:
     from app.observability.metrics import observe_state, observe_totals
 
     def total(attr: str) -> Callable[[], list[tuple[float, dict[str, str]]]]:
-        return lambda: [(float(sum(getattr(t, attr) for t in list(_TABLES))), {})]
+        return lambda: [(float(sum(getattr(c, attr) for c in list(_COUNTS))), {})]
 
     for attr, name, description in (
         ("served", "served", "Requests served from a token lease, without a call to Redis."),
