@@ -150,9 +150,9 @@ class ApiServer(uvicorn.Server):
         await self.admit_waiting()
         await super().shutdown(sockets)
 
-    async def admit_waiting(self) -> int:
+    async def admit_waiting(self) -> None:
         """Accept every connection the kernel holds for this server's listeners and hand it to the protocol
-        (as the loop would have); how many there were."""
+        (as the loop would have)."""
         loop = asyncio.get_running_loop()
         config = self.config
 
@@ -161,7 +161,6 @@ class ApiServer(uvicorn.Server):
                 config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
             )
 
-        admitted = 0
         for server in getattr(self, "servers", []):
             for listener in server.sockets:
                 # A second descriptor of the same listening socket (the server keeps its own open).
@@ -170,15 +169,10 @@ class ApiServer(uvicorn.Server):
                     while True:
                         try:
                             conn, _ = sock.accept()
-                        except (BlockingIOError, InterruptedError):
-                            break
-                        except OSError:  # the listener is gone (closed meanwhile): nothing more to take
+                        except OSError:  # none left (BlockingIOError), or the listener is gone: done
                             break
                         conn.setblocking(False)
                         try:
                             await loop.connect_accepted_socket(protocol, conn)
                         except OSError:  # the client is gone already
                             conn.close()
-                            continue
-                        admitted += 1
-        return admitted

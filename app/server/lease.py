@@ -330,13 +330,15 @@ class LeaseTable:
         try:
             replies = await redis.execute_many(*(("EVALSHA", GIVE_BACK.sha, *c) for c in commands))
             for i, reply in enumerate(replies):
+                n = returns[i][0]
                 if isinstance(reply, NoScriptError):
                     await redis.execute_command("EVAL", GIVE_BACK.source, *commands[i])
+                    tokens += n
                 elif isinstance(reply, Exception):  # refused by the server: retrying would not help
-                    log.warning("lease.give_back_refused", error=type(reply).__name__, tokens=returns[i][0])
-                    self.counts.lost += returns[i][0]
-                    tokens -= returns[i][0]
-                tokens += returns[i][0]
+                    log.warning("lease.give_back_refused", error=type(reply).__name__, tokens=n)
+                    self.counts.lost += n
+                else:
+                    tokens += n
                 done = i + 1
         except (TimeoutError, RedisError, OSError) as exc:
             # Unreachable (nothing of this write applied, unless the connection broke after sending it).
