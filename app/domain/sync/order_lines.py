@@ -53,11 +53,6 @@ class OrderItem:
 CHUNK_LINES = 6_000
 # Lines held as objects while appending before they are packed (plain msgpack, no compression): ~1 MB at most.
 BLOCK_LINES = 500
-# Lines the writer holds as COPY rows at a time: ~2.5 KB each while asyncpg sends them (the raw JSON as a str,
-# UCS-2 for Cyrillic text, plus the UTF-8 copy CPython caches in it when asyncpg encodes it) — a COPY of
-# 5 000 peaked at ~14.5 MB, of 1 000 at ~4.8 MB, for ~7 ms more per 5 000 lines (a COPY's round trip; issue
-# 13, sixth stop).
-COPY_LINES = 1_000
 # zlib level 1: most of the size gain of level 6 on these lines at a third of its time (150 000 lines).
 LEVEL = 1
 
@@ -287,7 +282,7 @@ class OrderLines:
                 line.order_date,
                 line.is_cancel,
                 line.cancelled_at,
-                _text(line.raw),  # asyncpg's jsonb takes a str: one COPY batch's lines at a time
+                _text(line.raw),  # asyncpg's jsonb takes a str: made as the COPY sends the row, then dropped
             )
 
     def product_ids(self) -> set[str]:

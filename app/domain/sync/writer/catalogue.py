@@ -28,7 +28,7 @@ async def write_catalog(
         raw,
         "tmp_products",
         ["id", "external_id", "vendor_code", "title", "brand", "subject", "photo_url", "search_text"],
-        (  # a generator: COPY_CHUNK rows built at a time, not 60 000 at once (~20 MB for a large seller)
+        (  # a generator: one row built at a time as the COPY sends, not 60 000 at once (~20 MB)
             (
                 uuid7(),
                 p.external_id,

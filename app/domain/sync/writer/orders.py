@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.sync.model import OrderLines
-from app.domain.sync.order_lines import COPY_LINES
 from app.domain.sync.writer._copy import copy_into, raw_connection
 
 _COLUMNS = [
@@ -109,8 +108,8 @@ async def write_orders(
         "ordered_at timestamptz, "
         "order_date date, is_cancel bool, cancelled_at timestamptz, raw jsonb) ON COMMIT DROP"
     )
-    # ``COPY_LINES`` lines at a time (~2.5 KB each while sent): 20 000 of them held for one COPY cost ~40 MB.
-    await copy_into(raw, "tmp_orders", _COLUMNS, orders.copy_rows(), chunk=COPY_LINES, analyze=_ANALYZE)
+    # One COPY, the rows built one at a time as asyncpg sends them (a line's raw JSON is text only while sent).
+    await copy_into(raw, "tmp_orders", _COLUMNS, orders.copy_rows(), analyze=_ANALYZE)
     first = not await raw.fetchval(_HAS_LINES, connection_id)
     written = await raw.fetchval(_INSERT_FIRST if first else _UPSERT, tenant_id, connection_id)
     return OrdersWrite(len(orders), int(written))
