@@ -49,3 +49,48 @@ async def test_first_lines_insert_then_upsert_then_cascade_with_the_connection(s
         assert await owner.fetchval("SELECT count(*) FROM order_lines WHERE tenant_id = $1", tid) == 0
     finally:
         await owner.close()
+
+
+class _Interrupted(RuntimeError):
+    pass
+
+
+class _FailingLines(OrderLines):
+    """Order lines whose COPY rows run out part-way (a decode error, a dropped chunk): the rows before it are
+    already on the wire (several of asyncpg's 512 KB COPY buffers), the COPY must not keep them."""
+
+    def __init__(self, lines: list[OrderItem], fail_after: int) -> None:
+        super().__init__(lines)
+        self.fail_after = fail_after
+
+    def copy_rows(self):  # type: ignore[no-untyped-def]
+        for n, row in enumerate(super().copy_rows()):
+            if n == self.fail_after:
+                raise _Interrupted("the source failed mid-COPY")
+            yield row
+
+
+async def test_a_copy_whose_rows_fail_midway_writes_nothing_and_the_next_write_succeeds(scope, settings):  # noqa: F811
+    """One streaming COPY per table (writer/_copy.py): rows sent before a failure of the row source are not
+    kept — the error reaches the caller, the sync's transaction rolls back, the session is usable again."""
+    import asyncpg
+    import pytest
+
+    sm, tid, cid = scope
+    # ~1 KB of raw JSON each: 3 000 lines are ~6 of asyncpg's 512 KB COPY buffers, so the failure comes after
+    # several were sent.
+    lines = [
+        dataclasses.replace(_order(f"srid-{i}", "100", "Коледино", "fbo"), raw={"pad": "я" * 500}) for i in range(3000)
+    ]
+    owner = await asyncpg.connect(settings.migration_database_url)
+    try:
+        with pytest.raises(_Interrupted):
+            await write(sm, tid, cid, Snapshot(catalog=catalog(), orders=_FailingLines(lines, fail_after=2500)))
+        assert await owner.fetchval("SELECT count(*) FROM order_lines WHERE connection_id = $1", cid) == 0
+        assert await owner.fetchval("SELECT count(*) FROM products WHERE connection_id = $1", cid) == 0
+
+        done = await write(sm, tid, cid, _snapshot(lines))
+        assert (done.orders, done.orders_written) == (3000, 3000)
+        assert await owner.fetchval("SELECT count(*) FROM order_lines WHERE connection_id = $1", cid) == 3000
+    finally:
+        await owner.close()
