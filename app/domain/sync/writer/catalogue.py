@@ -167,23 +167,20 @@ async def write_warehouses(
 ) -> dict[str, uuid.UUID]:
     """Upsert warehouses by marketplace id (rule 4); returns every warehouse of the connection by that id."""
     raw = await raw_connection(session)
-    for wh in sorted(warehouses, key=lambda w: w.external_id):
-        await raw.execute(
-            """INSERT INTO warehouses (id, tenant_id, connection_id, external_id, name, kind, region,
-                                       created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6::warehouse_kind, $7, now(), now())
-               ON CONFLICT (connection_id, external_id) DO UPDATE SET
-                   name = EXCLUDED.name, kind = EXCLUDED.kind, region = EXCLUDED.region, updated_at = now()
-               WHERE (warehouses.name, warehouses.kind, warehouses.region)
-                     IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.region)""",
-            uuid7(),
-            tenant_id,
-            connection_id,
-            wh.external_id,
-            wh.name,
-            wh.kind,
-            wh.region,
-        )
+    # One pipelined round trip for all of them (asyncpg's executemany), in marketplace-id order.
+    await raw.executemany(
+        """INSERT INTO warehouses (id, tenant_id, connection_id, external_id, name, kind, region,
+                                   created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6::warehouse_kind, $7, now(), now())
+           ON CONFLICT (connection_id, external_id) DO UPDATE SET
+               name = EXCLUDED.name, kind = EXCLUDED.kind, region = EXCLUDED.region, updated_at = now()
+           WHERE (warehouses.name, warehouses.kind, warehouses.region)
+                 IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.region)""",
+        [
+            (uuid7(), tenant_id, connection_id, wh.external_id, wh.name, wh.kind, wh.region)
+            for wh in sorted(warehouses, key=lambda w: w.external_id)
+        ],
+    )
     rows = await raw.fetch("SELECT id, external_id FROM warehouses WHERE connection_id = $1", connection_id)
     return {r["external_id"]: r["id"] for r in rows}
 
