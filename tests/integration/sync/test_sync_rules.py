@@ -267,7 +267,7 @@ async def test_the_unknown_variant_check_compares_each_id_once_against_a_fresh_c
         CatalogItem(f"{p}", f"V-{p}", "T", variants=[VariantItem(f"{p}-{v}", str(v)) for v in range(2)])
         for p in range(500)
     ]
-    ids = sorted(f"{p}-{v}" for p in range(500) for v in range(2)) + ["999-0"]
+    ids = [*sorted(f"{p}-{v}" for p in range(500) for v in range(2)), "999-0"]
     async with session_scope(sm, tid) as s:
         await SnapshotWriter(s, tid, cid, "wildberries").write_catalog(items)
         raw = await raw_connection(s)
