@@ -184,6 +184,9 @@ def environment(settings: Any) -> dict[str, str]:
             "STOCK_TRACKER_ENV": "production",
             "STOCK_TRACKER_DATABASE_URL": settings.database_url,
             "STOCK_TRACKER_REDIS_URL": settings.redis_url,
+            # This run's own queue (bench_settings names it after the database): jobs the API enqueues and no
+            # worker here runs must not wait in a shared queue for the next bench's worker.
+            "STOCK_TRACKER_QUEUE_NAME": settings.queue_name,
             "STOCK_TRACKER_JWT_SECRET": settings.jwt_secret,
             "STOCK_TRACKER_ENCRYPTION_KEYS": settings.encryption_keys,
             "STOCK_TRACKER_LOG_LEVEL": "WARNING",

@@ -708,6 +708,9 @@ def environment(owner_url: str, app_url: str, redis_url: str, sandbox_url: str) 
             "STOCK_TRACKER_DATABASE_URL": app_url,
             "STOCK_TRACKER_MIGRATION_DATABASE_URL": owner_url,
             "STOCK_TRACKER_REDIS_URL": redis_url,
+            # This run's own queue: a job another bench's API left in a shared one (its database dropped since)
+            # would reach this run's seeding worker and fail there (a tenant that does not exist here).
+            "STOCK_TRACKER_QUEUE_NAME": f"arq:bench-api:{secrets.token_hex(4)}",
             "STOCK_TRACKER_JWT_SECRET": secrets.token_urlsafe(48),
             "STOCK_TRACKER_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "STOCK_TRACKER_LOG_LEVEL": "WARNING",
