@@ -221,10 +221,11 @@ async def fetch_judged(raw: Any, statement: str, *args: Any) -> list[Any]:
     Its CTEs are opaque to the planner, which takes each for a row or two (the stock it reads was mostly
     written moments ago, before any ``ANALYZE``), so left alone it joins them — the judged subjects to their
     products, then to the transitions; the subjects to their covers — by nested loops that compare every row
-    with every row: ~300 000 comparisons for a 590-product first sync, quadratic in the catalogue. Hash joins
-    are linear whatever the estimates. The planner's penalty on the nested loops it still needs (a rule's
-    one-row lookup) lifts the statement's cost far past ``jit_above_cost``, and JIT would compile it for
-    ~1.2 s to run it in ~10 ms: off too. Both for this statement only (``SET LOCAL``, reset after it)."""
+    with every row: 553 656 comparisons for a 590-product first sync, ~0.9 s of the statement for 6 000
+    products (quadratic in the catalogue; docs/scaling.md, seventh stop). Hash joins are linear whatever the
+    estimates. The planner's penalty on the nested loop it still needs (the deployment default's cross join)
+    can lift the statement's cost past ``jit_above_cost``, and JIT then compiled it for ~1.2 s to run it in
+    ~10 ms: off too. Both for this statement only (``SET LOCAL``, reset after it)."""
     await raw.execute("SET LOCAL enable_nestloop = off; SET LOCAL jit = off")
     rows = list(await raw.fetch(statement, *args))
     await raw.execute("SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL jit TO DEFAULT")
