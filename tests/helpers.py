@@ -49,3 +49,22 @@ async def add_member(client: Any, owner: dict[str, Any], role: str = "member") -
     other["member_tokens"] = resp.json()["tokens"]
     other["member_headers"] = {"Authorization": f"Bearer {other['member_tokens']['access_token']}"}
     return other
+
+
+def explained_plan(value: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``EXPLAIN (ANALYZE, FORMAT JSON)``'s one row value (decoded already by SQLAlchemy's json codec, or text) as
+    (the document, every plan node in it, init plans and CTEs included)."""
+    import json
+
+    [document] = json.loads(value) if isinstance(value, str) else value
+
+    def nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(n for child in node.get("Plans", []) for n in nodes(child))]
+
+    return document, nodes(document["Plan"])
+
+
+def join_filter_comparisons(nodes: list[dict[str, Any]]) -> int:
+    """Rows the plan's joins compared and threw away (``Rows Removed by Join Filter``, summed): near zero for
+    hash joins, every row against every row for a nested loop over a materialised set."""
+    return int(sum(n.get("Rows Removed by Join Filter", 0) for n in nodes))

@@ -29,13 +29,13 @@ def uuid7() -> uuid.UUID:
             _last_ms = ms
             _seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
         seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= seq << 64
-    value |= 0b10 << 62
-    value |= rand
-    return uuid.UUID(int=value)
+    return uuid.UUID(int=_v7(ms, seq, int.from_bytes(os.urandom(8), "big")))
+
+
+def _v7(ms: int, seq: int, rand: int) -> int:
+    """RFC 9562's version-7 layout: 48 bits of Unix milliseconds, the version (7), 12 bits ``seq``, the variant
+    (0b10), 62 bits of ``rand`` (higher bits of either are dropped)."""
+    return (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (seq & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
 
 
 _request_rng = random.Random(os.urandom(16))  # seeded per process (uvicorn spawns its workers: a new seed each)
@@ -46,7 +46,5 @@ def request_id() -> str:
     request without a client-sent id. Its random bits come from a non-cryptographic generator — an id that
     correlates log lines is not a secret — so it costs no ``getrandom`` call, no lock and no ``UUID`` object:
     ~0.4 µs against ~2 µs for ``uuid7().hex`` (``bench/api.py``'s profile had it at ~1.9 % of a worker)."""
-    ms = time.time_ns() // 1_000_000
     bits = _request_rng.getrandbits(74)
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (bits >> 62) << 64 | 0b10 << 62 | (bits & ((1 << 62) - 1))
-    return f"{value:032x}"
+    return f"{_v7(time.time_ns() // 1_000_000, bits >> 62, bits):032x}"

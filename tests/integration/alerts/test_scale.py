@@ -4,7 +4,6 @@ rerun, and a resync that changed nothing judging only the open alerts."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.db.models.notifications import Alert, AlertEvaluation, Event, WebhookDelivery
 from tests.fakes import drain, sync_and_evaluate, tenant_session, worker_context
-from tests.helpers import register
+from tests.helpers import explained_plan, join_filter_comparisons, register
 from tests.integration.alerts.support import STOCK_EVENTS, Shop
 from tests.sync_support import connect, make_seller
 
@@ -91,13 +90,6 @@ async def test_a_5000_product_sync_with_300_transitions(api, st, marketplace_san
         seller.delete()
 
 
-def _plan_nodes(node: dict) -> list[dict]:
-    out = [node]
-    for child in node.get("Plans", []):
-        out += _plan_nodes(child)
-    return out
-
-
 async def test_the_evaluation_joins_by_hash_whatever_the_estimates(api, st, marketplace_sandbox):
     """The evaluation's statement over a freshly synced catalogue (no statistics yet for its rows): its joins
     compare a few rows per subject, not every subject with every product (the planner, taking each CTE for a
@@ -123,10 +115,9 @@ async def test_the_evaluation_joins_by_hash_whatever_the_estimates(api, st, mark
                 [row] = await fetch_judged(raw, "EXPLAIN (ANALYZE, FORMAT JSON) " + TRANSITIONS_FULL, *args)
             finally:
                 await tr.rollback()
-        [explained] = json.loads(row[0]) if isinstance(row[0], str) else row[0]  # SQLAlchemy's codec decodes json
-        nodes = _plan_nodes(explained["Plan"])
+        explained, nodes = explained_plan(row[0])
         subjects = max(n.get("Actual Rows", 0) for n in nodes if n.get("Node Type") == "CTE Scan")
-        compared = sum(n.get("Rows Removed by Join Filter", 0) for n in nodes)
+        compared = join_filter_comparisons(nodes)
         assert subjects >= 590
         assert compared <= 2 * subjects, f"{compared} rows compared in join filters for {subjects} subjects"
         assert "JIT" not in explained

@@ -257,10 +257,9 @@ async def test_the_unknown_variant_check_compares_each_id_once_against_a_fresh_c
     operation over the ids, not a join the planner may make a nested loop comparing every id with every variant
     (quadratic; 525 825 comparisons for 1 026 ids in a fleet run). Read from its EXPLAIN ANALYZE in the
     writer's transaction."""
-    import json
-
     from app.domain.sync.writer._copy import raw_connection
     from app.domain.sync.writer.catalogue import UNKNOWN_VARIANTS
+    from tests.helpers import explained_plan, join_filter_comparisons
 
     sm, tid, cid = scope
     items = [
@@ -278,9 +277,6 @@ async def test_the_unknown_variant_check_compares_each_id_once_against_a_fresh_c
         [row] = await raw.fetch("EXPLAIN (ANALYZE, FORMAT JSON) " + UNKNOWN_VARIANTS, cid, ids)
         assert [r["v"] for r in await raw.fetch(UNKNOWN_VARIANTS, cid, ids)] == ["999-0"]
 
-    def nodes(node: dict) -> list[dict]:
-        return [node, *(n for child in node.get("Plans", []) for n in nodes(child))]
-
-    [explained] = json.loads(row[0]) if isinstance(row[0], str) else row[0]
-    compared = sum(n.get("Rows Removed by Join Filter", 0) for n in nodes(explained["Plan"]))
+    _, nodes = explained_plan(row[0])
+    compared = join_filter_comparisons(nodes)
     assert compared <= len(ids), f"{compared} comparisons for {len(ids)} ids"
