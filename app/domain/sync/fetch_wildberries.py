@@ -18,6 +18,7 @@ from app.integrations.wildberries.schemas import Cursor
 
 log = structlog.get_logger(__name__)
 MSK = timezone(timedelta(hours=3))
+_MSK_OFFSET = "+03:00"
 ORDER_DAYS = 30
 FBS_CHUNK = 1000
 
@@ -43,14 +44,22 @@ def _moscow(value: str | datetime | None) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        dt = value
+        dt = value if value.tzinfo is not None else value.replace(tzinfo=MSK)
     else:
         text = str(value)
         if text.startswith("0001-"):  # "not cancelled" (most lines): not parsed only to be dropped below
             return None
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=MSK)
+        clock = text[11:]
+        if text[10:11] in ("T", " ") and clock and "+" not in clock and "-" not in clock and "Z" not in clock:
+            # The usual text, a date and a local time without an offset, read with Moscow's offset appended: an
+            # order line's two dates cost 1.3 µs each as a naive parse and ``replace(tzinfo=…)``, 0.35 µs this
+            # way (~10 ms of a 5 000-line first sync). Only then: ``fromisoformat`` would read an offset after a
+            # date alone ("2026-11-20+03:00") as the time 03:00.
+            dt = datetime.fromisoformat(text + _MSK_OFFSET)
+        else:  # an offset (or "Z") of its own, or a date alone
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=MSK)
     if dt.year < 2000:  # "0001-01-01T00:00:00" means "not cancelled"
         return None
     return dt
@@ -154,8 +163,8 @@ async def fetch_orders(client: WildberriesClient, snapshot: Snapshot, now: datet
         since = max(floor, last - timedelta(hours=1))
     orders = OrderLines()  # compressed a chunk at a time; a page's lines are decoded one by one as read
     newest: str | None = None
-    async for page in client.order_pages(since):
-        for line in page:
+    async for page in client.order_page_lines(since):
+        for line, data in page:
             if newest is None or line.lastChangeDate > newest:
                 newest = line.lastChangeDate
             ordered_at = _moscow(line.date)
@@ -176,7 +185,7 @@ async def fetch_orders(client: WildberriesClient, snapshot: Snapshot, now: datet
                     order_date=ordered_at.astimezone(MSK).date(),
                     is_cancel=bool(line.isCancel),
                     cancelled_at=_moscow(line.cancelDate),
-                    raw=line,  # stored as its JSON, exactly as msgspec.to_builtins would give it
+                    raw=data,  # the JSON WB sent for the line, every field (stored raw; not re-encoded)
                 )
             )
     orders.seal()

@@ -43,9 +43,9 @@ class OrderItem:
     order_date: date
     is_cancel: bool
     cancelled_at: datetime | None
-    # The line as the marketplace sent it, stored as JSON by the writer: a dict, a decoded msgspec struct, or its
-    # JSON text already; ``OrderLines`` keeps the JSON (UTF-8 bytes), and gives back a dict when read as
-    # ``OrderItem``.
+    # The line as the marketplace sent it, stored as JSON by the writer: its JSON as received (UTF-8 bytes, kept as
+    # they are: the Wildberries fetch), its JSON text, a dict or a decoded msgspec struct; ``OrderLines`` keeps the
+    # JSON (UTF-8 bytes), and gives back a dict when read as ``OrderItem``.
     raw: Any
     warehouse_external_id: str | None = None  # resolved by exact trimmed name (orders carry no warehouse id)
 
@@ -104,7 +104,9 @@ def _text(raw: bytes | str) -> str:
 
 
 def _line(item: OrderItem) -> _Line:
-    raw = item.raw.encode() if isinstance(item.raw, str) else msgspec.json.encode(item.raw)
+    raw = item.raw
+    if not isinstance(raw, bytes):  # bytes: a line's JSON as the marketplace sent it, kept as it is
+        raw = raw.encode() if isinstance(raw, str) else msgspec.json.encode(raw)
     return _Line(
         item.external_id,
         item.basket_id,

@@ -328,11 +328,21 @@ class WildberriesClient:
         return list(lines.values())
 
     async def order_pages(self, date_from: datetime, flag: int = 0) -> AsyncIterator[Iterator[OrderLine]]:
-        """``orders`` a page at a time, each page's lines decoded one by one as they are read. A page of up to
-        80 000 lines (~60 MB of JSON) is never held whole: its body is kept zlib-compressed as it streams in
-        (``_PageBody``, ~10× smaller) and split into lines when read. Read each page whole before asking for
-        the next. The boundary lines of two pages come twice (a later copy carries the newer state): the
-        reader merges them by ``srid``. A line that does not decode fails the read, as a page would."""
+        """``orders`` a page at a time, each page's lines decoded one by one as they are read (``order_page_lines``
+        without each line's own bytes)."""
+        async for page in self.order_page_lines(date_from, flag):
+            yield (line for line, _ in page)
+
+    async def order_page_lines(
+        self, date_from: datetime, flag: int = 0
+    ) -> AsyncIterator[Iterator[tuple[OrderLine, bytes]]]:
+        """``orders`` a page at a time, each page's lines decoded one by one as they are read, each with the JSON
+        WB sent for it (every field, those ``OrderLine`` does not declare included: what the sync stores as the
+        raw line). A page of up to 80 000 lines (~60 MB of JSON) is never held whole: its body is kept
+        zlib-compressed as it streams in (``_PageBody``, ~10× smaller) and split into lines when read. Read each
+        page whole before asking for the next. The boundary lines of two pages come twice (a later copy carries
+        the newer state): the reader merges them by ``srid``. A line that does not decode fails the read, as a
+        page would."""
         if flag not in (0, 1):
             raise ValueError("flag must be 0 or 1")
         url = self._url("statistics", "/api/v1/supplier/orders")
@@ -357,15 +367,18 @@ class WildberriesClient:
                 return
             since = tally.last
 
-    def _page_lines(self, body: _PageBody, status: int, seen: set[str], tally: _PageTally) -> Iterator[OrderLine]:
-        """The page's lines, decoded one at a time; counts the new ones and keeps the last change date."""
+    def _page_lines(
+        self, body: _PageBody, status: int, seen: set[str], tally: _PageTally
+    ) -> Iterator[tuple[OrderLine, bytes]]:
+        """The page's lines, decoded one at a time, each with its own bytes; counts the new ones and keeps the
+        last change date."""
         try:
             for data in body.lines():
                 line = self._transport.decode_body("orders", status, data, OrderLine)
                 tally.fresh += line.srid not in seen
                 seen.add(line.srid)
                 tally.last = line.lastChangeDate
-                yield line
+                yield line, data
         except _NotAnArrayOfLines as exc:
             raise MarketplaceBadResponse(
                 f"wildberries orders: unexpected response body ({exc})",
