@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import msgspec
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from app.db.engine import create_engine, create_sessionmaker, session_scope, set_tenant
 from app.db.models import Connection, Marketplace, StockHistory, StockLevel, SyncRun, Tenant, Warehouse
@@ -142,6 +142,39 @@ async def test_history_is_written_only_for_changes(scope):
     assert first.history_points == 2 and again.history_points == 0 and changed.history_points == 1
     async with session_scope(sm, tid) as s:
         assert len((await s.execute(select(StockHistory))).scalars().all()) == 3
+
+
+async def test_a_rerun_of_a_first_snapshot_whose_rows_were_removed_adds_no_point_and_does_not_fail(scope):
+    """A connection's first snapshot inserts its points without ``ON CONFLICT``; should the same run write again
+    at the same time after its stock rows were removed (a rerun of a committed run), the points it already
+    wrote send it down the upsert path instead of into a unique violation."""
+    sm, tid, cid = scope
+    snap = base_snapshot([StockRow("100", "1002", "77", 5)])
+    normalize(snap)
+    run_id, at = uuid7(), datetime.now(UTC)
+
+    async def write_run() -> WriteCounts:
+        counts = WriteCounts()
+        async with session_scope(sm, tid) as s:
+            if await s.get(SyncRun, run_id) is None:
+                s.add(SyncRun(id=run_id, tenant_id=tid, connection_id=cid, trigger="manual", counts={}, stages={}))
+                await s.flush()
+            w = SnapshotWriter(s, tid, cid, "wildberries")
+            await w.write_catalog(snap.catalog)
+            await w.write_warehouses(snap)
+            await w.write_stock(snap, run_id, at, counts)
+        return counts
+
+    first = await write_run()
+    assert (first.changes, first.history_points) == (2, 2)
+    async with session_scope(sm, tid) as s:
+        await s.execute(delete(StockLevel).where(StockLevel.connection_id == cid))
+    again = await write_run()
+    assert (again.changes, again.history_points) == (2, 0)
+    async with session_scope(sm, tid) as s:
+        points = (await s.execute(select(StockHistory).where(StockHistory.sync_run_id == run_id))).scalars().all()
+    assert len(points) == 2
+    assert await levels(sm, tid) == {("1001", "-999999"): 10, ("1002", "77"): 5}
 
 
 def _order(srid: str, nm: str, wh: str, kind: str) -> OrderItem:

@@ -6,9 +6,10 @@ changed, or the row is new — not where only a field the point does not store c
 moves with every pending order: a point there repeated the previous value). The row itself is still
 updated, so ``stock_levels`` always holds what the marketplace said last.
 
-A connection's first snapshot (no stock row stored yet) takes a plain ``INSERT`` — nothing can conflict
-(the per-connection sync lock keeps a second writer out) and nothing is absent — which skips the
-speculative insertion of ``ON CONFLICT`` and the absent-rows pass (``bench/sync.py`` shows the difference).
+A connection's first snapshot (no stock row stored yet, no point of this run at this time) takes a plain
+``INSERT`` for its rows and for their history points — nothing can conflict (the per-connection sync lock keeps
+a second writer out) and nothing is absent — which skips the speculative insertion of ``ON CONFLICT`` and the
+absent-rows pass (``bench/sync.py`` shows the difference).
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ _UNMATCHED = """SELECT count(*) FROM tmp_stock t
    LEFT JOIN variants v ON v.connection_id = $1 AND v.external_id = t.variant_external_id
    WHERE v.id IS NULL"""
 
-_HAS_STOCK = "SELECT EXISTS (SELECT 1 FROM stock_levels WHERE connection_id = $1)"
+# Whether the connection holds stock rows, or this run already wrote points at this time (a rerun of a run
+# whose rows were removed since — contrived, but then the plain insert of ``_INSERT_FIRST`` would conflict).
+# $1 connection, $2 sync run, $3 snapshot time.
+_HELD = """SELECT EXISTS (SELECT 1 FROM stock_levels WHERE connection_id = $1)
+   OR EXISTS (SELECT 1 FROM stock_history WHERE sync_run_id = $2 AND at = $3)"""
 
 # The snapshot's rows by our ids. The enclosing statement binds $2 = connection.
 _SRC = """
@@ -80,7 +85,7 @@ _UPSERT = f"""
     ) SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM hist)
 """
 
-# The first snapshot of a connection: every row is new, every row gets its point.
+# The first snapshot of a connection: every row is new, every row gets its point; nothing held conflicts.
 _INSERT_FIRST = f"""
     WITH {_SRC}, up AS (
         INSERT INTO stock_levels (tenant_id, variant_id, warehouse_id, connection_id, product_id, quantity,
@@ -89,7 +94,7 @@ _INSERT_FIRST = f"""
                reserved, $4
         FROM src
         RETURNING 1
-    ), hist AS ({points_from("src")}
+    ), hist AS ({points_from("src", none_held=True)}
     ) SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM hist)
 """
 
@@ -212,7 +217,7 @@ async def write_stock(
         ),
     )
     unmatched = int(await raw.fetchval(_UNMATCHED, connection_id))
-    first = not await raw.fetchval(_HAS_STOCK, connection_id)
+    first = not await raw.fetchval(_HELD, connection_id, run_id, at)
     changed, points = await raw.fetchrow(_INSERT_FIRST if first else _UPSERT, tenant_id, connection_id, run_id, at)
     zeroed = zero_points = 0
     if not first:
