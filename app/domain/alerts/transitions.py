@@ -227,7 +227,7 @@ async def fetch_judged(raw: Any, statement: str, *args: Any) -> list[Any]:
     can lift the statement's cost past ``jit_above_cost``, and JIT then compiled it for ~1.2 s to run it in
     ~10 ms: off too. Both for this statement only (``SET LOCAL``, reset after it)."""
     await raw.execute("SET LOCAL enable_nestloop = off; SET LOCAL jit = off")
-    rows = list(await raw.fetch(statement, *args))
+    rows: list[Any] = await raw.fetch(statement, *args)
     await raw.execute("SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL jit TO DEFAULT")
     return rows
 

@@ -322,16 +322,10 @@ class WildberriesClient:
         (so changes arriving while we page cannot keep us asking a 1-per-minute method).
         """
         lines: dict[str, OrderLine] = {}
-        async for page in self.order_pages(date_from, flag):
-            for line in page:
+        async for page in self.order_page_lines(date_from, flag):
+            for line, _ in page:
                 lines[line.srid] = line
         return list(lines.values())
-
-    async def order_pages(self, date_from: datetime, flag: int = 0) -> AsyncIterator[Iterator[OrderLine]]:
-        """``orders`` a page at a time, each page's lines decoded one by one as they are read (``order_page_lines``
-        without each line's own bytes)."""
-        async for page in self.order_page_lines(date_from, flag):
-            yield (line for line, _ in page)
 
     async def order_page_lines(
         self, date_from: datetime, flag: int = 0
